@@ -1,0 +1,37 @@
+# The two commands a user needs: `make demo` and `make test`. Each does its own set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test lint typecheck contracts unit kafka-jars clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) kafka-jars
+
+kafka-jars: $(STAMP)
+	$(BIN)/crm-bridge kafka fetch
+
+demo: setup
+	$(BIN)/crm-bridge demo
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check bridge tests benchmarks
+	$(BIN)/ruff check bridge tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy bridge
+
+contracts: $(STAMP)
+	$(BIN)/lint-imports
+
+test: setup lint typecheck contracts
+	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .coverage

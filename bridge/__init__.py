@@ -1,0 +1,1 @@
+"""crm-bridge: an event-driven streaming bridge between business systems and Salesforce, on Kafka."""

@@ -1,0 +1,21 @@
+"""The root `crm-bridge` command group; each subcommand lives in its own module beside this one."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
+@click.version_option(package_name="crm-bridge")
+def main(log_level: str) -> None:
+    """crm-bridge: keep business systems and Salesforce in sync through Kafka."""
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+# Subcommands register here, one line each (imports stay light: heavy modules load inside the commands).
