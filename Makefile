@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint typecheck contracts unit kafka-jars clean
+.PHONY: setup demo test lint typecheck contracts unit kafka-jars clean deploy-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,11 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-test: setup lint typecheck contracts
+test: setup lint typecheck contracts deploy-tools
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .coverage
+
+deploy-tools:
+	deploy/check/install-tools.sh
