@@ -45,9 +45,13 @@ class UnknownEventType(EventError):
 
 
 class SchemaViolation(EventError):
-    """The payload does not satisfy the JSON Schema of its event type."""
+    """The payload does not satisfy the JSON Schema of its event type; `path` is the JSON path (`$.a.b`)."""
 
     reason = "schema_violation"
+
+    def __init__(self, message: str, *, path: str = "$") -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class EventTooLarge(EventError):
