@@ -1,0 +1,139 @@
+"""Dedupe and coalescing decisions over the state kept per `(sobject, external id)`.
+
+The state of a key is what was last applied: its version, the hash of the field values, those values and the
+ids of the latest events. `decide` drops a redelivered event (same id), a write that changes nothing (same
+content) and a stale version (older than the last applied one); `coalesce` merges several writes of one key.
+
+    decision = decide(state, record)
+    if isinstance(decision, Apply):
+        state = decision.state
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from bridge.processing.records import MappedRecord
+from bridge.types import Lane, SkipReason
+
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DedupeConfig:
+    """How much history each key keeps."""
+
+    recent_event_ids: int = 16
+    keep_fields: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class KeyState:
+    """What was last applied for one key."""
+
+    version: int | None = None
+    content_hash: str | None = None
+    event_ids: tuple[str, ...] = ()
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Apply:
+    """Write the record; `state` is the key's state once the write is durably on its way."""
+
+    record: MappedRecord
+    state: KeyState
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Do not write; counted by `reason` (conservation)."""
+
+    reason: SkipReason
+    detail: str
+
+
+def content_hash(fields: Mapping[str, Any]) -> str:
+    """A stable hash of field values (key order does not matter)."""
+    encoded = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()
+
+
+def decide(
+    state: KeyState | None, record: MappedRecord, config: DedupeConfig = DedupeConfig()
+) -> Apply | Skip:
+    """The dedupe decision for `record` given the key's `state` (None: never applied)."""
+    if state is None:
+        state = KeyState()
+    redelivered = [event_id for event_id in record.event_ids if event_id in state.event_ids]
+    if redelivered and len(redelivered) == len(record.event_ids):
+        return Skip(SkipReason.DUPLICATE, f"event {redelivered[0]} was already applied")
+    if record.version is not None and state.version is not None and record.version < state.version:
+        return Skip(SkipReason.STALE, f"version {record.version} is older than applied {state.version}")
+    merged = {**state.fields, **record.fields}
+    digest = content_hash(merged if config.keep_fields else record.fields)
+    if digest == state.content_hash:
+        return Skip(SkipReason.UNCHANGED, "the same values were already applied")
+    event_ids = (*state.event_ids, *record.event_ids)[-config.recent_event_ids :]
+    version = record.version if record.version is not None else state.version
+    new_state = KeyState(version, digest, event_ids, merged if config.keep_fields else {})
+    return Apply(record, new_state)
+
+
+def remember(state: KeyState | None, record: MappedRecord, config: DedupeConfig = DedupeConfig()) -> KeyState:
+    """`state` with `record`'s event ids noted, so that a skipped event's redelivery is a duplicate too."""
+    base = state or KeyState()
+    event_ids = (*base.event_ids, *(e for e in record.event_ids if e not in base.event_ids))
+    return KeyState(base.version, base.content_hash, event_ids[-config.recent_event_ids :], base.fields)
+
+
+def coalesce(records: Iterable[MappedRecord]) -> tuple[list[MappedRecord], int]:
+    """Merge writes of the same key (later values win); returns the writes and how many were merged away."""
+    merged: dict[str, MappedRecord] = {}
+    folded = 0
+    for record in records:
+        earlier = merged.get(record.key)
+        if earlier is None:
+            merged[record.key] = record
+            continue
+        folded += 1
+        version = record.version if record.version is not None else earlier.version
+        merged[record.key] = MappedRecord(
+            sobject=record.sobject,
+            external_id_field=record.external_id_field,
+            external_id=record.external_id,
+            fields={**earlier.fields, **record.fields},
+            lane=Lane.REALTIME if Lane.REALTIME in {earlier.lane, record.lane} else Lane.BULK,
+            version=version,
+            event_ids=(*earlier.event_ids, *record.event_ids),
+        )
+    return list(merged.values()), folded
+
+
+def encode_state(state: KeyState) -> bytes:
+    """Bytes for the changelog-backed table."""
+    return orjson.dumps(
+        {
+            "f": STATE_FORMAT,
+            "v": state.version,
+            "h": state.content_hash,
+            "e": state.event_ids,
+            "d": state.fields,
+        }
+    )
+
+
+def decode_state(raw: bytes | None) -> KeyState | None:
+    """The inverse of `encode_state`; None for a missing or unreadable entry (treated as never applied)."""
+    if not raw:
+        return None
+    try:
+        doc = orjson.loads(raw)
+        return KeyState(doc["v"], doc["h"], tuple(doc["e"]), doc.get("d") or {})
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None

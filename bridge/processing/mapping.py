@@ -1,0 +1,300 @@
+"""Declarative mappings from domain event types to SObject records, loaded from `schemas/mappings/*.json`.
+
+A mapping names the target SObject, its external ID field, where the external ID and the ordering version
+come from, the lane, and each target field: copied from a path (`data.name`), a constant, optionally passed
+through simple transforms (`trim`, `upper`, `lower`, `number`, `integer`, `date:<strptime format>`,
+`datetime:<strptime format>`), or a parent referenced by its external ID.
+
+    mappings = load_mappings(Path("schemas/mappings"))
+    result = mappings.apply(event)   # MappedRecord | MappingFailure
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bridge.errors import ConfigError
+from bridge.processing.records import InboundEvent, MappedRecord
+from bridge.types import Lane
+
+# Conservative on purpose: external IDs travel in URLs (`/sobjects/Account/External_Id__c/<id>`) and in
+# logs; anything outside this set is refused with a reason rather than escaped and hoped for.
+EXTERNAL_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,254}")
+_MISSING = object()
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class ParentRef(_Model):
+    """A lookup written as `{"<relationship>": {"<parent external_id_field>": <value>}}`."""
+
+    sobject: str
+    external_id_field: str
+
+
+class FieldSpec(_Model):
+    """One target field: `from` a path or a `const`, then `transforms` in order."""
+
+    source: str | None = Field(default=None, alias="from")
+    const: Any = None
+    transforms: tuple[str, ...] = ()
+    parent: ParentRef | None = None
+    required: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldSpec:
+        if (self.source is None) == (self.const is None):
+            raise ValueError("a field takes exactly one of 'from' and 'const'")
+        for name in self.transforms:
+            transform_for(name)
+        return self
+
+
+class EventMapping(_Model):
+    """The mapping of one domain event type onto one SObject."""
+
+    event_type: str
+    sobject: str
+    external_id_field: str
+    external_id_from: str
+    version_from: str | None = None
+    lane: Lane = Lane.BULK
+    lane_from: str | None = None
+    fields: dict[str, FieldSpec]
+
+
+@dataclass(frozen=True, slots=True)
+class MappingFailure:
+    """Why an event could not be mapped: a reason code for the DLQ and a human detail."""
+
+    reason: str
+    detail: str
+
+
+class TransformError(ValueError):
+    """A transform could not convert its input (internal to mapping; surfaces as a MappingFailure)."""
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, bool):
+        raise TransformError(f"not a number: {value!r}")
+    if isinstance(value, int | float):
+        return value
+    try:
+        parsed = Decimal(str(value).strip())
+    except InvalidOperation as exc:
+        raise TransformError(f"not a number: {value!r}") from exc
+    if not parsed.is_finite():
+        raise TransformError(f"not a finite number: {value!r}")
+    return int(parsed) if parsed == parsed.to_integral_value() else float(parsed)
+
+
+def _integer(value: Any) -> int:
+    number = _number(value)
+    if isinstance(number, float):
+        raise TransformError(f"not an integer: {value!r}")
+    return number
+
+
+def _strptime(fmt: str, *, keep_time: bool) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        try:
+            parsed = datetime.strptime(str(value), fmt)
+        except ValueError as exc:
+            raise TransformError(f"{value!r} does not match {fmt!r}") from exc
+        if not keep_time:
+            return parsed.date().isoformat()
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    return convert
+
+
+def _text(func: Callable[[str], str]) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        if not isinstance(value, str):
+            raise TransformError(f"not text: {value!r}")
+        return func(value)
+
+    return convert
+
+
+_SIMPLE: dict[str, Callable[[Any], Any]] = {
+    "trim": _text(str.strip),
+    "upper": _text(str.upper),
+    "lower": _text(str.lower),
+    "number": _number,
+    "integer": _integer,
+    "string": lambda value: value if isinstance(value, str) else orjson.dumps(value).decode(),
+}
+
+
+def transform_for(name: str) -> Callable[[Any], Any]:
+    """The transform called `name`; raises ValueError for an unknown one (at load time)."""
+    if name in _SIMPLE:
+        return _SIMPLE[name]
+    kind, _, fmt = name.partition(":")
+    if kind in {"date", "datetime"} and fmt:
+        return _strptime(fmt, keep_time=kind == "datetime")
+    raise ValueError(f"unknown transform {name!r}")
+
+
+def resolve(event: InboundEvent, path: str) -> Any:
+    """The value at `path`: `data.a.b` in the payload, else an envelope attribute; `_MISSING` if absent."""
+    head, _, rest = path.partition(".")
+    if head != "data":
+        value = event.attribute(path)
+        return _MISSING if value is None else value
+    node: Any = event.data
+    for part in rest.split(".") if rest else ():
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def to_version(value: Any) -> int | None:
+    """An ordering version: an integer as is, a datetime (or ISO text) as epoch microseconds."""
+    if value is _MISSING or value is None:
+        return None
+    if isinstance(value, bool):
+        raise TransformError(f"not a version: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise TransformError(f"not a version: {value!r}") from exc
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1_000_000)
+    raise TransformError(f"not a version: {value!r}")
+
+
+def _field_value(spec: FieldSpec, event: InboundEvent) -> Any:
+    if spec.source is None:
+        return spec.const
+    value = resolve(event, spec.source)
+    if value is _MISSING:
+        if spec.required:
+            raise TransformError(f"{spec.source} is missing")
+        return _MISSING
+    if value is None:
+        return None
+    for name in spec.transforms:
+        value = transform_for(name)(value)
+    if spec.parent is not None:
+        return {spec.parent.external_id_field: value}
+    return value
+
+
+def _external_id(mapping: EventMapping, event: InboundEvent) -> str | MappingFailure:
+    raw = resolve(event, mapping.external_id_from)
+    if raw is _MISSING or raw is None or raw == "":
+        return MappingFailure("missing_external_id", f"{mapping.external_id_from} is missing")
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        return MappingFailure("invalid_external_id", f"{mapping.external_id_from} is not text or an integer")
+    text = str(raw)
+    if not EXTERNAL_ID_PATTERN.fullmatch(text):
+        return MappingFailure(
+            "invalid_external_id", f"external ID {text[:80]!r} has characters outside [A-Za-z0-9._:@+-]"
+        )
+    return text
+
+
+def _lane(mapping: EventMapping, event: InboundEvent) -> Lane:
+    if mapping.lane_from is not None:
+        value = resolve(event, mapping.lane_from)
+        if value in {lane.value for lane in Lane}:
+            return Lane(value)
+    return mapping.lane
+
+
+def apply_mapping(mapping: EventMapping, event: InboundEvent) -> MappedRecord | MappingFailure:
+    """Map one event; every expected problem comes back as a `MappingFailure`, never as an exception."""
+    external_id = _external_id(mapping, event)
+    if isinstance(external_id, MappingFailure):
+        return external_id
+    fields: dict[str, Any] = {}
+    try:
+        for name, spec in mapping.fields.items():
+            value = _field_value(spec, event)
+            if value is not _MISSING:
+                fields[name] = value
+        version = to_version(resolve(event, mapping.version_from)) if mapping.version_from else None
+    except TransformError as exc:
+        return MappingFailure("transform_failed", str(exc))
+    fields[mapping.external_id_field] = external_id
+    return MappedRecord(
+        sobject=mapping.sobject,
+        external_id_field=mapping.external_id_field,
+        external_id=external_id,
+        fields=fields,
+        lane=_lane(mapping, event),
+        version=version,
+        event_ids=(event.id,),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Mappings:
+    """All mappings by event type."""
+
+    by_type: Mapping[str, EventMapping]
+
+    def apply(self, event: InboundEvent) -> MappedRecord | MappingFailure:
+        """Map `event` by its type; an unmapped type is a `MappingFailure("unknown_type", ...)`."""
+        mapping = self.by_type.get(event.type)
+        if mapping is None:
+            return MappingFailure("unknown_type", f"no mapping for event type {event.type[:200]!r}")
+        return apply_mapping(mapping, event)
+
+    @property
+    def sobjects(self) -> frozenset[str]:
+        """The SObjects these mappings write (what the org metadata must cover)."""
+        return frozenset(m.sobject for m in self.by_type.values())
+
+
+def parse_mappings(documents: list[Any]) -> Mappings:
+    """Build `Mappings` from parsed JSON documents (each one mapping or a list of mappings)."""
+    by_type: dict[str, EventMapping] = {}
+    for document in documents:
+        for item in document if isinstance(document, list) else [document]:
+            try:
+                mapping = EventMapping.model_validate(item)
+            except ValidationError as exc:
+                raise ConfigError(f"invalid mapping: {exc}") from exc
+            if mapping.event_type in by_type:
+                raise ConfigError(f"two mappings for event type {mapping.event_type!r}")
+            by_type[mapping.event_type] = mapping
+    return Mappings(by_type=by_type)
+
+
+def load_mappings(directory: Path) -> Mappings:
+    """Read every `*.json` under `directory` (sorted, so the result does not depend on the file system)."""
+    documents = [orjson.loads(path.read_bytes()) for path in sorted(directory.glob("*.json"))]
+    if not documents:
+        raise ConfigError(f"no mappings in {directory}")
+    return parse_mappings(documents)
+
+
+def default_mappings_dir() -> Path:
+    """`schemas/mappings` of this checkout (the default when `ProcessorSettings.schemas_dir` is unset)."""
+    return Path(__file__).resolve().parents[2] / "schemas" / "mappings"

@@ -1,0 +1,70 @@
+"""The value types that flow through the processor core: an inbound event, its origin, a mapped record."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.types import Lane
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a record was read from: enough to find it again, and to report it on the DLQ."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class InboundEvent:
+    """A decoded CloudEvent as the processor sees it (envelope attributes plus the `data` object).
+
+    `sobject`, `externalid`, `sequence` and `lane` are the bridge's CloudEvents extension attributes.
+    """
+
+    id: str
+    type: str
+    source: str
+    data: Mapping[str, Any]
+    time: str | None = None
+    subject: str | None = None
+    sobject: str | None = None
+    externalid: str | None = None
+    sequence: int | None = None
+    lane: str | None = None
+
+    def attribute(self, name: str) -> Any:
+        """An envelope attribute by its CloudEvents name (`id`, `type`, `time`, `sequence`, ...)."""
+        if name in _ATTRIBUTES:
+            return getattr(self, name)
+        return None
+
+
+_ATTRIBUTES = frozenset(
+    {"id", "type", "source", "time", "subject", "sobject", "externalid", "sequence", "lane"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MappedRecord:
+    """An SObject record ready for an upsert by external ID, with the version that orders it.
+
+    >>> MappedRecord("Account", "External_Id__c", "C-1", {"Name": "Acme"}, Lane.REALTIME, 3, ("e1",)).key
+    'Account:C-1'
+    """
+
+    sobject: str
+    external_id_field: str
+    external_id: str
+    fields: Mapping[str, Any]
+    lane: Lane
+    version: int | None
+    event_ids: tuple[str, ...] = field(default=())
+
+    @property
+    def key(self) -> str:
+        """The partition and state key: `sobject:external_id`, so one partition owns a record."""
+        return f"{self.sobject}:{self.external_id}"
