@@ -41,7 +41,7 @@ _KNOWN = frozenset(("specversion", "data", *_REQUIRED, *_OPTIONAL_STR, *_EXTENSI
 _EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
 _MAX_SEQUENCE = 2**63 - 1
 # In binary mode these two travel as the `content-type` header and the record key.
-_NOT_HEADERS = frozenset(("ce_datacontenttype", "ce_partitionkey"))
+_NOT_HEADERS = frozenset(("datacontenttype", "partitionkey"))
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -92,15 +92,32 @@ class KafkaRecord(NamedTuple):
 
 def encode_kafka(event: CloudEvent) -> KafkaRecord:
     """Encode in Kafka binary mode. Raises `MalformedEvent` when data or attributes are not encodable."""
+    return KafkaRecord(kafka_key(event), encode_data(event), kafka_headers(event))
+
+
+def encode_data(event: CloudEvent) -> bytes | None:
+    """The record value: the data as JSON bytes (None when the event has no data)."""
     try:
-        headers = [(f"ce_{name}", _header_value(value)) for name, value in event.attributes().items()]
-        if event.datacontenttype is not None:
-            headers.append(("content-type", event.datacontenttype.encode()))
-        value = None if event.data is None else orjson.dumps(event.data)
-        key = None if event.partitionkey is None else event.partitionkey.encode()
-    except (orjson.JSONEncodeError, UnicodeEncodeError) as exc:
-        raise MalformedEvent(f"event {event.id!r} cannot be encoded: {exc}") from exc
-    return KafkaRecord(key, value, [h for h in headers if h[0] not in _NOT_HEADERS])
+        return None if event.data is None else orjson.dumps(event.data)
+    except orjson.JSONEncodeError as exc:
+        raise MalformedEvent(f"event {event.id[:200]!r} data cannot be encoded: {exc}") from exc
+
+
+def kafka_key(event: CloudEvent) -> bytes | None:
+    """The record key: the `partitionkey` extension."""
+    return None if event.partitionkey is None else _encode_text(event.partitionkey, "partitionkey")
+
+
+def kafka_headers(event: CloudEvent) -> list[tuple[str, bytes]]:
+    """The `ce_*` headers and `content-type` of binary mode."""
+    headers = [
+        (f"ce_{name}", _encode_text(value if isinstance(value, str) else str(value), name))
+        for name, value in event.attributes().items()
+        if name not in _NOT_HEADERS
+    ]
+    if event.datacontenttype is not None:
+        headers.append(("content-type", _encode_text(event.datacontenttype, "datacontenttype")))
+    return headers
 
 
 def decode_kafka(key: bytes | None, value: bytes | None, headers: Headers) -> CloudEvent:
@@ -137,7 +154,7 @@ def encode_structured(event: CloudEvent) -> bytes:
     """The event as `application/cloudevents+json` bytes."""
     try:
         return orjson.dumps(to_structured(event))
-    except (orjson.JSONEncodeError, UnicodeEncodeError) as exc:
+    except orjson.JSONEncodeError as exc:
         raise MalformedEvent(f"event {event.id!r} cannot be encoded: {exc}") from exc
 
 
@@ -229,8 +246,11 @@ def _extensions(attrs: Mapping[str, Any]) -> dict[str, str]:
     return extra
 
 
-def _header_value(value: object) -> bytes:
-    return (value if isinstance(value, str) else str(value)).encode()
+def _encode_text(value: str, what: str) -> bytes:
+    try:
+        return value.encode()
+    except UnicodeEncodeError as exc:
+        raise MalformedEvent(f"attribute {what!r} cannot be encoded as UTF-8: {exc}") from exc
 
 
 def _decode_text(raw: bytes, what: str) -> str:

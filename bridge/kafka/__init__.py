@@ -1,0 +1,1 @@
+"""Kafka adapters: the producer, consumers and the local broker used by tests and the demo."""
