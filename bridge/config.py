@@ -118,6 +118,21 @@ class ProcessorSettings(_Section):
     schemas_dir: Path | None = None
 
 
+class SourceSettings(_Section):
+    """The CDC / Platform Event source: Pub/Sub API channels onto Kafka with transactional checkpoints."""
+
+    pubsub_target: str = "api.pubsub.salesforce.com:7443"
+    pubsub_tls: bool = True
+    tenant_id: str | None = None
+    channels: tuple[str, ...] = ("/data/ChangeEvents",)
+    num_requested: int = Field(default=100, ge=1, le=100)
+    transactional_id: str = "crm-bridge-source"
+    watchdog_s: float = Field(default=300.0, gt=0)
+    retry_backoff_s: float = Field(default=1.0, gt=0)
+    retry_backoff_max_s: float = Field(default=30.0, gt=0)
+    first_start: Literal["EARLIEST", "LATEST"] = "EARLIEST"
+
+
 class Settings(BaseSettings):
     """The root of the configuration. Build once at the edge and pass sections down."""
 
@@ -137,3 +152,4 @@ class Settings(BaseSettings):
     governor: GovernorSettings = GovernorSettings()
     sink: SinkSettings = SinkSettings()
     processor: ProcessorSettings = ProcessorSettings()
+    source: SourceSettings = SourceSettings()

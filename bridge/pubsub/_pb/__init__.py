@@ -1,0 +1,1 @@
+"""Generated Pub/Sub API stubs (see ../generate.sh); not edited by hand."""

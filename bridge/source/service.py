@@ -1,0 +1,240 @@
+"""The source: Pub/Sub API channels onto Kafka, each batch committed with its replay-id checkpoint.
+
+Per channel, a pump subscribes after the last committed replay id (or from the configured preset on first
+start), decodes each event with its own writer schema, publishes CloudEvents keyed by record id, and commits
+them with the new checkpoint in one Kafka transaction. Errors end a stream; the pump resubscribes:
+auth errors log in again, outages back off, and a lost replay position (past retention, or invalid)
+starts a reconciliation: the records changed since the last checkpoint's commit time are read and published as
+full-state events, then the stream resumes from the earliest retained event. Gap events are reconciled too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from bridge.config import SourceSettings, TopicSettings
+from bridge.events.envelope import CloudEvent, encode_kafka
+from bridge.metrics import Metrics
+from bridge.pubsub.avro import SchemaCache, decode_payload
+from bridge.source.changes import (
+    PLATFORM_EVENT_TYPE,
+    ChangeEvent,
+    from_payload,
+    full_state_event,
+    to_cloud_event,
+)
+from bridge.source.channels import entity_of_channel, is_change_channel, kafka_topic
+from bridge.source.checkpoint import Checkpoint
+from bridge.source.errors import PubSubAuthError, PubSubError, PubSubUnavailable, ReplayIdInvalid
+from bridge.source.subscriber import FetchBatch, PubSubClient, ReplayStart
+from bridge.source.writer import OutRecord, TransactionalWriter
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Reconciler(Protocol):
+    """Reads current record state from Salesforce when change events were lost."""
+
+    async def changed_since(self, entity: str, since_ms: int) -> list[dict[str, Any]]: ...
+
+    async def read(self, entity: str, record_ids: Sequence[str]) -> list[dict[str, Any]]: ...
+
+
+class ChannelPump:
+    """Moves one channel into Kafka until cancelled. Constructing it does no I/O."""
+
+    def __init__(
+        self,
+        channel: str,
+        *,
+        client: PubSubClient,
+        writer: TransactionalWriter,
+        reconciler: Reconciler,
+        config: SourceSettings,
+        topics: TopicSettings,
+        client_id: str,
+        checkpoint: Checkpoint | None,
+        reconcile_entities: Sequence[str] = (),
+        metrics: Metrics | None = None,
+        clock_ms: Callable[[], int],
+    ) -> None:
+        self.channel = channel
+        self._client = client
+        self._writer = writer
+        self._reconciler = reconciler
+        self._config = config
+        self._topics = topics
+        self._client_id = client_id
+        self.checkpoint = checkpoint
+        self._entities = tuple(reconcile_entities) or tuple(filter(None, [entity_of_channel(channel)]))
+        self._metrics = metrics
+        self._clock_ms = clock_ms
+        self._schemas = SchemaCache(client.get_schema)
+        self.events_written = 0
+        self.reconciliations = 0
+
+    def _start(self) -> ReplayStart:
+        if self.checkpoint is None:
+            return ReplayStart(self._config.first_start)
+        return ReplayStart.after(self.checkpoint.replay_id)
+
+    async def run(self) -> None:
+        """Subscribe, pump, and resubscribe on every recoverable error, forever."""
+        attempt, fresh, start = 0, False, self._start()
+        while True:
+            try:
+                async for batch in _watched(
+                    self._client.subscribe(self.channel, start, fresh_login=fresh), self._config.watchdog_s
+                ):
+                    attempt, fresh = 0, False
+                    await self._handle(batch)
+                    start = self._start()
+                start = self._start()
+            except ReplayIdInvalid as exc:
+                log.warning(
+                    "channel %s lost its replay position (%s): reconciling", self.channel, exc.error_code
+                )
+                await self.reconcile()
+                start = ReplayStart("EARLIEST")
+            except PubSubAuthError:
+                log.info("channel %s: session refused, logging in again", self.channel)
+                fresh = True
+            except PubSubError as exc:
+                if not exc.retryable:
+                    raise
+                attempt += 1
+                await asyncio.sleep(self._backoff_s(attempt))
+                start = self._start()
+            self._count_retry()
+
+    def _backoff_s(self, attempt: int) -> float:
+        ceiling = min(self._config.retry_backoff_max_s, self._config.retry_backoff_s * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
+
+    def _count_retry(self) -> None:
+        if self._metrics is not None:
+            self._metrics.retries.labels(component="source", reason="resubscribe").inc()
+
+    async def _handle(self, batch: FetchBatch) -> None:
+        if not batch.events:
+            await self._keepalive(batch.latest_replay_id)
+            return
+        records: list[OutRecord] = []
+        newest_ms = self.checkpoint.commit_timestamp_ms if self.checkpoint else 0
+        for consumer_event in batch.events:
+            cloud_events, commit_ms = await self._convert(consumer_event)
+            records.extend(self._out(e) for e in cloud_events)
+            newest_ms = max(newest_ms, commit_ms)
+        last_replay = bytes(batch.events[-1].replay_id)
+        await self._commit(records, Checkpoint(self.channel, last_replay, newest_ms))
+
+    async def _keepalive(self, latest: bytes) -> None:
+        # Store keepalive positions too, or a quiet channel's stored id falls out of retention.
+        if latest and (self.checkpoint is None or latest != self.checkpoint.replay_id):
+            newest_ms = self.checkpoint.commit_timestamp_ms if self.checkpoint else self._clock_ms()
+            await self._commit([], Checkpoint(self.channel, latest, newest_ms))
+
+    async def _commit(self, records: list[OutRecord], checkpoint: Checkpoint) -> None:
+        await self._writer.commit(records, checkpoint)
+        self.checkpoint = checkpoint
+        self.events_written += len(records)
+        if self._metrics is not None:
+            for record in records:
+                self._metrics.events.labels(topic=record.topic, outcome="published").inc()
+            self._metrics.source_replay_lag.labels(channel=self.channel).set(
+                max(0.0, (self._clock_ms() - checkpoint.commit_timestamp_ms) / 1000)
+            )
+
+    async def _convert(self, consumer_event: Any) -> tuple[list[CloudEvent], int]:
+        event = consumer_event.event
+        schema, parsed = await self._schemas.get(event.schema_id)
+        decoded = decode_payload(parsed, event.payload)
+        replay_hex = bytes(consumer_event.replay_id).hex()
+        if "ChangeEventHeader" not in decoded:
+            return [self._platform_event(event.id, decoded, replay_hex)], int(decoded.get("CreatedDate", 0))
+        change = from_payload(
+            schema, decoded, replay_id=replay_hex, channel=self.channel, client_id=self._client_id
+        )
+        converted = [to_cloud_event(change, source=self._source())]
+        if change.change_type.startswith("GAP_"):
+            converted += [to_cloud_event(e, source=self._source()) for e in await self._gap(change)]
+        return converted, change.commit_timestamp_ms
+
+    def _platform_event(self, event_id: str, decoded: dict[str, Any], replay_hex: str) -> CloudEvent:
+        name = self.channel.removeprefix("/event/")
+        return CloudEvent(
+            id=event_id or f"{name}:{replay_hex}",
+            source=self._source(),
+            type=PLATFORM_EVENT_TYPE,
+            data=decoded,
+            subject=name,
+            partitionkey=event_id or replay_hex,
+            extensions={"replayid": replay_hex, "channel": self.channel},
+        )
+
+    def _source(self) -> str:
+        return f"salesforce:pubsub{self.channel}"
+
+    def _out(self, cloud_event: CloudEvent) -> OutRecord:
+        topic = kafka_topic(
+            self.channel,
+            cloud_event.sobject,
+            cdc_prefix=self._topics.cdc_prefix,
+            events_prefix=self._topics.events_prefix,
+        )
+        record = encode_kafka(cloud_event)
+        return OutRecord(topic, record.key, record.value, record.headers)
+
+    async def _gap(self, change: ChangeEvent) -> list[ChangeEvent]:
+        """A gap event says changes were not captured: read the records (or the entity) as they are now."""
+        now_ms = self._clock_ms()
+        if (
+            change.change_type == "GAP_OVERFLOW"
+            or not change.record_ids
+            or change.record_ids[0].endswith("*")
+        ):
+            since = self.checkpoint.commit_timestamp_ms if self.checkpoint else 0
+            rows = await self._reconciler.changed_since(change.entity, since)
+        else:
+            rows = await self._reconciler.read(change.entity, change.record_ids)
+        return [full_state_event(change.entity, row, channel=self.channel, now_ms=now_ms) for row in rows]
+
+    async def reconcile(self) -> int:
+        """Publish full-state events for every record changed since the last checkpoint; returns the count."""
+        if not is_change_channel(self.channel):
+            log.error("channel %s: platform events past retention cannot be recovered", self.channel)
+            return 0
+        since = self.checkpoint.commit_timestamp_ms if self.checkpoint else 0
+        now_ms = self._clock_ms()
+        records: list[OutRecord] = []
+        for entity in self._entities:
+            for row in await self._reconciler.changed_since(entity, since):
+                change = full_state_event(entity, row, channel=self.channel, now_ms=now_ms)
+                records.append(self._out(to_cloud_event(change, source=self._source())))
+        # The old position is gone; the next subscription starts at EARLIEST: the checkpoint keeps the time.
+        await self._commit(records, Checkpoint(self.channel, b"", max(since, now_ms)))
+        self.reconciliations += 1
+        return len(records)
+
+
+async def _watched(stream: AsyncIterator[T], watchdog_s: float) -> AsyncIterator[T]:
+    """Iterate a stream, failing over to a resubscribe when nothing arrives within the watchdog period."""
+    iterator = aiter(stream)
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(anext(iterator), timeout=watchdog_s)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise PubSubUnavailable(f"no message within {watchdog_s} s: resubscribing") from None
+            yield item
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
