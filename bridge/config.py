@@ -116,6 +116,10 @@ class ProcessorSettings(_Section):
     app_id: str = "crm-bridge-processor"
     coalesce_window_s: float = Field(default=2.0, ge=0)
     schemas_dir: Path | None = None
+    max_batch_records: int = Field(default=1_000, ge=1)
+    not_evaluable: Literal["pass_through", "reject"] = "pass_through"
+    recent_event_ids: int = Field(default=16, ge=1)
+    source_topics: tuple[str, ...] = ()
 
 
 class SourceSettings(_Section):

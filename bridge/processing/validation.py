@@ -38,7 +38,7 @@ class NotEvaluablePolicy(StrEnum):
     REJECT = "reject"  # dead-letter it
 
 
-class RuleNotEvaluable(Exception):  # noqa: N818 - an outcome name, like the formula evaluator's NotEvaluable
+class RuleNotEvaluable(Exception):
     """Raised by a rule check that cannot decide (unsupported function, unknown merge field, ...)."""
 
 

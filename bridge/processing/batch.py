@@ -1,0 +1,139 @@
+"""One batch of Kafka records through the pipeline: what to produce, which states to store, how to count.
+
+The edge (faust) feeds records and a state lookup, produces `outbound`, waits for the acknowledgements, then
+stores `states` and acknowledges the input, in that order: a crash in between redoes the batch, and redoing
+it is harmless (upserts by external ID). Several writes of one key in a batch are coalesced into one.
+
+    result = process_batch(records, context, lookup=states.get)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from bridge.config import TopicSettings
+from bridge.events import SchemaRegistry
+from bridge.processing.dedupe import KeyState, coalesce
+from bridge.processing.intake import decode_record
+from bridge.processing.pipeline import Pipeline, Rejected, Skipped, Write
+from bridge.processing.records import MappedRecord, Origin
+from bridge.processing.routing import DeadLetter, Headers, Outbound, dead_letter_message, write_message
+from bridge.processing.validation import NotEvaluated, Violation
+from bridge.types import Outcome, SkipReason
+
+
+@dataclass(frozen=True, slots=True)
+class InRecord:
+    """A consumed Kafka record."""
+
+    origin: Origin
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Accounted:
+    """How one input record was accounted for (invariant 1): outcome, and the reason when not written."""
+
+    topic: str
+    outcome: Outcome
+    reason: str | None = None
+    stage: str | None = None
+    sobject: str | None = None
+    violations: tuple[Violation, ...] = ()
+    not_evaluable: tuple[NotEvaluated, ...] = ()
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """Records to produce, key states to store (with the partition that owns each key), and the tally."""
+
+    outbound: list[Outbound] = field(default_factory=list)
+    states: dict[str, tuple[int, KeyState]] = field(default_factory=dict)
+    accounted: list[Accounted] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchContext:
+    """What a batch needs besides its records."""
+
+    pipeline: Pipeline
+    registry: SchemaRegistry
+    topics: TopicSettings
+    max_event_bytes: int
+
+
+def _reject(result: BatchResult, record: InRecord, rejected: Rejected, topics: TopicSettings) -> None:
+    letter = DeadLetter(
+        rejected.stage,
+        rejected.reason,
+        rejected.detail,
+        record.origin,
+        record.key,
+        record.value or b"",
+        record.headers,
+    )
+    result.outbound.append(dead_letter_message(letter, topics))
+    result.accounted.append(
+        Accounted(
+            record.origin.topic,
+            Outcome.DEAD_LETTERED,
+            rejected.reason,
+            rejected.stage,
+            rejected.sobject,
+            rejected.violations,
+            rejected.not_evaluable,
+        )
+    )
+
+
+def _decide(
+    record: InRecord, context: BatchContext, states: dict[str, tuple[int, KeyState]], lookup: Lookup
+) -> tuple[MappedRecord, Write | Skipped] | Rejected:
+    event = decode_record(
+        record.key, record.value, record.headers, context.registry, max_event_bytes=context.max_event_bytes
+    )
+    if isinstance(event, Rejected):
+        return event
+    mapped = context.pipeline.map(event)
+    if isinstance(mapped, Rejected):
+        return mapped
+    known = states.get(mapped.key)
+    decision = context.pipeline.decide(mapped, known[1] if known else lookup(mapped.key))
+    if isinstance(decision, Rejected):
+        return decision
+    states[mapped.key] = (record.origin.partition, decision.state)
+    return mapped, decision
+
+
+Lookup = Callable[[str], KeyState | None]
+
+
+def process_batch(records: Sequence[InRecord], context: BatchContext, lookup: Lookup) -> BatchResult:
+    """Decide every record in order (each sees the state left by the ones before it), then coalesce writes."""
+    result = BatchResult()
+    pending: list[tuple[MappedRecord, Accounted]] = []
+    for record in records:
+        decided = _decide(record, context, result.states, lookup)
+        if isinstance(decided, Rejected):
+            _reject(result, record, decided, context.topics)
+            continue
+        mapped, decision = decided
+        if isinstance(decision, Skipped):
+            result.accounted.append(Accounted(record.origin.topic, Outcome.SKIPPED, decision.reason.value))
+            continue
+        accounted = Accounted(
+            record.origin.topic, Outcome.WRITTEN, sobject=mapped.sobject, not_evaluable=decision.not_evaluable
+        )
+        pending.append((decision.record, accounted))
+    writes, _ = coalesce(write for write, _ in pending)
+    last_of_key = {write.key: index for index, (write, _) in enumerate(pending)}
+    for index, (write, accounted) in enumerate(pending):
+        if last_of_key[write.key] == index:
+            result.accounted.append(accounted)
+        else:
+            result.accounted.append(Accounted(accounted.topic, Outcome.SKIPPED, SkipReason.COALESCED.value))
+    result.outbound.extend(write_message(write, context.topics) for write in writes)
+    return result
