@@ -1,0 +1,1 @@
+"""The org catalog: metadata snapshots (describe, Tooling API records) and the documentation made of them."""

@@ -1,0 +1,1 @@
+"""The processor's edge: the faust-streaming app (agent, changelog-backed dedupe table) around the core."""

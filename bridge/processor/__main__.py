@@ -1,0 +1,5 @@
+"""`python -m bridge.processor`: run one processor worker."""
+
+from bridge.processor.worker import main
+
+main()

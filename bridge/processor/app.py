@@ -1,0 +1,152 @@
+"""The faust app of the processor: built in a function, one agent over the domain topics, one dedupe table.
+
+This is the only module that imports faust. The agent reads batches (`take_events`, whose `within` is the
+coalescing window), hands them to the pure `process_batch`, produces the writes and dead letters, waits for
+every acknowledgement, then stores the keys' states in the table and lets faust acknowledge the input. The
+table's changelog topic (`<app_id>-dedupe-changelog`, compacted) is written to the partition of the source
+record, which owns the key (`sobject:external_id`), so a restarted or rebalanced worker recovers exactly the
+states of the partitions it is given.
+
+    built = build_app(ProcessorWiring(settings, context, metrics, source_topics))
+    Worker(built.app).execute_from_commandline()   # or `crm-bridge run processor` (the composition root)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from bridge.config import Settings
+from bridge.metrics import Metrics
+from bridge.processing.batch import BatchContext, BatchResult, InRecord, process_batch
+from bridge.processing.dedupe import KeyState, decode_state, encode_state
+from bridge.processing.records import Origin
+from bridge.types import Outcome
+
+log = logging.getLogger(__name__)
+
+TABLE_NAME = "dedupe"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorWiring:
+    """Everything the app is built from (settings, the core, the metrics registry, its source topics)."""
+
+    settings: Settings
+    context: BatchContext
+    metrics: Metrics
+    source_topics: tuple[str, ...]
+
+
+def faust_config(settings: Settings) -> dict[str, Any]:
+    """faust settings: memory store (state comes back from the changelog), no web server, no autodiscovery."""
+    kafka, topics, processor = settings.kafka, settings.topics, settings.processor
+    return {
+        "broker": f"kafka://{kafka.bootstrap_servers}",
+        "store": "memory://",
+        "autodiscover": False,
+        "web_enabled": False,
+        "topic_partitions": topics.partitions,
+        "topic_replication_factor": topics.replication_factor,
+        "topic_disable_leader": True,
+        "processing_guarantee": "at_least_once",
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "stream_buffer_maxsize": max(4_096, processor.max_batch_records * 2),
+        "broker_commit_every": processor.max_batch_records,
+        "broker_commit_interval": 1.0,
+        "table_standby_replicas": 0,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+
+
+def _in_record(event: Any) -> InRecord:
+    message = event.message
+    headers = tuple((str(name), bytes(value or b"")) for name, value in (message.headers or ()))
+    return InRecord(
+        Origin(message.topic, message.partition, message.offset), message.key, message.value, headers
+    )
+
+
+def count(metrics: Metrics, result: BatchResult) -> None:
+    """Every input record once in `events{topic,outcome}`, with its reason in the matching family."""
+    for item in result.accounted:
+        metrics.events.labels(topic=item.topic, outcome=item.outcome.value).inc()
+        if item.outcome is Outcome.SKIPPED:
+            metrics.dedupe_skips.labels(reason=item.reason).inc()
+        elif item.outcome is Outcome.DEAD_LETTERED:
+            metrics.dead_letters.labels(stage=item.stage, reason=item.reason).inc()
+        for violation in item.violations:
+            metrics.validation_failures.labels(sobject=item.sobject or "", rule=violation.rule).inc()
+        for skipped in item.not_evaluable:
+            metrics.validation_failures.labels(
+                sobject=item.sobject or "", rule=f"not_evaluable:{skipped.rule}"
+            ).inc()
+
+
+class DedupeStore:
+    """The faust table seen as `key -> KeyState`; writes go to the changelog partition that owns the key."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def get(self, key: str) -> KeyState | None:
+        """The stored state of `key` (None: never applied, or not recovered on this worker)."""
+        return decode_state(self._table.data.get(key.encode()))
+
+    def put(self, states: dict[str, tuple[int, KeyState]]) -> None:
+        """Store states; `send_changelog` with an explicit partition, since a batch spans partitions."""
+        for key, (partition, state) in states.items():
+            raw_key, raw = key.encode(), encode_state(state)
+            self._table.send_changelog(partition, raw_key, raw, key_serializer="raw", value_serializer="raw")
+            self._table.data[raw_key] = raw
+
+    def __len__(self) -> int:
+        return len(self._table.data)
+
+
+async def handle_batch(app: Any, store: DedupeStore, wiring: ProcessorWiring, events: Sequence[Any]) -> None:
+    """One batch: decide, produce and await every ack, then store states (faust acks the input after)."""
+    result = process_batch([_in_record(event) for event in events], wiring.context, store.get)
+    sends = [
+        await app.producer.send(o.topic, o.key, o.value, None, None, list(o.headers)) for o in result.outbound
+    ]
+    await asyncio.gather(*sends)
+    store.put(result.states)
+    count(wiring.metrics, result)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorApp:
+    """The built faust app and its dedupe store (for inspection by tests and the benchmark)."""
+
+    app: Any
+    store: DedupeStore
+
+
+def build_app(wiring: ProcessorWiring) -> ProcessorApp:
+    """The faust app with its agent and table; nothing runs until a faust Worker starts it."""
+    settings = wiring.settings
+    app = faust.App(settings.processor.app_id, **faust_config(settings))
+    table = app.Table(
+        TABLE_NAME, default=None, key_type=bytes, value_type=bytes, partitions=settings.topics.partitions
+    )
+    store = DedupeStore(table)
+    source = app.topic(
+        *wiring.source_topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+    max_records = settings.processor.max_batch_records
+    window_s = settings.processor.coalesce_window_s or 0.05
+
+    async def process(stream: Any) -> None:
+        async for events in stream.take_events(max_records, within=window_s):
+            await handle_batch(app, store, wiring, events)
+
+    app.agent(source, name="process")(process)
+    return ProcessorApp(app, store)
