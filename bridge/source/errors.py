@@ -56,6 +56,4 @@ _BY_SUFFIX: Mapping[str, type[PubSubError]] = {
 def error_for_code(error_code: str, message: str) -> PubSubError:
     """The exception for an `error-code` trailer value (unknown codes are retryable stream failures)."""
     suffix = error_code.removeprefix(ERROR_CODE_PREFIX)
-    return _BY_SUFFIX.get(suffix, PubSubError)(
-        f"{message} [{error_code or 'no error-code'}]", error_code=error_code
-    )
+    return _BY_SUFFIX.get(suffix, PubSubError)(f"{message} [{error_code or 'no error-code'}]", error_code=error_code)

@@ -96,9 +96,7 @@ class ChannelPump:
                     start = self._start()
                 start = self._start()
             except ReplayIdInvalid as exc:
-                log.warning(
-                    "channel %s lost its replay position (%s): reconciling", self.channel, exc.error_code
-                )
+                log.warning("channel %s lost its replay position (%s): reconciling", self.channel, exc.error_code)
                 await self.reconcile()
                 start = ReplayStart("EARLIEST")
             except PubSubAuthError:
@@ -157,9 +155,7 @@ class ChannelPump:
         replay_hex = bytes(consumer_event.replay_id).hex()
         if "ChangeEventHeader" not in decoded:
             return [self._platform_event(event.id, decoded, replay_hex)], int(decoded.get("CreatedDate", 0))
-        change = from_payload(
-            schema, decoded, replay_id=replay_hex, channel=self.channel, client_id=self._client_id
-        )
+        change = from_payload(schema, decoded, replay_id=replay_hex, channel=self.channel, client_id=self._client_id)
         converted = [to_cloud_event(change, source=self._source())]
         if change.change_type.startswith("GAP_"):
             converted += [to_cloud_event(e, source=self._source()) for e in await self._gap(change)]
@@ -193,11 +189,7 @@ class ChannelPump:
     async def _gap(self, change: ChangeEvent) -> list[ChangeEvent]:
         """A gap event says changes were not captured: read the records (or the entity) as they are now."""
         now_ms = self._clock_ms()
-        if (
-            change.change_type == "GAP_OVERFLOW"
-            or not change.record_ids
-            or change.record_ids[0].endswith("*")
-        ):
+        if change.change_type == "GAP_OVERFLOW" or not change.record_ids or change.record_ids[0].endswith("*"):
             since = self.checkpoint.commit_timestamp_ms if self.checkpoint else 0
             rows = await self._reconciler.changed_since(change.entity, since)
         else:

@@ -80,9 +80,7 @@ class PubSubClient:
     async def __aenter__(self) -> PubSubClient:
         options = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000)]
         if self._tls:
-            self._channel = grpc.aio.secure_channel(
-                self._target, grpc.ssl_channel_credentials(), options=options
-            )
+            self._channel = grpc.aio.secure_channel(self._target, grpc.ssl_channel_credentials(), options=options)
         else:
             self._channel = grpc.aio.insecure_channel(self._target, options=options)
         self._stub = pb_grpc.PubSubStub(self._channel)  # type: ignore[no-untyped-call]  # generated code
@@ -112,9 +110,7 @@ class PubSubClient:
     async def get_schema(self, schema_id: str) -> str:
         """The writer schema's Avro JSON for `schema_id`."""
         try:
-            info = await self.stub.GetSchema(
-                pb.SchemaRequest(schema_id=schema_id), metadata=await self._metadata()
-            )
+            info = await self.stub.GetSchema(pb.SchemaRequest(schema_id=schema_id), metadata=await self._metadata())
         except grpc.aio.AioRpcError as exc:
             raise map_rpc_error(exc) from None
         return str(info.schema_json)
@@ -122,9 +118,7 @@ class PubSubClient:
     async def get_topic(self, topic_name: str) -> Any:
         """TopicInfo: permissions and the current schema id."""
         try:
-            return await self.stub.GetTopic(
-                pb.TopicRequest(topic_name=topic_name), metadata=await self._metadata()
-            )
+            return await self.stub.GetTopic(pb.TopicRequest(topic_name=topic_name), metadata=await self._metadata())
         except grpc.aio.AioRpcError as exc:
             raise map_rpc_error(exc) from None
 
@@ -157,9 +151,7 @@ class PubSubClient:
         try:
             async for response in call:
                 if response.pending_num_requested == 0:
-                    await requests.put(
-                        pb.FetchRequest(topic_name=topic_name, num_requested=self._num_requested)
-                    )
+                    await requests.put(pb.FetchRequest(topic_name=topic_name, num_requested=self._num_requested))
                 yield FetchBatch(
                     tuple(response.events), bytes(response.latest_replay_id), response.pending_num_requested
                 )

@@ -46,9 +46,7 @@ class TransactionalWriter:
             try:
                 async with self._producer.transaction():
                     for record in records:
-                        await self._producer.send(
-                            record.topic, record.value, key=record.key, headers=record.headers
-                        )
+                        await self._producer.send(record.topic, record.value, key=record.key, headers=record.headers)
                     await self._producer.send(self._checkpoint_topic, value, key=key)
             except ProducerFenced as exc:
                 raise SourceFenced(f"source fenced by a newer instance: {exc}") from exc

@@ -33,9 +33,7 @@ def k8s_schema_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Its schemas reference a shared `/api/_definitions.json`; kubeconform wants self-contained files, so the
     definitions are embedded under `$defs` and the references rewritten to point inside the file.
     """
-    source = (
-        Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"{K8S_VERSION}-local-strict"
-    )
+    source = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"{K8S_VERSION}-local-strict"
     definitions = json.loads((source / "_definitions.json").read_text())
     defs = definitions.get("$defs") or definitions["definitions"]
     out = tmp_path_factory.mktemp("k8s-schemas") / f"{K8S_VERSION}-standalone-strict"

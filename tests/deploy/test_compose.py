@@ -41,9 +41,7 @@ def test_every_role_runs_and_is_scraped() -> None:
         assert services[role]["environment"]["BRIDGE_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
     prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
-    targets = {
-        t for job in prometheus["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
-    }
+    targets = {t for job in prometheus["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
     assert targets == {f"{role}:9108" for role in ROLES}
 
 

@@ -49,18 +49,14 @@ def test_rendered_objects_pass_kubeconform(name: str, k8s_schema_dir: Path, tmp_
     location = str(k8s_schema_dir) + "/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}"
     location += "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
     args = [tool("kubeconform"), "-strict", "-summary", "-kubernetes-version", K8S_VERSION[1:]]
-    result = subprocess.run(
-        [*args, "-schema-location", location, str(manifest)], capture_output=True, text=True
-    )
+    result = subprocess.run([*args, "-schema-location", location, str(manifest)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"Valid: {len(docs)}, Invalid: 0, Errors: 0, Skipped: 0" in result.stdout
 
 
 def test_one_deployment_per_enabled_role_with_probes_and_restrictive_security() -> None:
     docs = render(VALUE_SETS["keda-everything"])
-    deployments = {
-        d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in docs if d["kind"] == "Deployment"
-    }
+    deployments = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in docs if d["kind"] == "Deployment"}
     assert set(deployments) == {"processor", "sink", "source", "ingest"}
     for role, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
@@ -84,9 +80,7 @@ def test_lag_scaling_targets_each_consumer_group() -> None:
     hpas = [d for d in render(VALUE_SETS["hpa-lag"]) if d["kind"] == "HorizontalPodAutoscaler"]
     metrics = {m["external"]["metric"]["name"] for h in hpas for m in h["spec"]["metrics"]}
     assert metrics == {"bridge_consumer_lag_records"}
-    assert not [
-        d for d in render(VALUE_SETS["defaults"]) if d["kind"] in {"HorizontalPodAutoscaler", "ScaledObject"}
-    ]
+    assert not [d for d in render(VALUE_SETS["defaults"]) if d["kind"] in {"HorizontalPodAutoscaler", "ScaledObject"}]
 
 
 def test_private_key_is_mounted_from_a_secret_never_put_in_the_configmap() -> None:

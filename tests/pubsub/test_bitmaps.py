@@ -12,9 +12,7 @@ from bridge.pubsub.bitmaps import decode_bitmap, encode_bitmap
 ADDRESS = {
     "type": "record",
     "name": "Address",
-    "fields": [
-        {"name": n, "type": ["null", "string"]} for n in ("Street", "City", "State", "PostalCode", "Country")
-    ],
+    "fields": [{"name": n, "type": ["null", "string"]} for n in ("Street", "City", "State", "PostalCode", "Country")],
 }
 
 
@@ -51,13 +49,9 @@ def test_encoding_is_uppercase_and_byte_padded() -> None:
     assert encode_bitmap(schema, ["NoSuchField"]) == ["0x00"]
 
 
-@given(
-    st.sets(st.integers(min_value=0, max_value=31)), st.sets(st.sampled_from(["City", "State", "Country"]))
-)
+@given(st.sets(st.integers(min_value=0, max_value=31)), st.sets(st.sampled_from(["City", "State", "Country"])))
 def test_encode_then_decode_round_trips(indexes: set[int], nested: set[str]) -> None:
     schema = schema_with(32)
-    names = [schema["fields"][i]["name"] for i in sorted(indexes)] + [
-        f"BillingAddress.{n}" for n in sorted(nested)
-    ]
+    names = [schema["fields"][i]["name"] for i in sorted(indexes)] + [f"BillingAddress.{n}" for n in sorted(nested)]
     decoded = decode_bitmap(schema, encode_bitmap(schema, names))
     assert sorted(decoded) == sorted(set(names))

@@ -56,9 +56,7 @@ def test_update_keeps_only_changed_and_nulled_fields() -> None:
             "LastModifiedDate": 1_700_000_000_000,
         }
     )
-    event = from_payload(
-        schema, decoded, replay_id="00ff", channel="/data/ChangeEvents", client_id="crm-bridge"
-    )
+    event = from_payload(schema, decoded, replay_id="00ff", channel="/data/ChangeEvents", client_id="crm-bridge")
     assert event.fields == {"Name": "Acme", "Phone": None, "LastModifiedDate": 1_700_000_000_000}
     assert event.nulled_fields == ("Phone",)
     assert event.is_echo is True
@@ -69,9 +67,7 @@ def test_create_keeps_set_fields() -> None:
     schema, decoded = roundtrip(
         {"ChangeEventHeader": header("CREATE", [], [], ""), "Name": "Acme", "AnnualRevenue": 12.5}
     )
-    event = from_payload(
-        schema, decoded, replay_id="01", channel="/data/AccountChangeEvent", client_id="crm-bridge"
-    )
+    event = from_payload(schema, decoded, replay_id="01", channel="/data/AccountChangeEvent", client_id="crm-bridge")
     assert event.fields == {"Name": "Acme", "AnnualRevenue": 12.5}
     assert event.is_echo is False
 
@@ -92,9 +88,7 @@ def test_echo_needs_our_exact_client_id(origin: str, echo: bool) -> None:
 
 def test_cloud_event_round_trip_through_kafka_headers() -> None:
     schema, decoded = roundtrip({"ChangeEventHeader": header("UPDATE", ["Name"], [], "client=crm-bridge")})
-    event = from_payload(
-        schema, decoded, replay_id="0a0b", channel="/data/ChangeEvents", client_id="crm-bridge"
-    )
+    event = from_payload(schema, decoded, replay_id="0a0b", channel="/data/ChangeEvents", client_id="crm-bridge")
     record = encode_kafka(to_cloud_event(event, source="salesforce:pubsub/data/ChangeEvents"))
     assert record.key == b"001000000000001AAA"
     back = decode_change_record(record.key, record.value, record.headers)
@@ -113,10 +107,7 @@ def test_channels_map_to_topics() -> None:
     assert entity_of_channel("/event/Order_Shipped__e") is None
     topic = kafka_topic("/event/Order_Shipped__e", None, cdc_prefix="crm.cdc.", events_prefix="crm.events.")
     assert topic == "crm.events.Order_Shipped__e"
-    assert (
-        kafka_topic("/data/ChangeEvents", "Account", cdc_prefix="crm.cdc.", events_prefix="e.")
-        == "crm.cdc.Account"
-    )
+    assert kafka_topic("/data/ChangeEvents", "Account", cdc_prefix="crm.cdc.", events_prefix="e.") == "crm.cdc.Account"
 
 
 def test_checkpoint_record_round_trips_and_rejects_garbage() -> None:
