@@ -33,6 +33,7 @@ from bridge.metrics import Metrics
 ProducerFactory = Callable[[], AIOKafkaProducer]
 
 _READY_TIMEOUT_S = 5.0
+_HEADERS_BOUND_BYTES = 48 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +115,11 @@ class Publisher:
         value = encode_data(event)
         if value is not None and len(value) > limit:
             raise EventTooLarge(f"event {event.id[:200]!r} data is {len(value)} bytes; the limit is {limit}")
-        checked = self.schemas.check(event)
-        record = KafkaRecord(kafka_key(checked), value, kafka_headers(checked))
-        size = _record_size(record)
-        if size > limit:
+        checked, attributes = self.schemas.check_attributes(event)
+        record = KafkaRecord(kafka_key(checked), value, kafka_headers(checked, attributes))
+        # The envelope schema bounds the headers to well under the producer's allowance; count them only
+        # when the data is close to the limit.
+        if len(value or b"") + _HEADERS_BOUND_BYTES > limit and (size := _record_size(record)) > limit:
             raise EventTooLarge(f"event {event.id[:200]!r} is {size} bytes encoded; the limit is {limit}")
         return PreparedEvent(checked, topic or self.schemas.spec(checked.type).topic, record)
 
@@ -146,9 +148,7 @@ class Publisher:
         self._count(results)
         return results
 
-    async def send_many(
-        self, prepared: list[PreparedEvent], *, timeout_s: float | None = None
-    ) -> list[PublishResult]:
+    async def send_many(self, prepared: list[PreparedEvent], *, timeout_s: float | None = None) -> list[PublishResult]:
         """Send checked events concurrently and wait (bounded by `timeout_s`) for every acknowledgement."""
         producer = self._started()
         timeout = timeout_s if timeout_s is not None else self._settings.kafka.delivery_timeout_s
@@ -161,9 +161,7 @@ class Publisher:
                 if pending:
                     await asyncio.wait(pending)  # cancelling the wait leaves the sends queued
         except TimeoutError:
-            unsent = KafkaUnavailable(
-                f"Kafka did not take the record within {timeout:g} s", retry_after_s=1.0
-            )
+            unsent = KafkaUnavailable(f"Kafka did not take the record within {timeout:g} s", retry_after_s=1.0)
             acks.extend(unsent for _ in range(len(prepared) - len(acks)))
         return [_result(item, ack, timeout) for item, ack in zip(prepared, acks, strict=True)]
 
@@ -179,9 +177,7 @@ class Publisher:
             return False
         return True
 
-    async def _send_one(
-        self, producer: AIOKafkaProducer, item: PreparedEvent
-    ) -> asyncio.Future[Any] | BridgeError:
+    async def _send_one(self, producer: AIOKafkaProducer, item: PreparedEvent) -> asyncio.Future[Any] | BridgeError:
         record = item.record
         started = time.perf_counter()
         try:
@@ -203,9 +199,7 @@ class Publisher:
     def _count(self, results: list[PublishResult]) -> None:
         if self._metrics is None:
             return
-        counts = collections.Counter(
-            (r.topic or "", "published" if r.ok else _outcome(r.error)) for r in results
-        )
+        counts = collections.Counter((r.topic or "", "published" if r.ok else _outcome(r.error)) for r in results)
         for (topic, outcome), n in counts.items():
             self._metrics.events.labels(topic=topic, outcome=outcome).inc(n)
 

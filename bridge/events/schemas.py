@@ -13,13 +13,15 @@ ID and the source version, and the default lane.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import fastjsonschema
 import orjson
+from fastjsonschema.draft04 import CodeGeneratorDraft04
 
 from bridge.errors import ConfigError, MalformedEvent, SchemaViolation, UnknownEventType
 from bridge.events.envelope import JSON_CONTENT_TYPE, CloudEvent
@@ -48,8 +50,14 @@ class EventSpec:
 class SchemaRegistry:
     """Event types by name, with their compiled payload validators and the compiled envelope validator."""
 
-    def __init__(self, envelope: Validator, specs: Mapping[str, EventSpec]) -> None:
+    def __init__(
+        self,
+        envelope: Validator,
+        specs: Mapping[str, EventSpec],
+        envelope_rules: _AttributeRules | None = None,
+    ) -> None:
         self._envelope = envelope
+        self._rules = envelope_rules
         self._specs = dict(specs)
 
     def __repr__(self) -> str:
@@ -59,7 +67,7 @@ class SchemaRegistry:
     def load(cls, directory: Path | None = None) -> SchemaRegistry:
         """Read and compile `envelope.schema.json` and `events/*.schema.json` under `directory`."""
         root = directory if directory is not None else DEFAULT_SCHEMAS_DIR
-        envelope = _compile(root / "envelope.schema.json")[1]
+        envelope_schema, envelope = _compile(root / "envelope.schema.json")
         specs = {}
         for path in sorted((root / "events").glob("*.schema.json")):
             schema, validate = _compile(path)
@@ -67,7 +75,7 @@ class SchemaRegistry:
             specs[spec.type] = spec
         if not specs:
             raise ConfigError(f"no event schemas under {root / 'events'}")
-        return cls(envelope, specs)
+        return cls(envelope, specs, _AttributeRules.from_schema(envelope_schema))
 
     @property
     def types(self) -> list[str]:
@@ -89,22 +97,138 @@ class SchemaRegistry:
         Missing `sobject`, `extidfield`, `externalid`, `sequence`, `lane`, `partitionkey` and
         `datacontenttype` are derived from the spec and the payload; given ones must agree with them.
         """
-        _validate_envelope(self._envelope, event)
+        return self.check_attributes(event)[0]
+
+    def check_attributes(self, event: CloudEvent) -> tuple[CloudEvent, dict[str, Any]]:
+        """`check`, also returning the checked event's context attributes (the encoder reuses them)."""
         spec = self.spec(event.type)
         try:
             spec.validate(event.data)
         except fastjsonschema.JsonSchemaValueException as exc:
             path = "$" + (exc.name or "data").removeprefix("data")
             raise SchemaViolation(f"{event.type} payload at {path}: {_describe(exc)}", path=path) from None
-        return _enrich(event, spec)
+        # The envelope is checked after enrichment, so derived attributes (externalid, ...) are checked too.
+        checked = _enrich(event, spec)
+        attributes = checked.attributes()
+        if self._rules is None or not self._rules.accept(attributes):
+            _validate_envelope(self._envelope, attributes)
+        return checked, attributes
 
 
-def _validate_envelope(validate: Validator, event: CloudEvent) -> None:
+def _validate_envelope(validate: Validator, attributes: dict[str, Any]) -> None:
     try:
-        validate(event.attributes())
+        validate(attributes)
     except fastjsonschema.JsonSchemaValueException as exc:
         name = (exc.name or "data").removeprefix("data").lstrip(".") or "envelope"
         raise MalformedEvent(f"attribute {name!r} {_describe(exc)}") from None
+    raise MalformedEvent("the envelope does not satisfy envelope.schema.json")
+
+
+class _Rule(NamedTuple):
+    kind: type
+    min_length: int
+    max_length: int
+    minimum: int
+    maximum: int
+    pattern: re.Pattern[str] | None
+    values: frozenset[Any] | None
+
+
+_RULE_KEYWORDS = {
+    "type",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "pattern",
+    "format",
+    "enum",
+    "const",
+}
+_IGNORED_KEYWORDS = {"description", "title"}
+
+
+class _AttributeRules:
+    """The envelope schema's checks as plain Python, built from the schema itself (the hot path's fast test).
+
+    `accept` answers yes/no; on "no" the full fastjsonschema validator runs and explains. Only the keywords
+    the envelope schema uses are supported, and loading fails on any other, so the two cannot drift apart.
+    """
+
+    def __init__(self, rules: dict[str, _Rule], extension: tuple[re.Pattern[str], _Rule], max_count: int) -> None:
+        self._rules = rules
+        self._extension_name, self._extension = extension
+        self._max_count = max_count
+
+    @classmethod
+    def from_schema(cls, schema: Mapping[str, Any]) -> _AttributeRules | None:
+        pattern_props = schema.get("patternProperties", {})
+        if len(pattern_props) != 1 or schema.get("additionalProperties") is not False:
+            return None
+        rules = {name: _rule(d) for name, d in schema.get("properties", {}).items()}
+        [(name_pattern, ext)] = pattern_props.items()
+        if None in rules.values() or set(schema.get("required", ())) - {
+            "specversion",
+            "id",
+            "source",
+            "type",
+        }:
+            return None
+        extension = _rule(ext)
+        if extension is None:
+            return None
+        return cls(rules, (_regex(name_pattern), extension), schema.get("maxProperties", 1 << 30))  # type: ignore[arg-type]
+
+    def accept(self, attributes: Mapping[str, Any]) -> bool:
+        if len(attributes) > self._max_count:
+            return False
+        for name, value in attributes.items():
+            rule = self._rules.get(name)
+            if rule is None:
+                if not self._extension_name.search(name):
+                    return False
+                rule = self._extension
+            if not _passes(rule, value):
+                return False
+        return True
+
+
+def _passes(rule: _Rule, value: object) -> bool:
+    if rule.values is not None:
+        return value in rule.values and type(value) is not bool
+    if rule.kind is str:
+        return (
+            type(value) is str
+            and rule.min_length <= len(value) <= rule.max_length
+            and (rule.pattern is None or rule.pattern.search(value) is not None)
+        )
+    return type(value) is int and rule.minimum <= value <= rule.maximum
+
+
+def _rule(definition: Mapping[str, Any]) -> _Rule | None:
+    if set(definition) - _RULE_KEYWORDS - _IGNORED_KEYWORDS:
+        return None
+    values = definition.get("enum", [definition["const"]] if "const" in definition else None)
+    kind = {"string": str, "integer": int}.get(definition.get("type", ""), object)
+    if values is None and kind is object:
+        return None
+    pattern = definition.get("pattern") or CodeGeneratorDraft04.FORMAT_REGEXS.get(definition.get("format", ""))
+    if "format" in definition and definition["format"] not in CodeGeneratorDraft04.FORMAT_REGEXS:
+        return None
+    return _Rule(
+        kind=kind,
+        min_length=definition.get("minLength", 0),
+        max_length=definition.get("maxLength", 1 << 62),
+        minimum=definition.get("minimum", -(1 << 63)),
+        maximum=definition.get("maximum", 1 << 63),
+        pattern=_regex(pattern) if pattern else None,
+        values=None if values is None else frozenset(values),
+    )
+
+
+def _regex(pattern: str) -> re.Pattern[str]:
+    # fastjsonschema (and JSON Schema) let `$` match only at the very end; Python's `$` also before a newline.
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
 
 
 def _describe(exc: fastjsonschema.JsonSchemaValueException) -> str:
@@ -119,28 +243,34 @@ def _enrich(event: CloudEvent, spec: EventSpec) -> CloudEvent:
     data = event.data
     externalid = str(data[spec.key_property])
     sequence = data.get(spec.sequence_property) if spec.sequence_property else None
-    derived = {
-        "sobject": spec.sobject,
-        "extidfield": spec.external_id_field,
-        "externalid": externalid,
-        "sequence": sequence,
-    }
-    changes: dict[str, Any] = {}
-    for name, value in derived.items():
-        given = getattr(event, name)
-        if given is None:
-            changes[name] = value
-        elif value is not None and given != value:
-            raise SchemaViolation(
-                f"attribute {name!r} is {given!r} but the payload says {value!r}", path=f"$.{name}"
-            )
-    if event.lane is None:
-        changes["lane"] = spec.lane
-    if event.partitionkey is None:
-        changes["partitionkey"] = f"{spec.sobject}:{externalid}"
-    if event.datacontenttype is None:
-        changes["datacontenttype"] = JSON_CONTENT_TYPE
-    return dataclasses.replace(event, **changes) if changes else event
+    _agree(event, "sobject", spec.sobject)
+    _agree(event, "extidfield", spec.external_id_field)
+    _agree(event, "externalid", externalid)
+    _agree(event, "sequence", sequence)
+    # Built field by field: this runs once per published event and `dataclasses.replace` is slow.
+    return CloudEvent(
+        id=event.id,
+        source=event.source,
+        type=event.type,
+        data=data,
+        time=event.time,
+        subject=event.subject,
+        datacontenttype=event.datacontenttype or JSON_CONTENT_TYPE,
+        dataschema=event.dataschema,
+        sobject=spec.sobject,
+        externalid=externalid,
+        extidfield=spec.external_id_field,
+        sequence=event.sequence if sequence is None else sequence,
+        lane=event.lane or spec.lane,
+        partitionkey=event.partitionkey or f"{spec.sobject}:{externalid}",
+        extensions=event.extensions,
+    )
+
+
+def _agree(event: CloudEvent, name: str, derived: object) -> None:
+    given = getattr(event, name)
+    if given is not None and derived is not None and given != derived:
+        raise SchemaViolation(f"attribute {name!r} is {given!r} but the payload says {derived!r}", path=f"$.{name}")
 
 
 def _compile(path: Path) -> tuple[dict[str, Any], Validator]:

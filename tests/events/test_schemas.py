@@ -45,11 +45,9 @@ def test_check_fills_in_the_bridge_extensions_from_the_payload(registry: SchemaR
 
 
 def test_given_extensions_that_contradict_the_payload_are_rejected(registry: SchemaRegistry) -> None:
-    import dataclasses
-
     with pytest.raises(SchemaViolation, match="'externalid' is 'C-2'"):
-        registry.check(dataclasses.replace(customer(), externalid="C-2"))
-    kept = registry.check(dataclasses.replace(customer(), lane=Lane.BULK, partitionkey="p"))
+        registry.check(customer()._replace(externalid="C-2"))
+    kept = registry.check(customer()._replace(lane=Lane.BULK, partitionkey="p"))
     assert (kept.lane, kept.partitionkey) == (Lane.BULK, "p")
 
 
@@ -90,16 +88,12 @@ def test_hostile_but_printable_ids_are_accepted_verbatim(registry: SchemaRegistr
         ({"id": "bad\nid"}, "'id' must not contain control characters"),
         ({"id": "x" * 300}, "'id' must be shorter"),
         ({"time": "yesterday"}, "'time' must be date-time"),
-        ({"sobject": "Not An Object"}, "'sobject' must match"),
+        ({"subject": "bell\x07"}, "'subject' must not contain control characters"),
     ],
 )
-def test_envelope_violations_are_malformed(
-    registry: SchemaRegistry, changes: dict[str, Any], message: str
-) -> None:
-    import dataclasses
-
+def test_envelope_violations_are_malformed(registry: SchemaRegistry, changes: dict[str, Any], message: str) -> None:
     with pytest.raises(MalformedEvent, match=message):
-        registry.check(dataclasses.replace(customer(), **changes))
+        registry.check(customer()._replace(**changes))
 
 
 def test_a_schema_file_without_bridge_metadata_is_a_config_error(tmp_path: Path) -> None:

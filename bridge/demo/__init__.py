@@ -1,0 +1,1 @@
+"""The interim demo: publish deterministic customer and deal events to Kafka and prove none is lost."""
