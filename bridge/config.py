@@ -63,6 +63,7 @@ class IngestSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=5_000_000, gt=0)
+    ack_timeout_s: float = Field(default=10.0, gt=0)  # no Kafka ack in this time: 503, never 202
 
 
 class MetricsSettings(_Section):
