@@ -7,7 +7,7 @@ no longer commit, and its half-written transaction is aborted by the broker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import NamedTuple
 
 from aiokafka import AIOKafkaProducer
@@ -33,15 +33,31 @@ class SourceFenced(BridgeError):
 class TransactionalWriter:
     """Commits (events + checkpoint) atomically. Channel pumps share one writer; a lock orders them."""
 
-    def __init__(self, producer: AIOKafkaProducer, checkpoint_topic: str) -> None:
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        checkpoint_topic: str,
+        *,
+        ensure_topics: Callable[[set[str]], Awaitable[object]] | None = None,
+    ) -> None:
         self._producer = producer
         self._checkpoint_topic = checkpoint_topic
+        self._ensure_topics = ensure_topics
+        self._known_topics: set[str] = {checkpoint_topic}
         self._lock = asyncio.Lock()
         self.transactions = 0
+
+    async def _ensure(self, records: Sequence[OutRecord]) -> None:
+        # Clusters often disable auto-creation; a transaction must not wait on a topic that will never exist.
+        new = {r.topic for r in records} - self._known_topics
+        if new and self._ensure_topics is not None:
+            await self._ensure_topics(new)
+        self._known_topics |= new
 
     async def commit(self, records: Sequence[OutRecord], checkpoint: Checkpoint) -> None:
         """Write every record and the checkpoint, then commit; all or nothing."""
         key, value = checkpoint.encode()
+        await self._ensure(records)
         async with self._lock:
             try:
                 async with self._producer.transaction():

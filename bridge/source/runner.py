@@ -1,0 +1,102 @@
+"""The source role's composition: checkpoints, the transactional producer, the Pub/Sub client and one pump per
+channel, run until stopped. Salesforce-specific collaborators (credentials, reconciliation reads) are injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from bridge.config import Settings
+from bridge.kafka.producer import producer_config
+from bridge.kafka.topics import TopicSpec, bridge_topics, ensure_topics
+from bridge.metrics import Metrics
+from bridge.source.checkpoint import load_checkpoints
+from bridge.source.service import ChannelPump, Reconciler
+from bridge.source.subscriber import CredentialsProvider, PubSubClient
+from bridge.source.writer import TransactionalWriter
+
+log = logging.getLogger(__name__)
+
+
+def transactional_producer(settings: Settings) -> AIOKafkaProducer:
+    """An idempotent, acks=all producer with the deployment's fixed transactional id (zombie fencing)."""
+    config = producer_config(settings.kafka, settings.publisher)
+    config["transactional_id"] = settings.source.transactional_id
+    return AIOKafkaProducer(**config)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def run_source(
+    settings: Settings,
+    *,
+    credentials: CredentialsProvider,
+    reconciler: Reconciler,
+    reconcile_entities: Sequence[str] = (),
+    metrics: Metrics | None = None,
+    stop: asyncio.Event | None = None,
+) -> list[ChannelPump]:
+    """Pump every configured channel into Kafka until `stop` is set (or forever); returns the pumps."""
+    kafka, topics = settings.kafka, settings.topics
+    await ensure_topics(kafka, [s for s in bridge_topics(settings) if s.name == topics.source_checkpoints])
+    checkpoints = await load_checkpoints(str(kafka.bootstrap_servers), topics.source_checkpoints)
+    log.info("source resuming %d channel(s) from checkpoints: %s", len(checkpoints), sorted(checkpoints))
+
+    async def ensure_cdc(names: set[str]) -> None:
+        specs = [TopicSpec(n, topics.partitions, topics.replication_factor, {}) for n in sorted(names)]
+        await ensure_topics(kafka, specs)
+
+    producer = transactional_producer(settings)
+    await producer.start()
+    try:
+        writer = TransactionalWriter(producer, topics.source_checkpoints, ensure_topics=ensure_cdc)
+        async with PubSubClient(
+            settings.source.pubsub_target,
+            credentials=credentials,
+            tls=settings.source.pubsub_tls,
+            num_requested=settings.source.num_requested,
+        ) as client:
+            pumps = [
+                ChannelPump(
+                    channel,
+                    client=client,
+                    writer=writer,
+                    reconciler=reconciler,
+                    config=settings.source,
+                    topics=topics,
+                    client_id=settings.salesforce.call_options_client,
+                    checkpoint=checkpoints.get(channel),
+                    reconcile_entities=reconcile_entities,
+                    metrics=metrics,
+                    clock_ms=_now_ms,
+                )
+                for channel in settings.source.channels
+            ]
+            await _run_until_stopped(pumps, stop)
+            return pumps
+    finally:
+        await producer.stop()
+
+
+async def _run_until_stopped(pumps: Sequence[ChannelPump], stop: asyncio.Event | None) -> None:
+    tasks = [asyncio.create_task(p.run(), name=f"source:{p.channel}") for p in pumps]
+    waiter = asyncio.create_task((stop or asyncio.Event()).wait())
+    try:
+        done, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter:
+                task.result()  # a pump only ends by raising: surface it
+    finally:
+        for task in [*tasks, waiter]:
+            task.cancel()
+        for task in [*tasks, waiter]:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
