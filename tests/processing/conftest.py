@@ -37,9 +37,7 @@ def field(name: str, type_: str = "string", **extra: Any) -> dict[str, Any]:
 ACCOUNT_DESCRIBE = {
     "name": "Account",
     "fields": [
-        field(
-            "Id", "id", length=18, createable=False, updateable=False, nillable=False, defaultedOnCreate=True
-        ),
+        field("Id", "id", length=18, createable=False, updateable=False, nillable=False, defaultedOnCreate=True),
         field("Name", nillable=False),
         field("ERP_Customer_Id__c", length=80, externalId=True),
         field("Phone", "phone", length=40),

@@ -23,9 +23,7 @@ from bridge.processing.records import MappedRecord
 from bridge.types import Lane, SkipReason
 
 
-def rec(
-    version: int | None, event_id: str, lane: Lane = Lane.BULK, key: str = "C-1", **fields: Any
-) -> MappedRecord:
+def rec(version: int | None, event_id: str, lane: Lane = Lane.BULK, key: str = "C-1", **fields: Any) -> MappedRecord:
     return MappedRecord("Account", "X__c", key, {"Name": "A", **fields}, lane, version, (event_id,))
 
 

@@ -19,9 +19,7 @@ from bridge.types import Lane
 TOPICS = TopicSettings()
 
 
-@pytest.mark.parametrize(
-    ("lane", "topic"), [(Lane.REALTIME, "crm.writes.realtime"), (Lane.BULK, "crm.writes.bulk")]
-)
+@pytest.mark.parametrize(("lane", "topic"), [(Lane.REALTIME, "crm.writes.realtime"), (Lane.BULK, "crm.writes.bulk")])
 def test_writes_go_to_their_lane_keyed_by_record(lane: Lane, topic: str) -> None:
     record = MappedRecord("Account", "X__c", "C-1", {"Name": "A", "X__c": "C-1"}, lane, 3, ("e1", "e2"))
     out = write_message(record, TOPICS)

@@ -79,9 +79,7 @@ def test_unknown_sobject(objects: dict[str, SObjectMeta]) -> None:
     assert codes(Validator(objects), record) == ["INVALID_TYPE"]
 
 
-def _rule(
-    name: str, check: Any, fields: frozenset[str] = frozenset({"Phone"}), active: bool = True
-) -> CompiledRule:
+def _rule(name: str, check: Any, fields: frozenset[str] = frozenset({"Phone"}), active: bool = True) -> CompiledRule:
     meta = ValidationRuleMeta(name, "Account", active, "formula", f"{name} says no", "Phone")
     return CompiledRule(meta, fields, check)
 

@@ -1,0 +1,71 @@
+"""A batch through intake and pipeline: every record accounted for once; writes coalesced per key."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from bridge.config import TopicSettings
+from bridge.events import CloudEvent, SchemaRegistry, encode_kafka
+from bridge.processing.batch import BatchContext, InRecord, process_batch
+from bridge.processing.dedupe import KeyState
+from bridge.processing.mapping import Mappings
+from bridge.processing.metadata import SObjectMeta
+from bridge.processing.pipeline import Pipeline
+from bridge.processing.records import Origin
+from bridge.processing.routing import decode_dead_letter, decode_write
+from bridge.processing.validation import Validator
+from bridge.types import Outcome
+
+
+def _record(offset: int, customer_id: str, version: int, event_id: str | None = None) -> InRecord:
+    event = CloudEvent(
+        id=event_id or f"{customer_id}-{version}",
+        source="s",
+        type="com.acme.crm.customer.upserted",
+        data={"customer_id": customer_id, "version": version, "name": f"N{version}"},
+    )
+    record = encode_kafka(event)
+    return InRecord(Origin("domain.erp.customer", 0, offset), record.key, record.value, tuple(record.headers))
+
+
+def _context(objects: dict[str, SObjectMeta], mappings: Mappings) -> BatchContext:
+    return BatchContext(Pipeline(mappings, Validator(objects)), SchemaRegistry.load(), TopicSettings(), 10_000)
+
+
+def test_batch_accounts_for_every_record(objects: dict[str, SObjectMeta], mappings: Mappings) -> None:
+    records = [
+        _record(0, "A", 1),
+        _record(1, "A", 2),
+        _record(2, "B", 1),
+        _record(3, "A", 2),  # redelivered within the batch
+        _record(4, "A", 3),
+        _record(5, "B", 0),  # stale
+        InRecord(Origin("domain.erp.customer", 0, 6), None, b"garbage", ()),
+        InRecord(Origin("domain.erp.customer", 0, 7), None, b"x" * 20_000, ()),
+    ]
+    result = process_batch(records, _context(objects, mappings), lambda key: None)
+    tally = Counter((a.outcome, a.reason) for a in result.accounted)
+    assert tally == Counter(
+        {
+            (Outcome.WRITTEN, None): 2,
+            (Outcome.SKIPPED, "coalesced"): 2,
+            (Outcome.SKIPPED, "duplicate"): 1,
+            (Outcome.SKIPPED, "stale"): 1,
+            (Outcome.DEAD_LETTERED, "malformed"): 1,
+            (Outcome.DEAD_LETTERED, "too_large"): 1,
+        }
+    )
+    assert len(result.accounted) == len(records)
+    writes = {decode_write(o.value).external_id: decode_write(o.value) for o in result.outbound if o.topic != "crm.dlq"}
+    assert writes["A"].version == 3
+    assert writes["A"].event_ids == ("A-1", "A-2", "A-3")
+    letters = [decode_dead_letter(o.value) for o in result.outbound if o.topic == "crm.dlq"]
+    assert [(letter.reason, letter.origin.offset) for letter in letters] == [("malformed", 6), ("too_large", 7)]
+    assert result.states["Account:A"][1].version == 3
+
+
+def test_batch_reads_stored_state(objects: dict[str, SObjectMeta], mappings: Mappings) -> None:
+    stored = {"Account:A": KeyState(version=9)}
+    result = process_batch([_record(0, "A", 3)], _context(objects, mappings), stored.get)
+    assert [(a.outcome, a.reason) for a in result.accounted] == [(Outcome.SKIPPED, "stale")]
+    assert result.outbound == []
