@@ -28,6 +28,7 @@ class Metrics:
     dedupe_skips: Counter
     validation_failures: Counter
     dead_letters: Counter
+    rules_not_evaluable: Counter
     api_calls: Counter
     api_limit_errors: Counter
     trigger_cpu_errors: Counter
@@ -72,6 +73,13 @@ class Metrics:
                 "bridge_dead_letters_total",
                 "Records written to the dead-letter topic, by stage and reason.",
                 ["stage", "reason"],
+                registry=reg,
+            ),
+            rules_not_evaluable=Counter(
+                "bridge_validation_rules_not_evaluable_total",
+                "Validation rules the local evaluator could not decide for a record (the record went on to "
+                "Salesforce or to the DLQ, by policy), by SObject and rule.",
+                ["sobject", "rule"],
                 registry=reg,
             ),
             api_calls=Counter(

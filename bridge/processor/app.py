@@ -26,6 +26,7 @@ from bridge.metrics import Metrics
 from bridge.processing.batch import BatchContext, BatchResult, InRecord, process_batch
 from bridge.processing.dedupe import KeyState, decode_state, encode_state
 from bridge.processing.records import Origin
+from bridge.processing.routing import Outbound
 from bridge.types import Outcome
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,7 @@ def faust_config(settings: Settings) -> dict[str, Any]:
 def _in_record(event: Any) -> InRecord:
     message = event.message
     headers = tuple((str(name), bytes(value or b"")) for name, value in (message.headers or ()))
-    return InRecord(
-        Origin(message.topic, message.partition, message.offset), message.key, message.value, headers
-    )
+    return InRecord(Origin(message.topic, message.partition, message.offset), message.key, message.value, headers)
 
 
 def count(metrics: Metrics, result: BatchResult) -> None:
@@ -85,9 +84,7 @@ def count(metrics: Metrics, result: BatchResult) -> None:
         for violation in item.violations:
             metrics.validation_failures.labels(sobject=item.sobject or "", rule=violation.rule).inc()
         for skipped in item.not_evaluable:
-            metrics.validation_failures.labels(
-                sobject=item.sobject or "", rule=f"not_evaluable:{skipped.rule}"
-            ).inc()
+            metrics.rules_not_evaluable.labels(sobject=item.sobject or "", rule=skipped.rule).inc()
 
 
 class DedupeStore:
@@ -111,15 +108,44 @@ class DedupeStore:
         return len(self._table.data)
 
 
+async def _send(app: Any, message: Outbound) -> Any:
+    try:
+        return await (
+            await app.producer.send(message.topic, message.key, message.value, None, None, list(message.headers))
+        )
+    except Exception as exc:  # noqa: BLE001 - every send failure is retried below; none may drop a record
+        return exc
+
+
+async def deliver(app: Any, outbound: Sequence[Outbound], metrics: Metrics, backoff_max_s: float = 30.0) -> None:
+    """Produce every record and wait for its acknowledgement, retrying failed ones until they are taken.
+
+    While this waits the batch is not acknowledged, so the input's offsets are not committed (backpressure,
+    invariant 2). A retry may duplicate a record that was in fact written: harmless, writes are upserts.
+    """
+    pending, delay_s = list(outbound), 0.2
+    while pending:
+        results = await asyncio.gather(*(_send(app, message) for message in pending))
+        failed = [(m, r) for m, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
+        if failed:
+            log.warning("%d of %d records not acknowledged (%r); retrying", len(failed), len(pending), failed[0][1])
+            metrics.retries.labels(component="processor", reason=type(failed[0][1]).__name__).inc()
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, backoff_max_s)
+        pending = [message for message, _ in failed]
+
+
 async def handle_batch(app: Any, store: DedupeStore, wiring: ProcessorWiring, events: Sequence[Any]) -> None:
     """One batch: decide, produce and await every ack, then store states (faust acks the input after)."""
     result = process_batch([_in_record(event) for event in events], wiring.context, store.get)
-    sends = [
-        await app.producer.send(o.topic, o.key, o.value, None, None, list(o.headers)) for o in result.outbound
-    ]
-    await asyncio.gather(*sends)
-    store.put(result.states)
-    count(wiring.metrics, result)
+
+    async def complete() -> None:
+        await deliver(app, result.outbound, wiring.metrics)
+        store.put(result.states)
+        count(wiring.metrics, result)
+
+    # Shielded: a shutdown that cancels the agent lets the batch's writes and states finish.
+    await asyncio.shield(complete())
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +160,7 @@ def build_app(wiring: ProcessorWiring) -> ProcessorApp:
     """The faust app with its agent and table; nothing runs until a faust Worker starts it."""
     settings = wiring.settings
     app = faust.App(settings.processor.app_id, **faust_config(settings))
-    table = app.Table(
-        TABLE_NAME, default=None, key_type=bytes, value_type=bytes, partitions=settings.topics.partitions
-    )
+    table = app.Table(TABLE_NAME, default=None, key_type=bytes, value_type=bytes, partitions=settings.topics.partitions)
     store = DedupeStore(table)
     source = app.topic(
         *wiring.source_topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
