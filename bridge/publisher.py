@@ -143,10 +143,10 @@ class Publisher:
             except EventError as exc:
                 slots.append(PublishResult(event.id, error=exc))
         prepared = [slot for slot in slots if isinstance(slot, PreparedEvent)]
+        if len(prepared) < len(slots):
+            self._count([slot for slot in slots if isinstance(slot, PublishResult)])
         sent = iter(await self.send_many(prepared, timeout_s=timeout_s))
-        results = [slot if isinstance(slot, PublishResult) else next(sent) for slot in slots]
-        self._count(results)
-        return results
+        return [slot if isinstance(slot, PublishResult) else next(sent) for slot in slots]
 
     async def send_many(self, prepared: list[PreparedEvent], *, timeout_s: float | None = None) -> list[PublishResult]:
         """Send checked events concurrently and wait (bounded by `timeout_s`) for every acknowledgement."""
@@ -163,7 +163,9 @@ class Publisher:
         except TimeoutError:
             unsent = KafkaUnavailable(f"Kafka did not take the record within {timeout:g} s", retry_after_s=1.0)
             acks.extend(unsent for _ in range(len(prepared) - len(acks)))
-        return [_result(item, ack, timeout) for item, ack in zip(prepared, acks, strict=True)]
+        results = [_result(item, ack, timeout) for item, ack in zip(prepared, acks, strict=True)]
+        self._count(results)
+        return results
 
     async def ready(self) -> bool:
         """Readiness: the producer is started and a broker answers a metadata request."""
