@@ -19,3 +19,6 @@ def main(log_level: str) -> None:
 
 
 # Subcommands register here, one line each (imports stay light: heavy modules load inside the commands).
+from bridge.cli.dlq import dlq  # noqa: E402 - registered after the group exists
+
+main.add_command(dlq)
