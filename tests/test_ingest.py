@@ -1,0 +1,229 @@
+"""HTTP ingest on a real broker: 202 only after the ack; 400/413/415 with reasons and nothing sent; 503, never 202."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from bridge.config import IngestSettings, KafkaSettings, ProcessorSettings, Settings
+from bridge.demo.readback import read_back
+from bridge.events import CloudEvent, to_structured
+from bridge.ingest import ingest_routes
+from bridge.kafka.topics import TopicSpec, ensure_topics
+from bridge.metrics import Metrics
+from bridge.publisher import Publisher
+from bridge.server import WorkerServer, create_app
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+CUSTOMER = "com.acme.crm.customer.upserted"
+STRUCTURED = {"content-type": "application/cloudevents+json"}
+BATCH = {"content-type": "application/cloudevents-batch+json"}
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def bootstrap(request: pytest.FixtureRequest) -> str:
+    try:
+        return str(request.getfixturevalue("kafka_bootstrap"))
+    except pytest.FixtureLookupError:
+        configured = os.environ.get("BRIDGE_KAFKA__BOOTSTRAP_SERVERS")
+        if not configured:
+            pytest.fail("no Kafka broker: no kafka_bootstrap fixture and BRIDGE_KAFKA__BOOTSTRAP_SERVERS unset")
+        return configured
+
+
+@pytest.fixture
+def schemas_dir(tmp_path: Path) -> tuple[Path, str]:
+    """A copy of `schemas/` whose customer type goes to a topic of this test only (so 'nothing sent' is checkable)."""
+    directory = tmp_path / "schemas"
+    shutil.copytree(SCHEMAS, directory)
+    path = directory / "events" / f"{CUSTOMER}.schema.json"
+    schema = orjson.loads(path.read_bytes())
+    topic = f"test.ingest.{uuid.uuid4().hex[:12]}"
+    schema["x-bridge"]["topic"] = topic
+    path.write_bytes(orjson.dumps(schema))
+    return directory, topic
+
+
+class Ingest:
+    def __init__(self, client: httpx.AsyncClient, topic: str, registry: CollectorRegistry, bootstrap: str) -> None:
+        self.client, self.topic, self.registry, self.bootstrap = client, topic, registry, bootstrap
+
+    async def sent(self) -> list[CloudEvent]:
+        return await read_back(self.bootstrap, [self.topic], timeout_s=15)
+
+    def count(self, status: int) -> float:
+        return self.registry.get_sample_value("bridge_ingest_requests_total", {"status": str(status)}) or 0.0
+
+
+async def start_ingest(bootstrap: str, schemas_dir: Path, topic: str, **ingest: Any) -> AsyncIterator[Ingest]:
+    await ensure_topics(KafkaSettings(bootstrap_servers=bootstrap), [TopicSpec(topic, 3, 1, {})])
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap_servers=bootstrap),
+        ingest=IngestSettings(**ingest),
+        processor=ProcessorSettings(schemas_dir=schemas_dir),
+    )
+    registry = CollectorRegistry()
+    metrics = Metrics.create(registry)
+    async with Publisher(settings, metrics=metrics) as publisher:
+        app = create_app(
+            registry, {"kafka": publisher.ready}, routes=ingest_routes(publisher, settings.ingest, metrics)
+        )
+        async with WorkerServer(app) as server, httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            yield Ingest(client, topic, registry, bootstrap)
+
+
+@pytest.fixture
+async def ingest(bootstrap: str, schemas_dir: tuple[Path, str]) -> AsyncIterator[Ingest]:
+    async for handle in start_ingest(bootstrap, *schemas_dir, max_body_bytes=200_000):
+        yield handle
+
+
+def customer(customer_id: str = "C-1", **data: Any) -> dict[str, Any]:
+    payload = {"customer_id": customer_id, "version": 1, "name": "Acme", **data}
+    event = CloudEvent(id=f"e-{uuid.uuid4().hex}", source="erp://test", type=CUSTOMER, data=payload)
+    return to_structured(event)
+
+
+async def test_single_event_is_202_only_once_it_is_readable_on_the_topic(ingest: Ingest) -> None:
+    event = customer("C/7?%#'\"ü")
+    response = await ingest.client.post("/v1/events", content=orjson.dumps(event), headers=STRUCTURED)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    # Read right after the response: an ack-before-202 endpoint has the record on the log already.
+    [stored] = await ingest.sent()
+    assert stored.id == event["id"]
+    assert stored.data == event["data"]
+    assert stored.externalid == "C/7?%#'\"ü"
+    assert body == {"id": event["id"], "topic": ingest.topic, "partition": body["partition"], "offset": 0}
+    assert ingest.count(202) == 1
+
+
+async def test_batch_is_202_with_per_event_results_and_all_events_stored(ingest: Ingest) -> None:
+    events = [customer(f"C-{n}") for n in range(50)]
+    response = await ingest.client.post("/v1/events", content=orjson.dumps(events), headers=BATCH)
+    assert response.status_code == 202, response.text
+    results = response.json()["results"]
+    assert [r["id"] for r in results] == [e["id"] for e in events]
+    assert all(r["topic"] == ingest.topic and r["offset"] >= 0 for r in results)
+    assert sorted(e.id for e in await ingest.sent()) == sorted(e["id"] for e in events)
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "fragment"),
+    [
+        (b"{not json", "malformed", "not valid JSON"),
+        (b"[]", "malformed", "JSON object"),
+        (orjson.dumps({"specversion": "1.0", "id": "x", "source": "s"}), "malformed", "'type' is required"),
+        (orjson.dumps({**customer(), "type": "com.acme.crm.unicorn.upserted"}), "unknown_type", "unknown event type"),
+        (orjson.dumps(customer(version=-1)), "schema_violation", "$.version"),
+        (orjson.dumps(customer("C\u0007")), "schema_violation", "control characters"),
+        (orjson.dumps({**customer(), "id": "x" * 5000}), "malformed", "'id' must be shorter"),
+    ],
+)
+async def test_invalid_events_are_400_with_the_reason_and_nothing_is_sent(
+    ingest: Ingest, body: bytes, error: str, fragment: str
+) -> None:
+    response = await ingest.client.post("/v1/events", content=body, headers=STRUCTURED)
+    assert response.status_code == 400
+    assert response.json()["error"] == error
+    assert fragment in response.json()["message"]
+    assert await ingest.sent() == []
+    assert ingest.count(400) == 1
+
+
+async def test_schema_violation_names_the_json_path(ingest: Ingest) -> None:
+    body = orjson.dumps(customer(billing_address={"postal_code": 8000}))
+    response = await ingest.client.post("/v1/events", content=body, headers=STRUCTURED)
+    assert response.status_code == 400
+    assert response.json()["path"] == "$.billing_address.postal_code"
+
+
+async def test_a_batch_with_one_bad_event_is_rejected_whole_with_per_event_reasons(ingest: Ingest) -> None:
+    events: list[Any] = [customer("C-1"), customer("C-2", version="x"), "not an event", customer("C-3")]
+    response = await ingest.client.post("/v1/events", content=orjson.dumps(events), headers=BATCH)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "invalid_events"
+    assert [(r["index"], r["error"]) for r in body["results"]] == [(1, "schema_violation"), (2, "malformed")]
+    assert body["results"][0]["id"] == events[1]["id"]
+    assert await ingest.sent() == []
+
+
+async def test_oversized_bodies_are_413_by_content_length_and_by_streamed_size(ingest: Ingest) -> None:
+    big = orjson.dumps(customer(name="n" * 250_000))
+    declared = await ingest.client.post("/v1/events", content=big, headers=STRUCTURED)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(big), 16_384):
+            yield big[start : start + 16_384]
+
+    streamed = await ingest.client.post("/v1/events", content=chunks(), headers=STRUCTURED)
+    assert declared.status_code == 413
+    assert streamed.status_code == 413
+    assert "200000 bytes" in streamed.json()["message"]
+    assert await ingest.sent() == []
+
+
+async def test_wrong_media_type_is_415_and_other_methods_are_405(ingest: Ingest) -> None:
+    plain = await ingest.client.post(
+        "/v1/events", content=orjson.dumps(customer()), headers={"content-type": "text/plain"}
+    )
+    get = await ingest.client.get("/v1/events")
+    assert plain.status_code == 415
+    assert get.status_code == 405
+    assert await ingest.sent() == []
+
+
+async def test_event_over_the_event_limit_but_under_the_body_limit_is_413(
+    bootstrap: str, schemas_dir: tuple[Path, str]
+) -> None:
+    directory, topic = schemas_dir
+    settings_body = 3_000_000
+    async for handle in start_ingest(bootstrap, directory, topic, max_body_bytes=settings_body):
+        response = await handle.client.post(
+            "/v1/events", content=orjson.dumps(customer(name="n" * 1_500_000)), headers=STRUCTURED
+        )
+        assert response.status_code == 413
+        assert response.json()["error"] == "too_large"
+        assert await handle.sent() == []
+
+
+async def test_no_ack_within_the_timeout_is_503_never_202(bootstrap: str, schemas_dir: tuple[Path, str]) -> None:
+    directory, topic = schemas_dir
+    async for handle in start_ingest(bootstrap, directory, topic, ack_timeout_s=1e-6):
+        response = await handle.client.post("/v1/events", content=orjson.dumps(customer()), headers=STRUCTURED)
+        batch = await handle.client.post("/v1/events", content=orjson.dumps([customer(), customer()]), headers=BATCH)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["error"] == "kafka_unavailable"
+        assert batch.status_code == 503
+        assert len(batch.json()["results"]) == 2
+        assert handle.count(503) == 2
+
+
+async def test_stopped_broker_gives_503_and_not_ready(local_kafka_node: Any, tmp_path: Path) -> None:
+    directory = tmp_path / "schemas"
+    shutil.copytree(SCHEMAS, directory)
+    topic = "domain.erp.customer"
+    async for handle in start_ingest(local_kafka_node.bootstrap_servers, directory, topic, ack_timeout_s=5):
+        warm = await handle.client.post("/v1/events", content=orjson.dumps(customer()), headers=STRUCTURED)
+        assert warm.status_code == 202
+        local_kafka_node.stop()
+        try:
+            response = await handle.client.post("/v1/events", content=orjson.dumps(customer()), headers=STRUCTURED)
+            ready = await handle.client.get("/readyz")
+        finally:
+            local_kafka_node.start()
+        assert response.status_code == 503
+        assert ready.status_code == 503
