@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bridge.errors import MalformedEvent
 
@@ -40,24 +41,32 @@ class Checkpoint:
 
 async def load_checkpoints(bootstrap_servers: str, topic: str) -> dict[str, Checkpoint]:
     """Read the whole checkpoint topic (committed records only) and keep the newest per channel."""
+    assigned = [TopicPartition(topic, p) for p in await _partitions(bootstrap_servers, topic)]
+    if not assigned:
+        return {}
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers, isolation_level="read_committed", enable_auto_commit=False
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not assigned:
-            return {}
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         end = await consumer.end_offsets(assigned)
         return await _read_until(consumer, end)
     finally:
         await consumer.stop()
+
+
+async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described.get("error_code", 0) != 0:
+        return []
+    return sorted(p["partition"] for p in described["partitions"])
 
 
 async def _read_until(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> dict[str, Checkpoint]:
