@@ -77,9 +77,7 @@ def read_snapshot(directory: Path) -> OrgSnapshot:
     describes = _read_folder(directory / "describe")
     if not describes:
         raise ConfigError(f"no describe files under {directory / 'describe'}")
-    return OrgSnapshot(
-        describes, _read_folder(directory / "validation_rules"), _read_folder(directory / "triggers")
-    )
+    return OrgSnapshot(describes, _read_folder(directory / "validation_rules"), _read_folder(directory / "triggers"))
 
 
 def load_snapshot(directory: Path) -> OrgModel:

@@ -54,11 +54,12 @@ def source_topics(settings: Settings, registry: SchemaRegistry) -> tuple[str, ..
 
 def build_worker_app(settings: Settings, org_dir: Path, metrics: Metrics) -> ProcessorApp:
     """The faust app of one worker, fully wired."""
-    context = build_context(settings, org_dir, _default_compiler())
+    context = build_context(settings, org_dir, default_compiler())
     return build_app(ProcessorWiring(settings, context, metrics, source_topics(settings, context.registry)))
 
 
-def _default_compiler() -> RuleCompiler:
+def default_compiler() -> RuleCompiler:
+    """The formula engine that compiles validation rules (none yet: every rule reports not evaluable)."""
     return unevaluated
 
 
