@@ -20,9 +20,11 @@ def main(log_level: str) -> None:
 
 # Subcommands register here, one line each (imports stay light: heavy modules load inside the commands).
 from bridge.cli.catalog import catalog  # noqa: E402 - registered after the group exists
+from bridge.cli.demo import demo  # noqa: E402
 from bridge.cli.dlq import dlq  # noqa: E402 - registered after the group exists
 from bridge.cli.publish import publish  # noqa: E402
 
 main.add_command(catalog)
 main.add_command(dlq)
+main.add_command(demo)
 main.add_command(publish)
