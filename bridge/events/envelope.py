@@ -73,17 +73,25 @@ class CloudEvent(NamedTuple):
 
     def attributes(self) -> dict[str, Any]:
         """The context attributes as structured mode spells them (no `data`); absent ones are left out."""
-        attrs: dict[str, Any] = {"specversion": SPECVERSION, "id": self.id, "source": self.source}
-        attrs["type"] = self.type
-        for name in (*_OPTIONAL_STR, *_EXTENSION_STR):
-            value = getattr(self, name)
+        # Spelled out rather than looked up by name: this runs for every published event.
+        attrs: dict[str, Any] = {"specversion": SPECVERSION, "id": self.id, "source": self.source, "type": self.type}
+        optional = (
+            ("time", self.time),
+            ("subject", self.subject),
+            ("datacontenttype", self.datacontenttype),
+            ("dataschema", self.dataschema),
+            ("sobject", self.sobject),
+            ("externalid", self.externalid),
+            ("extidfield", self.extidfield),
+            ("partitionkey", self.partitionkey),
+            ("sequence", self.sequence),
+            ("lane", None if self.lane is None else self.lane.value),
+        )
+        for name, value in optional:
             if value is not None:
                 attrs[name] = value
-        if self.sequence is not None:
-            attrs["sequence"] = self.sequence
-        if self.lane is not None:
-            attrs["lane"] = self.lane.value
-        attrs.update(self.extensions)
+        if self.extensions:
+            attrs.update(self.extensions)
         return attrs
 
 

@@ -132,8 +132,13 @@ class _Rule(NamedTuple):
     maximum: int
     pattern: re.Pattern[str] | None
     values: frozenset[Any] | None
+    printable_passes: bool  # the pattern only forbids control characters: `str.isprintable()` proves it holds
 
 
+# Attributes whose values repeat across events; remembering accepted values skips their checks.
+_REPEATING = frozenset(("specversion", "source", "type", "datacontenttype", "dataschema", "sobject", "extidfield"))
+_REPEATING |= {"lane"}
+_KNOWN_MAX = 4_096
 _RULE_KEYWORDS = {
     "type",
     "minLength",
@@ -159,6 +164,7 @@ class _AttributeRules:
         self._rules = rules
         self._extension_name, self._extension = extension
         self._max_count = max_count
+        self._known: set[tuple[str, Any]] = set()  # (attribute, value) pairs already accepted
 
     @classmethod
     def from_schema(cls, schema: Mapping[str, Any]) -> _AttributeRules | None:
@@ -182,7 +188,10 @@ class _AttributeRules:
     def accept(self, attributes: Mapping[str, Any]) -> bool:
         if len(attributes) > self._max_count:
             return False
+        known = self._known
         for name, value in attributes.items():
+            if (name, value) in known:
+                continue
             rule = self._rules.get(name)
             if rule is None:
                 if not self._extension_name.search(name):
@@ -190,6 +199,8 @@ class _AttributeRules:
                 rule = self._extension
             if not _passes(rule, value):
                 return False
+            if name in _REPEATING and len(known) < _KNOWN_MAX:
+                known.add((name, value))
         return True
 
 
@@ -200,7 +211,11 @@ def _passes(rule: _Rule, value: object) -> bool:
         return (
             type(value) is str
             and rule.min_length <= len(value) <= rule.max_length
-            and (rule.pattern is None or rule.pattern.search(value) is not None)
+            and (
+                rule.pattern is None
+                or (rule.printable_passes and value.isprintable())
+                or rule.pattern.search(value) is not None
+            )
         )
     return type(value) is int and rule.minimum <= value <= rule.maximum
 
@@ -222,6 +237,7 @@ def _rule(definition: Mapping[str, Any]) -> _Rule | None:
         minimum=definition.get("minimum", -(1 << 63)),
         maximum=definition.get("maximum", 1 << 63),
         pattern=_regex(pattern) if pattern else None,
+        printable_passes=pattern == _NO_CONTROL_CHARS,
         values=None if values is None else frozenset(values),
     )
 
