@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -37,6 +38,16 @@ _RETRY_AFTER_S = "1"
 
 class _BodyTooLarge(Exception):
     pass
+
+
+def create_ingest_app(publisher: Publisher, settings: IngestSettings, metrics: Metrics) -> Starlette:
+    """The ingest endpoint as its own app, to serve on `IngestSettings.host:port` beside the worker's server.
+
+    async with Publisher(settings, metrics=metrics) as publisher, AsyncExitStack() as stack:
+        app = create_ingest_app(publisher, settings.ingest, metrics)
+        await stack.enter_async_context(WorkerServer(app, host=settings.ingest.host, port=settings.ingest.port))
+    """
+    return Starlette(routes=ingest_routes(publisher, settings, metrics))
 
 
 def ingest_routes(publisher: Publisher, settings: IngestSettings, metrics: Metrics) -> list[Route]:

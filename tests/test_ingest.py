@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from bridge.config import IngestSettings, KafkaSettings, ProcessorSettings, Settings
 from bridge.demo.readback import read_back
 from bridge.events import CloudEvent, to_structured
-from bridge.ingest import ingest_routes
+from bridge.ingest import create_ingest_app, ingest_routes
 from bridge.kafka.topics import TopicSpec, ensure_topics
 from bridge.metrics import Metrics
 from bridge.publisher import Publisher
@@ -173,6 +173,25 @@ async def test_oversized_bodies_are_413_by_content_length_and_by_streamed_size(i
     assert streamed.status_code == 413
     assert "200000 bytes" in streamed.json()["message"]
     assert await ingest.sent() == []
+
+
+async def test_the_standalone_ingest_app_serves_the_same_endpoint(
+    bootstrap: str, schemas_dir: tuple[Path, str]
+) -> None:
+    directory, topic = schemas_dir
+    await ensure_topics(KafkaSettings(bootstrap_servers=bootstrap), [TopicSpec(topic, 1, 1, {})])
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap_servers=bootstrap), processor=ProcessorSettings(schemas_dir=directory)
+    )
+    metrics = Metrics.create(CollectorRegistry())
+    async with Publisher(settings, metrics=metrics) as publisher:
+        app = create_ingest_app(publisher, settings.ingest, metrics)
+        async with WorkerServer(app) as server, httpx.AsyncClient(base_url=server.url) as client:
+            accepted = await client.post("/v1/events", content=orjson.dumps(customer()), headers=STRUCTURED)
+            missing = await client.get("/metrics")
+    assert accepted.status_code == 202
+    assert accepted.json()["topic"] == topic
+    assert missing.status_code == 404  # metrics stay on the worker's own server
 
 
 async def test_wrong_media_type_is_415_and_other_methods_are_405(ingest: Ingest) -> None:
