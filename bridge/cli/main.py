@@ -28,3 +28,6 @@ main.add_command(catalog)
 main.add_command(dlq)
 main.add_command(demo)
 main.add_command(publish)
+from bridge.cli.config import config  # noqa: E402
+
+main.add_command(config)

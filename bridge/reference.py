@@ -1,0 +1,68 @@
+"""Reference tables for the README: every setting (as its environment variable) and every metric family."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel, SecretStr
+from pydantic.fields import FieldInfo
+
+from bridge.config import Settings
+from bridge.metrics import Metrics
+
+
+def _section(annotation: Any) -> type[BaseModel] | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _describe_default(info: FieldInfo) -> str:
+    default = info.default
+    if default is None:
+        return "(unset)"
+    if isinstance(default, SecretStr):
+        return "(secret)"
+    if isinstance(default, tuple):
+        return ",".join(str(d) for d in default)
+    return str(default)
+
+
+def settings_rows(model: type[BaseModel] = Settings, prefix: str = "BRIDGE_") -> Iterator[tuple[str, str, str]]:
+    """(environment variable, default, section description) for every leaf setting."""
+    for name, info in model.model_fields.items():
+        section = _section(info.annotation)
+        if section is not None:
+            yield from settings_rows(section, f"{prefix}{name.upper()}__")
+            continue
+        doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
+        yield f"{prefix}{name.upper()}", _describe_default(info), doc
+
+
+def metric_rows() -> Iterator[tuple[str, str, str, str]]:
+    """(exposed name, type, labels, help) for every metric family a worker exports."""
+    registry = CollectorRegistry()
+    Metrics.create(registry)
+    for family in sorted(registry.collect(), key=lambda f: f.name):
+        name = f"{family.name}_total" if family.type == "counter" else family.name
+        labels = _labels_of(registry, family.name)
+        yield name, family.type, ", ".join(labels), family.documentation
+
+
+def _labels_of(registry: CollectorRegistry, family_name: str) -> list[str]:
+    collector = registry._names_to_collectors.get(family_name)  # prometheus_client has no public lookup
+    return list(getattr(collector, "_labelnames", ()))
+
+
+def markdown_settings() -> str:
+    """The configuration reference as a Markdown table."""
+    lines = ["| variable | default | section |", "|---|---|---|"]
+    lines += [f"| `{env}` | `{default}` | {doc} |" for env, default, doc in settings_rows()]
+    return "\n".join(lines)
+
+
+def markdown_metrics() -> str:
+    """The metrics reference as a Markdown table."""
+    lines = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{name}` | {kind} | {labels} | {doc} |" for name, kind, labels, doc in metric_rows()]
+    return "\n".join(lines)
