@@ -11,6 +11,7 @@ through simple transforms (`trim`, `upper`, `lower`, `number`, `integer`, `date:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -141,6 +142,7 @@ _SIMPLE: dict[str, Callable[[Any], Any]] = {
 }
 
 
+@functools.lru_cache(maxsize=256)
 def transform_for(name: str) -> Callable[[Any], Any]:
     """The transform called `name`; raises ValueError for an unknown one (at load time)."""
     if name in _SIMPLE:
@@ -151,18 +153,30 @@ def transform_for(name: str) -> Callable[[Any], Any]:
     raise ValueError(f"unknown transform {name!r}")
 
 
-def resolve(event: InboundEvent, path: str) -> Any:
-    """The value at `path`: `data.a.b` in the payload, else an envelope attribute; `_MISSING` if absent."""
+@functools.lru_cache(maxsize=1024)
+def path_getter(path: str) -> Callable[[InboundEvent], Any]:
+    """A compiled reader for `path` (parsed once: mappings are applied to every event)."""
     head, _, rest = path.partition(".")
     if head != "data":
-        value = event.attribute(path)
-        return _MISSING if value is None else value
-    node: Any = event.data
-    for part in rest.split(".") if rest else ():
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
+        return lambda event: _MISSING if (value := event.attribute(path)) is None else value
+    parts = tuple(rest.split(".")) if rest else ()
+
+    def get(event: InboundEvent) -> Any:
+        node: Any = event.data
+        for part in parts:
+            if not isinstance(node, Mapping):
+                return _MISSING
+            node = node.get(part, _MISSING)
+            if node is _MISSING:
+                return _MISSING
+        return node
+
+    return get
+
+
+def resolve(event: InboundEvent, path: str) -> Any:
+    """The value at `path`: `data.a.b` in the payload, else an envelope attribute; `_MISSING` if absent."""
+    return path_getter(path)(event)
 
 
 def to_version(value: Any) -> int | None:

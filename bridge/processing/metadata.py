@@ -38,9 +38,7 @@ class FieldMeta:
     @property
     def required(self) -> bool:
         """Required on create: createable, not nillable, not defaulted (booleans are never "missing")."""
-        return (
-            self.createable and not self.nillable and not self.defaulted_on_create and self.type != "boolean"
-        )
+        return self.createable and not self.nillable and not self.defaulted_on_create and self.type != "boolean"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +48,13 @@ class SObjectMeta:
     name: str
     fields: Mapping[str, FieldMeta]
     relationships: Mapping[str, FieldMeta] = field(default_factory=dict)
+
+    required_fields: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        # Computed once: every insert is checked against it.
+        required = tuple(sorted(name for name, meta in self.fields.items() if meta.required))
+        object.__setattr__(self, "required_fields", required)
 
     @property
     def external_id_fields(self) -> frozenset[str]:
@@ -98,9 +103,7 @@ def parse_field(raw: Mapping[str, Any]) -> FieldMeta:
 def parse_describe(describe: Mapping[str, Any]) -> SObjectMeta:
     """An SObject's metadata from `GET /sobjects/{S}/describe/`."""
     fields = {meta.name: meta for meta in map(parse_field, describe.get("fields") or [])}
-    relationships = {
-        m.relationship_name: m for m in fields.values() if m.relationship_name and m.reference_to
-    }
+    relationships = {m.relationship_name: m for m in fields.values() if m.relationship_name and m.reference_to}
     return SObjectMeta(name=str(describe["name"]), fields=fields, relationships=relationships)
 
 

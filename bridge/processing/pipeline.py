@@ -91,9 +91,7 @@ class Pipeline:
         if not result.ok:
             reason = "field_metadata" if result.violations[0].kind == "field" else "validation_rule"
             detail = _violations_detail(result.violations)
-            return Rejected(
-                "validate", reason, detail, record.sobject, result.violations, result.not_evaluable
-            )
+            return Rejected("validate", reason, detail, record.sobject, result.violations, result.not_evaluable)
         if result.not_evaluable and self.policy is NotEvaluablePolicy.REJECT:
             detail = "; ".join(f"{n.rule}: {n.detail}" for n in result.not_evaluable)
             return Rejected("validate", "not_evaluable", detail, record.sobject, (), result.not_evaluable)

@@ -43,9 +43,7 @@ class InboundEvent:
         return None
 
 
-_ATTRIBUTES = frozenset(
-    {"id", "type", "source", "time", "subject", "sobject", "externalid", "sequence", "lane"}
-)
+_ATTRIBUTES = frozenset({"id", "type", "source", "time", "subject", "sobject", "externalid", "sequence", "lane"})
 
 
 @dataclass(frozen=True, slots=True)

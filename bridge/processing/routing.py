@@ -32,6 +32,7 @@ class Outbound:
     key: bytes | None
     value: bytes
     headers: Headers = ()
+    partition: int | None = None  # None: the key decides (the default partitioner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +88,7 @@ def _b64(raw: bytes | None) -> str | None:
     return None if raw is None else base64.b64encode(raw).decode()
 
 
-def dead_letter_message(
-    letter: DeadLetter, topics: TopicSettings, *, max_detail_chars: int = 2_000
-) -> Outbound:
+def dead_letter_message(letter: DeadLetter, topics: TopicSettings, *, max_detail_chars: int = 2_000) -> Outbound:
     """The DLQ record for `letter`, keyed like the original so replays keep their partition."""
     doc: Mapping[str, Any] = {
         "stage": letter.stage,

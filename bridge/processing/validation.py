@@ -105,21 +105,44 @@ def _number_fits(meta: FieldMeta, value: Any) -> bool:
     return integer_digits <= meta.precision - meta.scale
 
 
-def _type_error(meta: FieldMeta, value: Any) -> str | None:  # noqa: PLR0911 - one answer per type family
-    if meta.type in TEXT_TYPES or meta.type in {"picklist", "multipicklist", "reference"}:
-        return None if isinstance(value, str) else "expects text"
-    if meta.type == "boolean":
-        return None if isinstance(value, bool) else "expects true or false"
-    if meta.type in INTEGER_TYPES:
-        return None if isinstance(value, int) and not isinstance(value, bool) else "expects an integer"
-    if meta.type in NUMBER_TYPES:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return None if ok else "expects a number"
-    if meta.type == "date":
-        return None if isinstance(value, str) and _is_iso(value, date) else "expects a date (YYYY-MM-DD)"
-    if meta.type == "datetime":
-        return None if isinstance(value, str) and _is_iso(value, datetime) else "expects an ISO 8601 datetime"
-    return None
+def _is_text(value: Any) -> str | None:
+    return None if isinstance(value, str) else "expects text"
+
+
+def _is_boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "expects true or false"
+
+
+def _is_integer(value: Any) -> str | None:
+    return None if isinstance(value, int) and not isinstance(value, bool) else "expects an integer"
+
+
+def _is_number(value: Any) -> str | None:
+    return None if isinstance(value, int | float) and not isinstance(value, bool) else "expects a number"
+
+
+def _is_date(value: Any) -> str | None:
+    return None if isinstance(value, str) and _is_iso(value, date) else "expects a date (YYYY-MM-DD)"
+
+
+def _is_datetime(value: Any) -> str | None:
+    return None if isinstance(value, str) and _is_iso(value, datetime) else "expects an ISO 8601 datetime"
+
+
+# One checker per describe type, looked up once per value (a dispatch table, not an if chain).
+_TYPE_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    **dict.fromkeys(TEXT_TYPES | {"picklist", "multipicklist", "reference"}, _is_text),
+    "boolean": _is_boolean,
+    **dict.fromkeys(INTEGER_TYPES, _is_integer),
+    **dict.fromkeys(NUMBER_TYPES, _is_number),
+    "date": _is_date,
+    "datetime": _is_datetime,
+}
+
+
+def _type_error(meta: FieldMeta, value: Any) -> str | None:
+    check = _TYPE_CHECKS.get(meta.type)
+    return None if check is None else check(value)
 
 
 def _picklist_error(meta: FieldMeta, value: str) -> Violation | None:
@@ -140,9 +163,7 @@ def _picklist_error(meta: FieldMeta, value: str) -> Violation | None:
 def check_value(meta: FieldMeta, value: Any) -> Violation | None:  # noqa: PLR0911 - one check per kind
     """Layer 1 for one present field: writeable, type, length, picklist, number range, email, id shape."""
     if meta.calculated or not (meta.createable or meta.updateable):
-        return Violation(
-            "INVALID_FIELD_FOR_INSERT_UPDATE", f"{meta.name} is not writeable", "field", meta.name
-        )
+        return Violation("INVALID_FIELD_FOR_INSERT_UPDATE", f"{meta.name} is not writeable", "field", meta.name)
     if value is None:
         return None
     type_error = _type_error(meta, value)
@@ -162,14 +183,10 @@ def check_value(meta: FieldMeta, value: Any) -> Violation | None:  # noqa: PLR09
     return None
 
 
-def _check_parent(
-    sobject: SObjectMeta, name: str, value: Any, objects: Mapping[str, SObjectMeta]
-) -> Violation | None:
+def _check_parent(sobject: SObjectMeta, name: str, value: Any, objects: Mapping[str, SObjectMeta]) -> Violation | None:
     lookup = sobject.relationships.get(name)
     if lookup is None:
-        return Violation(
-            "INVALID_FIELD", f"No such column '{name}' on entity '{sobject.name}'", "field", name
-        )
+        return Violation("INVALID_FIELD", f"No such column '{name}' on entity '{sobject.name}'", "field", name)
     if not isinstance(value, Mapping) or len(value) != 1:
         return Violation("INVALID_FIELD", f"{name}: a parent is referenced by one external ID", "field", name)
     ((key_field, key_value),) = value.items()
@@ -194,7 +211,7 @@ def check_fields(
     if is_new:
         filled = {n for n, v in fields.items() if v is not None and v != ""}
         filled |= {sobject.relationships[n].name for n in filled if n in sobject.relationships}
-        missing = sorted(n for n, m in sobject.fields.items() if m.required and n not in filled)
+        missing = [name for name in sobject.required_fields if name not in filled]
         if missing:
             message = f"Required fields are missing: [{', '.join(missing)}]"
             violations.append(Violation("REQUIRED_FIELD_MISSING", message, "field", missing[0]))
@@ -209,9 +226,7 @@ def _evaluate(
     unknown = sorted(rule.fields - record.keys()) if not is_new else []
     if unknown:
         # An update leaves other fields as they are in the org, and we do not know those values.
-        return NotEvaluated(
-            rule.meta.name, f"needs field values the event does not carry: {', '.join(unknown)}"
-        )
+        return NotEvaluated(rule.meta.name, f"needs field values the event does not carry: {', '.join(unknown)}")
     try:
         violated = rule.check(record, prior, is_new)
     except RuleNotEvaluable as exc:

@@ -34,6 +34,19 @@ def field(name: str, type_: str = "string", **extra: Any) -> dict[str, Any]:
     return base
 
 
+STAGES = (
+    "Prospecting",
+    "Qualification",
+    "Needs Analysis",
+    "Value Proposition",
+    "Id. Decision Makers",
+    "Perception Analysis",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+    "Closed Won",
+    "Closed Lost",
+)
+
 ACCOUNT_DESCRIBE = {
     "name": "Account",
     "fields": [
@@ -72,7 +85,7 @@ OPPORTUNITY_DESCRIBE = {
             "picklist",
             nillable=False,
             restrictedPicklist=True,
-            picklistValues=[{"value": v} for v in ("Prospecting", "Closed Won", "Closed Lost")],
+            picklistValues=[{"value": v} for v in STAGES],
         ),
         field("Amount", "currency", precision=18, scale=2),
         field("CloseDate", "date", nillable=False),

@@ -1,0 +1,268 @@
+"""Processor throughput beside a bare aiokafka consume → parse → produce passthrough, and dedupe state memory.
+
+    .venv/bin/python benchmarks/processor.py [--events 50000] [--rounds 2]
+
+Both sides read the same pre-published topic (the demo dataset: customers and deals, CloudEvents in Kafka
+binary mode) and write every result with acks=all before committing. The passthrough decodes each record
+(`decode_kafka`, orjson) and produces its value unchanged. The processor is a real worker process (faust,
+the dedupe table and its changelog, map → dedupe → validate → route); its rate is measured from its first
+accounted event to its last, read from its /metrics, so start-up and group join are not charged to either
+side. Memory: the dedupe table's in-memory entries (key bytes → encoded state, as the faust memory store holds
+them), measured with tracemalloc over 100,000 keys and scaled to a million.
+Starts its own local broker unless BRIDGE_KAFKA__BOOTSTRAP_SERVERS is set. Writes results/processor.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bridge.catalog.snapshot import OrgSnapshot, write_snapshot
+from bridge.demo.dataset import demo_events
+from bridge.events import decode_kafka, encode_kafka
+from bridge.processing.dedupe import DedupeConfig, decide, encode_state
+from bridge.processing.records import MappedRecord
+from bridge.types import Lane
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results" / "processor.json"
+PARTITIONS = 6
+
+
+@contextlib.contextmanager
+def broker() -> Iterator[str]:
+    configured = os.environ.get("BRIDGE_KAFKA__BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    from bridge.kafka.local import LocalKafka
+
+    with LocalKafka() as kafka:
+        yield kafka.bootstrap_servers
+
+
+async def create_topics(bootstrap: str, *names: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
+    finally:
+        await admin.close()
+
+
+async def prepublish(bootstrap: str, topic: str, count: int, run_id: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        futures = []
+        for event in demo_events(count, run_id=run_id):
+            record = encode_kafka(event)
+            key = record.key or f"{event.id}".encode()
+            futures.append(await producer.send(topic, record.value, key=key, headers=record.headers))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def passthrough(bootstrap: str, source: str, sink: str, count: int) -> float:
+    """Consume, decode, produce (acks=all), commit; events/s from the first record consumed to the last acked."""
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=f"bare-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=1_000,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    done, started = 0, None
+    try:
+        while done < count:
+            batch = await consumer.getmany(timeout_ms=1_000, max_records=1_000)
+            messages = [m for records in batch.values() for m in records]
+            if not messages:
+                continue
+            started = started or time.perf_counter()
+            futures = []
+            for message in messages:
+                event = decode_kafka(message.key, message.value, message.headers)
+                futures.append(
+                    await producer.send(sink, message.value, key=message.key, headers=[("ce_id", event.id.encode())])
+                )
+            await asyncio.gather(*futures)
+            await consumer.commit()
+            done += len(messages)
+        assert started is not None
+        return done / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _accounted(port: int) -> float:
+    async with httpx.AsyncClient() as client:
+        try:
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics", timeout=2)).text
+        except httpx.HTTPError:
+            return 0.0
+    return sum(float(line.rpartition(" ")[2]) for line in text.splitlines() if line.startswith("bridge_events_total{"))
+
+
+async def processor(
+    bootstrap: str, source: str, prefix: str, *, count: int, org_dir: Path, log: Path
+) -> dict[str, float]:
+    """Run a worker process over `source`; events/s from its first accounted event to its last."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "BRIDGE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "BRIDGE_PROCESSOR__APP_ID": f"{prefix}-proc",
+        "BRIDGE_PROCESSOR__SOURCE_TOPICS": json.dumps([source]),
+        "BRIDGE_PROCESSOR__COALESCE_WINDOW_S": "0.1",
+        "BRIDGE_TOPICS__REALTIME": f"{prefix}.rt",
+        "BRIDGE_TOPICS__BULK": f"{prefix}.bulk",
+        "BRIDGE_TOPICS__DLQ": f"{prefix}.dlq",
+        "BRIDGE_TOPICS__PARTITIONS": str(PARTITIONS),
+    }
+    command = [sys.executable, "-m", "bridge.processor", "--org-dir", str(org_dir), "--metrics-port", str(port)]
+    with log.open("wb") as out:
+        worker = await asyncio.create_subprocess_exec(*command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            first, first_at, last = 0.0, 0.0, 0.0
+            deadline = time.monotonic() + 600
+            while last < count and time.monotonic() < deadline:
+                assert worker.returncode is None, f"worker exited, see {log}"
+                last = await _accounted(port)
+                if last and not first:
+                    first, first_at = last, time.perf_counter()
+                await asyncio.sleep(0.05)
+            assert last >= count, f"only {last} of {count} accounted, see {log}"
+            return {"events_per_s": (last - first) / (time.perf_counter() - first_at), "accounted": last}
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(worker.wait(), 60)
+            except TimeoutError:
+                worker.kill()
+                await worker.wait()
+
+
+def state_memory(keys: int = 100_000) -> dict[str, float]:
+    """Bytes per key of the table's entries, with and without the last applied values kept."""
+    result: dict[str, float] = {}
+    for keep_fields in (True, False):
+        config = DedupeConfig(keep_fields=keep_fields)
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        table: dict[bytes, bytes] = {}
+        for n in range(keys):
+            external_id = f"CUST-{n:08d}"
+            fields = {
+                "Name": f"Customer {n}",
+                "Phone": "+44 20 7946 0000",
+                "Industry": "Retail",
+                "ERP_Customer_Id__c": external_id,
+            }
+            record = MappedRecord(
+                "Account", "ERP_Customer_Id__c", external_id, fields, Lane.BULK, n, (f"evt-{n:012d}",)
+            )
+            applied = decide(None, record, config)
+            table[f"Account:{external_id}".encode()] = encode_state(applied.state)  # type: ignore[union-attr]
+        used = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        label = "with_last_values" if keep_fields else "ids_version_hash_only"
+        result[f"bytes_per_key_{label}"] = used / keys
+        result[f"mib_per_million_keys_{label}"] = used / keys * 1_000_000 / 2**20
+        del table
+    return result
+
+
+def org_snapshot(directory: Path) -> Path:
+    sys.path.insert(0, str(REPO))
+    from tests.processing.conftest import ACCOUNT_DESCRIBE, OPPORTUNITY_DESCRIBE
+
+    write_snapshot(directory, OrgSnapshot({"Account": ACCOUNT_DESCRIBE, "Opportunity": OPPORTUNITY_DESCRIBE}))
+    return directory
+
+
+async def measure(bootstrap: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    org_dir = org_snapshot(workdir / "org")
+    bare_rounds, proc_rounds = [], []
+    for round_ in range(args.rounds):
+        prefix = f"bench-{uuid.uuid4().hex[:8]}"
+        source = f"{prefix}.domain"
+        await create_topics(
+            bootstrap, source, f"{prefix}.passthrough", f"{prefix}.rt", f"{prefix}.bulk", f"{prefix}.dlq"
+        )
+        await prepublish(bootstrap, source, args.events, run_id=prefix)
+        bare_rounds.append(await passthrough(bootstrap, source, f"{prefix}.passthrough", args.events))
+        run = await processor(
+            bootstrap, source, prefix, count=args.events, org_dir=org_dir, log=workdir / f"worker-{round_}.log"
+        )
+        proc_rounds.append(run["events_per_s"])
+    bare, proc = statistics.median(bare_rounds), statistics.median(proc_rounds)
+    return {
+        "events": args.events,
+        "rounds": args.rounds,
+        "partitions": PARTITIONS,
+        "bare_passthrough_events_per_s": round(bare, 1),
+        "processor_events_per_s": round(proc, 1),
+        "ratio": round(proc / bare, 3),
+        "bare_rounds": [round(r, 1) for r in bare_rounds],
+        "processor_rounds": [round(r, 1) for r in proc_rounds],
+        "dedupe_state": {k: round(v, 1) for k, v in state_memory().items()},
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "broker": bootstrap if os.environ.get("BRIDGE_KAFKA__BOOTSTRAP_SERVERS") else "local (started)",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    with broker() as bootstrap, tempfile.TemporaryDirectory() as tmp:
+        result = asyncio.run(measure(bootstrap, args, Path(tmp)))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    state = result["dedupe_state"]
+    print(
+        f"bare passthrough: {result['bare_passthrough_events_per_s']:,.0f} events/s\n"
+        f"processor:        {result['processor_events_per_s']:,.0f} events/s\n"
+        f"ratio:            {result['ratio']:.2f} (aim >= 0.5)\n"
+        f"dedupe table:     {state['mib_per_million_keys_with_last_values']:,.0f} MiB per million keys "
+        f"({state['mib_per_million_keys_ids_version_hash_only']:,.0f} MiB without last values)   -> {RESULTS}"
+    )
+
+
+if __name__ == "__main__":
+    main()
