@@ -1,0 +1,322 @@
+"""The async Salesforce REST client: one pooled httpx client, auth flow, error mapping, limit reporting.
+
+Every request carries `Sforce-Call-Options: client=<id>` (so change events name us as their origin), every
+response's `Sforce-Limit-Info` is parsed and reported, and every HTTP call is counted by kind and outcome.
+Non-2xx answers become exceptions from `bridge.salesforce.errors`; per-record outcomes are return values.
+
+    async with SalesforceClient(settings, auth_from_settings(settings), on_limit_info=governor.observe) as sf:
+        result = await sf.upsert("Account", "Ext_Id__c", "A/42?", {"Name": "Acme"})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+
+from bridge.config import SalesforceSettings
+from bridge.metrics import Metrics
+from bridge.salesforce import bulk
+from bridge.salesforce.auth import SalesforceAuth, Session
+from bridge.salesforce.errors import (
+    MultipleMatches,
+    RequestLimitExceeded,
+    SalesforceError,
+    TransportError,
+    classify_status,
+)
+from bridge.salesforce.limits import LimitInfo
+from bridge.salesforce.results import SaveResult, SubResponse
+
+MAX_COLLECTION_RECORDS = 200
+MAX_COMPOSITE_SUBREQUESTS = 25
+_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
+_RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+# Failures before any byte of the request left this process: nothing can have been applied.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)
+
+
+class SalesforceClient:
+    """REST, Composite, Collections, query, describe, limits and Bulk API 2.0 ingest against one org."""
+
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        auth: SalesforceAuth,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_limit_info: Callable[[LimitInfo], None] | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.auth = auth
+        self.last_limit_info: LimitInfo | None = None
+        self._transport = transport
+        self._on_limit_info = on_limit_info
+        self._metrics = metrics
+        self._http: httpx.AsyncClient | None = None
+        self._session_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SalesforceClient(login_url={self.settings.login_url!r}, api_version={self.settings.api_version!r})"
+
+    async def __aenter__(self) -> Self:
+        limits = httpx.Limits(
+            max_connections=self.settings.max_connections, max_keepalive_connections=self.settings.max_connections
+        )
+        self._http = httpx.AsyncClient(
+            transport=self._transport,
+            limits=limits,
+            timeout=httpx.Timeout(self.settings.timeout_s, connect=min(self.settings.timeout_s, 10.0)),
+            verify=self.settings.verify_tls,
+            event_hooks={"request": [self._on_request], "response": [self._on_response]},
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    @property
+    def base_path(self) -> str:
+        """`/services/data/vXX.X`, the prefix of every REST path (and of Composite subrequest URLs)."""
+        return f"/services/data/v{self.settings.api_version}"
+
+    # -- records ---------------------------------------------------------------------------------------------
+
+    async def upsert(self, sobject: str, external_id_field: str, value: str, fields: Mapping[str, Any]) -> SaveResult:
+        """Create or update the record whose `external_id_field` equals `value` (any characters)."""
+        path = f"{self._sobject_path(sobject)}/{_api_name(external_id_field)}/{quote(value, safe='')}"
+        response = await self.request("upsert", "PATCH", path, json=dict(fields))
+        if response.status_code == 204:  # API < 46.0 answers an update without a body
+            return SaveResult(None, success=True, created=False)
+        return SaveResult.from_json(response.json(), created=_created(response))
+
+    async def upsert_collection(
+        self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]], all_or_none: bool
+    ) -> list[SaveResult]:
+        """Upsert up to 200 records in one call; results in input order. Each record holds its external ID."""
+        if len(records) > MAX_COLLECTION_RECORDS:
+            raise ValueError(f"{len(records)} records: sObject Collections take at most {MAX_COLLECTION_RECORDS}")
+        if not records:
+            return []
+        body = {"allOrNone": all_or_none, "records": [_typed(sobject, record) for record in records]}
+        path = f"{self.base_path}/composite/sobjects/{_api_name(sobject)}/{_api_name(external_id_field)}"
+        response = await self.request("collections", "PATCH", path, json=body)
+        return [SaveResult.from_json(item) for item in response.json()]
+
+    async def create(self, sobject: str, fields: Mapping[str, Any]) -> SaveResult:
+        response = await self.request("create", "POST", self._sobject_path(sobject), json=dict(fields))
+        return SaveResult.from_json(response.json(), created=True)
+
+    async def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None:
+        await self.request("update", "PATCH", self._record_path(sobject, record_id), json=dict(fields))
+
+    async def delete(self, sobject: str, record_id: str) -> None:
+        await self.request("delete", "DELETE", self._record_path(sobject, record_id))
+
+    async def get(self, sobject: str, record_id: str, fields: Sequence[str] | None = None) -> dict[str, Any]:
+        params = {"fields": ",".join(_api_name(f) for f in fields)} if fields else None
+        response = await self.request("get", "GET", self._record_path(sobject, record_id), params=params)
+        return dict(response.json())
+
+    async def composite(self, subrequests: Sequence[Mapping[str, Any]], all_or_none: bool) -> list[SubResponse]:
+        """`POST /composite` (≤25 subrequests, one API call); URLs start with `client.base_path`."""
+        if len(subrequests) > MAX_COMPOSITE_SUBREQUESTS:
+            raise ValueError(f"{len(subrequests)} subrequests: Composite takes at most {MAX_COMPOSITE_SUBREQUESTS}")
+        body = {"allOrNone": all_or_none, "compositeRequest": [dict(s) for s in subrequests]}
+        response = await self.request("composite", "POST", f"{self.base_path}/composite", json=body)
+        return [SubResponse.from_json(item) for item in response.json().get("compositeResponse", [])]
+
+    # -- query and metadata ----------------------------------------------------------------------------------
+
+    def query(self, soql: str) -> AsyncIterator[dict[str, Any]]:
+        """Every record the SOQL query matches, page after page (`nextRecordsUrl`)."""
+        return self._paged("query", f"{self.base_path}/query", soql)
+
+    def query_all(self, soql: str) -> AsyncIterator[dict[str, Any]]:
+        """Like `query`, through `queryAll`: deleted and archived records too."""
+        return self._paged("query", f"{self.base_path}/queryAll", soql)
+
+    async def tooling_query(self, soql: str) -> list[dict[str, Any]]:
+        """All records of a Tooling API query (they are few: metadata rows)."""
+        return [record async for record in self._paged("tooling_query", f"{self.base_path}/tooling/query", soql)]
+
+    async def describe(self, sobject: str) -> dict[str, Any]:
+        response = await self.request("describe", "GET", f"{self._sobject_path(sobject)}/describe")
+        return dict(response.json())
+
+    async def describe_global(self) -> dict[str, Any]:
+        response = await self.request("describe", "GET", f"{self.base_path}/sobjects")
+        return dict(response.json())
+
+    async def limits(self) -> dict[str, Any]:
+        """`GET /limits`: `{"DailyApiRequests": {"Max": 15000, "Remaining": 14998}, ...}`."""
+        response = await self.request("limits", "GET", f"{self.base_path}/limits")
+        return dict(response.json())
+
+    async def bulk_upsert(
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        poll_interval_s: float = 1.0,
+        max_poll_interval_s: float = 30.0,
+        max_wait_s: float = 3600.0,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> bulk.BulkResult:
+        """Upsert through a Bulk API 2.0 ingest job; see `bridge.salesforce.bulk`."""
+        job = bulk.BulkJob(
+            sobject=_api_name(sobject),
+            external_id_field=_api_name(external_id_field),
+            poll=bulk.PollPolicy(poll_interval_s, max_poll_interval_s, max_wait_s),
+        )
+        return await bulk.bulk_upsert(self, job, records, sleep=sleep)
+
+    # -- transport -------------------------------------------------------------------------------------------
+
+    async def request(
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one authenticated request to the instance; raise the mapped `SalesforceError` unless 2xx."""
+        session = await self._session()
+        request = self._client().build_request(
+            method,
+            session.instance_url + path,
+            json=json,
+            content=content,
+            params=params,
+            headers=headers,
+            extensions={"bridge_kind": kind},
+        )
+        response = await self._send(request, kind, with_auth=True)
+        if response.status_code >= 300:
+            raise self._error(response)
+        return response
+
+    async def _paged(self, kind: str, path: str, soql: str) -> AsyncIterator[dict[str, Any]]:
+        page = (await self.request(kind, "GET", path, params={"q": soql})).json()
+        while True:
+            for record in page.get("records", []):
+                yield record
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = (await self.request(kind, "GET", str(next_url))).json()
+
+    async def _session(self) -> Session:
+        async with self._session_lock:
+            if self.auth.session is None:
+                response = await self._send(self.auth.token_request(), "auth", with_auth=False)
+                self.auth.accept_token_response(response)
+            assert self.auth.session is not None  # noqa: S101 - accept_token_response sets it or raises
+            return self.auth.session
+
+    async def _send(self, request: httpx.Request, kind: str, *, with_auth: bool) -> httpx.Response:
+        try:
+            if with_auth:
+                return await self._client().send(request, auth=self.auth)
+            return await self._client().send(request)
+        except httpx.TransportError as exc:
+            if self._metrics is not None:
+                self._metrics.api_calls.labels(kind=kind, outcome="transport_error").inc()
+            maybe_applied = not isinstance(exc, _NOT_SENT)
+            detail = f"{request.method} {request.url.path}: {type(exc).__name__} {exc}".strip()
+            raise TransportError(detail, maybe_applied=maybe_applied) from exc
+
+    def _error(self, response: httpx.Response) -> SalesforceError:
+        error = error_from_response(response)
+        if isinstance(error, RequestLimitExceeded) and self._metrics is not None:
+            self._metrics.api_limit_errors.inc()
+        return error
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            raise RuntimeError("use SalesforceClient as an async context manager: `async with SalesforceClient(...)`")
+        return self._http
+
+    async def _on_request(self, request: httpx.Request) -> None:
+        request.headers["Sforce-Call-Options"] = f"client={self.settings.call_options_client}"
+
+    async def _on_response(self, response: httpx.Response) -> None:
+        if self._metrics is not None:
+            kind = str(response.request.extensions.get("bridge_kind", "other"))
+            outcome = "ok" if response.status_code < 300 else f"http_{response.status_code}"
+            self._metrics.api_calls.labels(kind=kind, outcome=outcome).inc()
+        info = LimitInfo.parse(response.headers.get("Sforce-Limit-Info"))
+        if info is None:
+            return
+        self.last_limit_info = info
+        if self._metrics is not None:
+            self._metrics.api_daily_limit.set(info.limit)
+            self._metrics.api_budget_used.set(info.used)
+        if self._on_limit_info is not None:
+            self._on_limit_info(info)
+
+    def _sobject_path(self, sobject: str) -> str:
+        return f"{self.base_path}/sobjects/{_api_name(sobject)}"
+
+    def _record_path(self, sobject: str, record_id: str) -> str:
+        if not _RECORD_ID.fullmatch(record_id):
+            raise ValueError(f"{record_id!r} is not a Salesforce record Id")
+        return f"{self._sobject_path(sobject)}/{record_id}"
+
+
+def error_from_response(response: httpx.Response) -> SalesforceError:
+    """The exception for a non-2xx answer: REST error array, single error object, 300 list, or no JSON."""
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if status == 300:
+        matches = [str(url) for url in body] if isinstance(body, list) else []
+        return MultipleMatches("MULTIPLE_CHOICES", f"external ID matches {len(matches)} records: {matches}", (), 300)
+    entry = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else body
+    entry = entry if isinstance(entry, dict) else {}
+    code = str(entry.get("errorCode") or entry.get("error") or f"HTTP_{status}")
+    message = str(entry.get("message") or entry.get("error_description") or response.reason_phrase)
+    fields = tuple(str(f) for f in entry.get("fields") or ())
+    kind = classify_status(status, code, message)
+    return kind(code, message, fields, status, retry_after_s=_retry_after_s(response))
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _created(response: httpx.Response) -> bool | None:
+    body = response.json()
+    if isinstance(body, dict) and "created" in body:
+        return None  # the body says it
+    return response.status_code == 201
+
+
+def _typed(sobject: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    return {"attributes": {"type": sobject}, **{k: v for k, v in record.items() if k != "attributes"}}
+
+
+def _api_name(name: str) -> str:
+    if not _API_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not an API name")
+    return name
