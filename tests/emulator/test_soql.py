@@ -1,0 +1,251 @@
+"""SOQL parsing and execution over small in-memory objects, including the errors the real API gives."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bridge.emulator.soql import SoqlError, parse_soql
+from bridge.emulator.soql_eval import QueryResult, execute
+
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+URL = "/services/data/v60.0/sobjects"
+
+
+def _field(name: str, type_: str = "string", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "type": type_, "custom": name.endswith("__c"), **extra}
+
+
+DESCRIBES: dict[str, dict[str, Any]] = {
+    "Account": {
+        "name": "Account",
+        "fields": [
+            _field("Id", "id"),
+            _field("Name"),
+            _field("Industry", "picklist"),
+            _field("External_Id__c"),
+            _field("AnnualRevenue", "currency"),
+            _field("IsActive__c", "boolean"),
+        ],
+    },
+    "Opportunity": {
+        "name": "Opportunity",
+        "fields": [
+            _field("Id", "id"),
+            _field("Name"),
+            _field("Amount", "currency"),
+            _field("CloseDate", "date"),
+            _field("CreatedDate", "datetime"),
+            _field("AccountId", "reference", referenceTo=["Account"], relationshipName="Account"),
+        ],
+    },
+}
+ACCOUNTS = [
+    {"Id": "001000000000001AAA", "Name": "Acme", "Industry": "Energy", "External_Id__c": "A-1", "IsActive__c": True},
+    {"Id": "001000000000002AAA", "Name": "Globex", "Industry": None, "External_Id__c": "A-2", "IsActive__c": False},
+    {"Id": "001000000000003AAA", "Name": "50% off_sale", "Industry": "Retail", "AnnualRevenue": 10.5},
+]
+OPPORTUNITIES = [
+    {
+        "Id": "006000000000001AAA",
+        "Name": "Big deal",
+        "Amount": 5000.0,
+        "CloseDate": "2026-03-10",
+        "CreatedDate": "2026-03-09T08:00:00.000+0000",
+        "AccountId": "001000000000001AAA",
+    },
+    {
+        "Id": "006000000000002AAA",
+        "Name": "small deal",
+        "Amount": 50.0,
+        "CloseDate": "2026-01-01",
+        "CreatedDate": "2025-12-01T08:00:00.000+0000",
+        "AccountId": None,
+    },
+    {
+        "Id": "006000000000003AAA",
+        "Name": "Unpriced",
+        "Amount": None,
+        "CloseDate": "2026-03-09",
+        "CreatedDate": "2026-03-10T01:00:00.000+0000",
+        "AccountId": "001000000000002AAA",
+    },
+]
+ROWS = {"Account": ACCOUNTS, "Opportunity": OPPORTUNITIES}
+
+
+def _resolve(sobject: str, record_id: str) -> Mapping[str, Any] | None:
+    return next((row for row in ROWS[sobject] if row["Id"] == record_id), None)
+
+
+def _describe(sobject: str) -> Mapping[str, Any] | None:
+    return next((d for name, d in DESCRIBES.items() if name.lower() == sobject.lower()), None)
+
+
+def run(text: str) -> QueryResult:
+    query = parse_soql(text)
+    described = _describe(query.sobject)
+    rows = ROWS[described["name"]] if described else []
+    return execute(query, rows, _describe, _resolve, now=NOW, sobjects_url=URL)
+
+
+def names(text: str) -> list[str]:
+    return [record["Name"] for record in run(text).records]
+
+
+def error(text: str) -> SoqlError:
+    with pytest.raises(SoqlError) as caught:
+        run(text)
+    return caught.value
+
+
+def test_records_carry_attributes_and_describe_case() -> None:
+    result = run("select id, NAME from account where external_id__c = 'A-1'")
+    assert result.total_size == 1
+    assert result.records == [
+        {
+            "attributes": {"type": "Account", "url": f"{URL}/Account/001000000000001AAA"},
+            "Id": "001000000000001AAA",
+            "Name": "Acme",
+        }
+    ]
+
+
+def test_relationship_fields_nest_the_parent_and_null_when_absent() -> None:
+    records = run("SELECT Name, Account.Name, Account.Industry FROM Opportunity ORDER BY Name").records
+    assert records[0]["Account"] == {
+        "attributes": {"type": "Account", "url": f"{URL}/Account/001000000000001AAA"},
+        "Name": "Acme",
+        "Industry": "Energy",
+    }
+    assert records[1]["Name"] == "small deal"
+    assert records[1]["Account"] is None
+
+
+def test_where_on_a_relationship_field() -> None:
+    assert names("SELECT Name FROM Opportunity WHERE Account.Name = 'globex'") == ["Unpriced"]
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("Amount > 100", ["Big deal"]),
+        ("Amount >= 50 AND Amount < 5000", ["small deal"]),
+        ("Amount = null", ["Unpriced"]),
+        ("Amount != null", ["Big deal", "small deal"]),
+        ("Name != 'big deal'", ["Unpriced", "small deal"]),
+        ("Name <> 'big deal'", ["Unpriced", "small deal"]),
+        ("Name LIKE '%DEAL'", ["Big deal", "small deal"]),
+        ("Name LIKE 'small_deal'", ["small deal"]),
+        ("NOT Name LIKE '%deal'", ["Unpriced"]),
+        ("Name IN ('Unpriced', 'Big deal')", ["Big deal", "Unpriced"]),
+        ("Name NOT IN ('Unpriced', 'Big deal')", ["small deal"]),
+        ("(Amount > 1000 OR Amount = null) AND Name LIKE 'U%'", ["Unpriced"]),
+        ("Amount > 1000 OR (Amount < 100 AND Name LIKE 's%')", ["Big deal", "small deal"]),
+        ("CloseDate = 2026-03-10", ["Big deal"]),
+        ("CloseDate < 2026-03-01", ["small deal"]),
+        ("CloseDate = TODAY", ["Big deal"]),
+        ("CloseDate = YESTERDAY", ["Unpriced"]),
+        ("CloseDate = LAST_N_DAYS:30", ["Big deal", "Unpriced"]),
+        ("CreatedDate = TODAY", ["Unpriced"]),
+        ("CreatedDate > 2026-03-09T12:00:00Z", ["Unpriced"]),
+        ("CreatedDate < 2026-03-09T09:00:00+01:00", ["small deal"]),
+        ("CreatedDate = LAST_N_DAYS:2", ["Big deal", "Unpriced"]),
+        ("Id = '006000000000002'", ["small deal"]),
+        ("AccountId = null", ["small deal"]),
+    ],
+)
+def test_where(where: str, expected: list[str]) -> None:
+    assert names(f"SELECT Name FROM Opportunity WHERE {where} ORDER BY CloseDate DESC") == expected  # noqa: S608
+
+
+def test_like_escapes_and_booleans() -> None:
+    assert names(r"SELECT Name FROM Account WHERE Name LIKE '50\% off\_%'") == ["50% off_sale"]
+    assert names(r"SELECT Name FROM Account WHERE Name LIKE '50\%'") == []
+    assert names("SELECT Name FROM Account WHERE IsActive__c = TRUE") == ["Acme"]
+    assert names("SELECT Name FROM Account WHERE IsActive__c = false") == ["Globex"]
+
+
+def test_string_escapes() -> None:
+    assert parse_soql(r"SELECT Id FROM Account WHERE Name = 'O\'Brien \\ \n \u00e9'").where is not None
+    where = parse_soql(r"SELECT Id FROM Account WHERE Name = 'O\'Brien \\ \n \u00e9'").where
+    assert getattr(where, "values")[0].value == "O'Brien \\ \n é"  # noqa: B009
+
+
+def test_order_by_nulls_limit_offset() -> None:
+    assert names("SELECT Name FROM Opportunity ORDER BY Amount") == ["Unpriced", "small deal", "Big deal"]
+    assert names("SELECT Name FROM Opportunity ORDER BY Amount NULLS LAST") == ["small deal", "Big deal", "Unpriced"]
+    assert names("SELECT Name FROM Opportunity ORDER BY Amount DESC") == ["Big deal", "small deal", "Unpriced"]
+    assert names("SELECT Name FROM Opportunity ORDER BY Amount DESC NULLS FIRST") == [
+        "Unpriced",
+        "Big deal",
+        "small deal",
+    ]
+    assert names("SELECT Name FROM Account ORDER BY Industry ASC NULLS LAST, Name DESC") == [
+        "Acme",
+        "50% off_sale",
+        "Globex",
+    ]
+    assert names("SELECT Name FROM Opportunity ORDER BY Name LIMIT 2 OFFSET 1") == ["small deal", "Unpriced"]
+    assert names("SELECT Name FROM Opportunity ORDER BY Account.Name DESC NULLS LAST") == [
+        "Unpriced",
+        "Big deal",
+        "small deal",
+    ]
+
+
+def test_counts() -> None:
+    assert run("SELECT COUNT() FROM Opportunity WHERE Amount > 10") == QueryResult(2, [])
+    assert run("SELECT COUNT(Amount) FROM Opportunity").records == [
+        {"attributes": {"type": "AggregateResult"}, "expr0": 2}
+    ]
+    assert run("SELECT COUNT(Id) total FROM Account").records[0]["total"] == 3
+
+
+def test_fields_all_expands_the_describe() -> None:
+    record = run("SELECT FIELDS(ALL) FROM Account WHERE Name = 'Acme' LIMIT 1").records[0]
+    assert list(record) == ["attributes", "Id", "Name", "Industry", "External_Id__c", "AnnualRevenue", "IsActive__c"]
+    custom = run("SELECT FIELDS(CUSTOM) FROM Account LIMIT 200").records[0]
+    assert list(custom) == ["attributes", "External_Id__c", "IsActive__c"]
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "tail"),
+    [
+        ("SELECT Id FROM", "MALFORMED_QUERY", "ERROR at Row:1:Column:15\nunexpected token: '<EOF>'"),
+        ("SELECT Id FROM Account WHERE", "MALFORMED_QUERY", "unexpected token: '<EOF>'"),
+        ("SELECT Id FROM Account LIMIT x", "MALFORMED_QUERY", "unexpected token: 'x'"),
+        ("SELECT Id FROM Account WHERE Name = 'a' AND Id = 'b' OR Id = 'c'", "MALFORMED_QUERY", "token: 'OR'"),
+        ("SELECT Id FROM Account WHERE Name = 'a", "MALFORMED_QUERY", "unexpected token: '''"),
+        ("SELECT Id, FROM Account", "MALFORMED_QUERY", "unexpected token: 'FROM'"),
+        ("SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Opportunity)", "MALFORMED_QUERY", "semi-join"),
+        ("SELECT Id FROM Account WHERE Name = 'a\\q'", "MALFORMED_QUERY", "Illegal character sequence '\\q'"),
+        ("SELECT FIELDS(ALL) FROM Account", "MALFORMED_QUERY", "LIMIT of at most 200"),
+        ("SELECT Name, COUNT(Id) FROM Account", "MALFORMED_QUERY", "Field must be grouped or aggregated: Name"),
+        ("SELECT Id FROM Account WHERE AnnualRevenue = '5'", "MALFORMED_QUERY", "must be of type double"),
+        ("SELECT Id FROM Account WHERE Name = 5", "MALFORMED_QUERY", "should be enclosed in quotes"),
+        ("SELECT Id FROM Bogus__c", "INVALID_TYPE", "sObject type 'Bogus__c' is not supported."),
+        ("SELECT Nope FROM Account", "INVALID_FIELD", "No such column 'Nope' on entity 'Account'."),
+        ("SELECT Id FROM Account ORDER BY Nope", "INVALID_FIELD", "No such column 'Nope'"),
+        ("SELECT Id FROM Opportunity WHERE Account.Nope = 'x'", "INVALID_FIELD", "No such column 'Account.Nope'"),
+        ("SELECT Acct.Name FROM Opportunity", "INVALID_FIELD", "Didn't understand relationship 'Acct'"),
+    ],
+)
+def test_errors(text: str, code: str, tail: str) -> None:
+    caught = error(text)
+    assert caught.error_code == code
+    assert tail in caught.message
+    assert caught.message.startswith("\n")
+    assert not caught.retryable
+
+
+def test_error_points_at_the_row_and_column() -> None:
+    caught = error("SELECT Id\nFROM Account\nWHERE Nope = 1")
+    assert caught.message == (
+        "\nWHERE Nope = 1\n      ^\nERROR at Row:3:Column:7\nNo such column 'Nope' on entity 'Account'. If you are "
+        "attempting to use a custom field, be sure to append the '__c' after the custom field name. Please "
+        "reference your WSDL or the describe call for the appropriate names."
+    )
