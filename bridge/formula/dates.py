@@ -1,0 +1,75 @@
+"""Date functions: TODAY and NOW (from the injected clock), DATE, YEAR, MONTH, DAY, DATEVALUE."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from bridge.formula.compiled import Builder, Checker, Compiled, spec
+from bridge.formula.context import FormulaContext
+from bridge.formula.errors import NotEvaluable
+from bridge.formula.kinds import DATE, DATETIME, NUMBER, TEXT, to_date
+from bridge.formula.operators import value_class
+from bridge.formula.syntax import Call
+
+_N = (NUMBER,)
+
+
+def _today(call: Call, args: list[Compiled], checker: Checker) -> Compiled:
+    checker.arity(call, 0, 0)
+
+    def run(context: FormulaContext) -> date:
+        if context.today is None:
+            raise NotEvaluable("TODAY() needs today's date in the context")
+        return context.today
+
+    return Compiled(run, DATE)
+
+
+def _now(call: Call, args: list[Compiled], checker: Checker) -> Compiled:
+    checker.arity(call, 0, 0)
+
+    def run(context: FormulaContext) -> datetime:
+        if context.now is None:
+            raise NotEvaluable("NOW() needs the current time in the context")
+        return context.now
+
+    return Compiled(run, DATETIME)
+
+
+def _make_date(year: Any, month: Any, day: Any) -> date | None:
+    if year is None or month is None or day is None:
+        return None
+    try:
+        return date(int(year), int(month), int(day))
+    except (ValueError, TypeError) as exc:
+        raise NotEvaluable(f"DATE({year}, {month}, {day}) is not a valid date") from exc
+
+
+def _part(name: str) -> Any:
+    def run(value: Any) -> Decimal | None:
+        if value is None:
+            return None
+        if value_class(value) not in (date, datetime):
+            raise NotEvaluable(f"expected a date, got {value!r}")
+        return Decimal(getattr(value, name))
+
+    return run
+
+
+def _datevalue(value: Any) -> date | None:
+    if value is not None and value_class(value) not in (str, date, datetime):
+        raise NotEvaluable(f"DATEVALUE() of {value!r}")
+    return to_date(value)
+
+
+FUNCTIONS: dict[str, Builder] = {
+    "TODAY": _today,
+    "NOW": _now,
+    "DATE": spec(_make_date, DATE, _N, _N, _N),
+    "YEAR": spec(_part("year"), NUMBER, (DATE,)),
+    "MONTH": spec(_part("month"), NUMBER, (DATE,)),
+    "DAY": spec(_part("day"), NUMBER, (DATE,)),
+    "DATEVALUE": spec(_datevalue, DATE, (TEXT, DATETIME, DATE)),
+}
