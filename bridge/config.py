@@ -109,6 +109,8 @@ class SinkSettings(_Section):
     backoff_base_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=60.0, gt=0)
     batch_linger_s: float = Field(default=0.5, ge=0)
+    parent_wait_s: float = Field(default=600.0, gt=0)  # a child whose parent never appears: DLQ after this
+    group_id: str = "crm-bridge-sink"
 
 
 class ProcessorSettings(_Section):
