@@ -1,7 +1,7 @@
 """The async adapter over the governor's core: `async with gate.acquire(lane, calls):` waits for its turn.
 
     gate = GovernorGate(Governor(settings.governor, now_s=time.monotonic()), metrics=metrics)
-    client = SalesforceClient(..., on_limit_info=gate.observe)   # every response recalibrates the budget
+    client = SalesforceClient(..., on_limit_info=gate.observe)  # each LimitInfo recalibrates the budget
     async with gate.acquire(Lane.BULK, calls=1):
         await client.upsert_collection(...)
 
@@ -15,12 +15,25 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from bridge.governor.core import Governor, GovernorState, Granted, LimitReport, Permit, Wait
 from bridge.metrics import Metrics
 from bridge.types import Lane
 
 Clock = Callable[[], float]
+
+
+class UsageReport(Protocol):
+    """What a response reports (`bridge.salesforce.LimitInfo` is one)."""
+
+    @property
+    def used(self) -> int: ...
+
+    @property
+    def limit(self) -> int: ...
+
+
 _MAX_NAP_S = 5.0  # re-ask at least this often, so a lost wake-up costs seconds, not a day
 
 
@@ -49,9 +62,9 @@ class GovernorGate:
         """The core's current snapshot."""
         return self._governor.state(self._clock())
 
-    def observe(self, used: int, limit: int) -> None:
+    def observe(self, info: UsageReport) -> None:
         """Feed an org-wide usage report (`Sforce-Limit-Info`); pass this as the client's `on_limit_info`."""
-        self._governor.observe(LimitReport(used, limit), self._clock())
+        self._governor.observe(LimitReport(info.used, info.limit), self._clock())
         self._wake()
 
     def set_share(self, share: float) -> None:
