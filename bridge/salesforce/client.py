@@ -94,7 +94,7 @@ class SalesforceClient:
 
     async def upsert(self, sobject: str, external_id_field: str, value: str, fields: Mapping[str, Any]) -> SaveResult:
         """Create or update the record whose `external_id_field` equals `value` (any characters)."""
-        path = f"{self._sobject_path(sobject)}/{_api_name(external_id_field)}/{quote(value, safe='')}"
+        path = f"{self._sobject_path(sobject)}/{_api_name(external_id_field)}/{path_segment(value)}"
         response = await self.request("upsert", "PATCH", path, json=dict(fields))
         if response.status_code == 204:  # API < 46.0 answers an update without a body
             return SaveResult(None, success=True, created=False)
@@ -296,6 +296,13 @@ def error_from_response(response: httpx.Response) -> SalesforceError:
     fields = tuple(str(f) for f in entry.get("fields") or ())
     kind = classify_status(status, code, message)
     return kind(code, message, fields, status, retry_after_s=_retry_after_s(response))
+
+
+def path_segment(value: str) -> str:
+    """`value` as one URL path segment: everything but unreserved characters escaped, `.`/`..` too."""
+    if value and set(value) == {"."}:
+        return "%2E" * len(value)  # a literal dot segment would be resolved away by URL normalisation
+    return quote(value, safe="")
 
 
 def _retry_after_s(response: httpx.Response) -> float | None:
