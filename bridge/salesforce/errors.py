@@ -121,6 +121,7 @@ _BY_CODE: dict[str, type[SalesforceError]] = {
     "REQUEST_LIMIT_EXCEEDED": RequestLimitExceeded,
     "SERVER_UNAVAILABLE": ServerUnavailable,
     "UNABLE_TO_LOCK_ROW": RecordLocked,
+    "DUPLICATE_EXTERNAL_ID": MultipleMatches,  # per-record form of the 300 answer
     "NOT_FOUND": NotFound,
     "ENTITY_IS_DELETED": NotFound,
     "ALL_OR_NONE_OPERATION_ROLLED_BACK": RolledBack,

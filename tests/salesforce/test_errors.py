@@ -51,6 +51,7 @@ CPU = "OppTrigger: execution of AfterInsert\n\ncaused by: System.LimitException:
         ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Close date must be in the future", e.InvalidRequest, False),
         ("DUPLICATES_DETECTED", "Use one of these records?", e.InvalidRequest, False),
         ("NOT_FOUND", "The requested resource does not exist", e.NotFound, False),
+        ("DUPLICATE_EXTERNAL_ID", "More than 1 record found for external id field", e.MultipleMatches, False),
         ("ENTITY_IS_DELETED", "entity is deleted", e.NotFound, False),
         ("invalid_grant", "authentication failure", e.AuthenticationFailed, False),
     ],
