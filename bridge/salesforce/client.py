@@ -138,13 +138,16 @@ class SalesforceClient:
 
     # -- query and metadata ----------------------------------------------------------------------------------
 
-    def query(self, soql: str) -> AsyncIterator[dict[str, Any]]:
-        """Every record the SOQL query matches, page after page (`nextRecordsUrl`)."""
-        return self._paged("query", f"{self.base_path}/query", soql)
+    def query(self, soql: str, *, batch_size: int | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Every record the SOQL query matches, page after page (`nextRecordsUrl`).
 
-    def query_all(self, soql: str) -> AsyncIterator[dict[str, Any]]:
+        `batch_size` (200..2000, `Sforce-Query-Options`) asks for smaller pages; Salesforce may ignore it.
+        """
+        return self._paged("query", f"{self.base_path}/query", soql, batch_size)
+
+    def query_all(self, soql: str, *, batch_size: int | None = None) -> AsyncIterator[dict[str, Any]]:
         """Like `query`, through `queryAll`: deleted and archived records too."""
-        return self._paged("query", f"{self.base_path}/queryAll", soql)
+        return self._paged("query", f"{self.base_path}/queryAll", soql, batch_size)
 
     async def tooling_query(self, soql: str) -> list[dict[str, Any]]:
         """All records of a Tooling API query (they are few: metadata rows)."""
@@ -211,15 +214,18 @@ class SalesforceClient:
             raise self._error(response)
         return response
 
-    async def _paged(self, kind: str, path: str, soql: str) -> AsyncIterator[dict[str, Any]]:
-        page = (await self.request(kind, "GET", path, params={"q": soql})).json()
+    async def _paged(
+        self, kind: str, path: str, soql: str, batch_size: int | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else None
+        page = (await self.request(kind, "GET", path, params={"q": soql}, headers=headers)).json()
         while True:
             for record in page.get("records", []):
                 yield record
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return
-            page = (await self.request(kind, "GET", str(next_url))).json()
+            page = (await self.request(kind, "GET", str(next_url), headers=headers)).json()
 
     async def _session(self) -> Session:
         async with self._session_lock:

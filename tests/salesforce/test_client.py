@@ -220,11 +220,12 @@ async def test_query_follows_next_records_url(make_client: ClientFactory, fake: 
     fake.on("GET", rf"{BASE}/query", httpx.Response(200, json=page1))
     fake.on("GET", locator, httpx.Response(200, json=page2))
     async with make_client() as sf:
-        ids = [r["Id"] async for r in sf.query("SELECT Id FROM Account WHERE Name = 'a&b'")]
+        ids = [r["Id"] async for r in sf.query("SELECT Id FROM Account WHERE Name = 'a&b'", batch_size=200)]
     assert ids == ["1", "2", "3"]
     first, second = fake.api_requests()
     assert first.url.params["q"] == "SELECT Id FROM Account WHERE Name = 'a&b'"
     assert str(second.url) == INSTANCE_URL + locator
+    assert first.headers["Sforce-Query-Options"] == "batchSize=200"
 
 
 async def test_query_all_and_tooling_query(make_client: ClientFactory, fake: FakeSalesforce) -> None:
