@@ -1,0 +1,78 @@
+"""The units the sink works with: a write read from Kafka (`WriteItem`) and a batch of them for one call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from bridge.processing.records import MappedRecord
+from bridge.types import Lane
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+class WritePath(StrEnum):
+    """How a batch goes to Salesforce."""
+
+    COLLECTIONS = "collections"  # sObject Collections upsert, <= 200 records, allOrNone
+    BULK = "bulk"  # a Bulk API 2.0 ingest job
+
+
+@dataclass(slots=True, eq=False)
+class WriteItem:
+    """One record read from a write topic, with its retry state. Identity equality: each read is one item."""
+
+    topic: str
+    partition: int
+    offset: int
+    record: MappedRecord
+    key: bytes | None
+    value: bytes
+    headers: Headers
+    read_at_s: float
+    attempts: int = 0
+    not_before_s: float = 0.0
+    parent_wait_since_s: float | None = None
+
+    @property
+    def record_key(self) -> str:
+        """`sobject:external_id`: the key that may be in only one batch at a time."""
+        return self.record.key
+
+    @property
+    def parent_keys(self) -> tuple[str, ...]:
+        """Keys of the parents this record references by external ID (`{"Account": {"Ext__c": "C-1"}}`)."""
+        return parent_keys(self.record.fields)
+
+    def payload(self) -> dict[str, Any]:
+        """The record as Salesforce's Collections upsert takes it: the fields plus the external ID."""
+        body = dict(self.record.fields)
+        body[self.record.external_id_field] = self.record.external_id
+        return body
+
+
+def parent_keys(fields: Mapping[str, Any]) -> tuple[str, ...]:
+    """`Relationship:external_id` for every relationship field that references a parent by external ID."""
+    keys = []
+    for name, value in fields.items():
+        if isinstance(value, Mapping) and len(value) == 1:
+            (ref,) = value.values()
+            if isinstance(ref, str):
+                keys.append(f"{name}:{ref}")
+    return tuple(keys)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Records of one lane and SObject for one Salesforce call; no external ID appears twice."""
+
+    lane: Lane
+    sobject: str
+    external_id_field: str
+    path: WritePath
+    items: tuple[WriteItem, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return len(self.items)

@@ -1,0 +1,168 @@
+"""The sink's pending writes and how they become batches. Pure: time comes in as `now_s`.
+
+Rules, in the order they apply when a batch is formed:
+- real-time before bulk; within a lane, SObjects without parent references (parents) before the others;
+- a record whose key is in a batch in flight, or whose earlier write is still waiting for a retry, waits:
+  one batch never holds an external ID twice and the writes of one key keep their order;
+- a record that references a parent still pending or in flight waits for it (the parent is written first);
+- a record waiting for a retry (`not_before_s`) waits, and so do the later writes of its key;
+- a bulk-lane group waits up to `batch_linger_s` for a full batch, unless `flush` is asked for;
+- a bulk-lane group with at least `bulk_threshold_records` eligible records becomes one Bulk API 2.0 job.
+Batch sizes per SObject halve after `Apex CPU time limit exceeded` (floor 1) and grow back slowly.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from bridge.config import SinkSettings
+from bridge.sink.items import Batch, WriteItem, WritePath
+from bridge.types import Lane
+
+BULK_JOB_MAX_RECORDS = 100_000  # one job's CSV stays far below the 100 MB upload limit at this size
+_GroupKey = tuple[Lane, str, str]
+
+
+@dataclass(slots=True)
+class BatchSizer:
+    """Collections batch size per SObject: halved on Apex CPU errors, grown back by an eighth per success."""
+
+    ceiling: int
+    _sizes: dict[str, int] = field(default_factory=dict)
+
+    def size(self, sobject: str) -> int:
+        """The current batch size for `sobject`."""
+        return self._sizes.get(sobject, self.ceiling)
+
+    def shrink(self, sobject: str, failed_size: int) -> None:
+        """A batch of `failed_size` ran out of CPU time."""
+        self._sizes[sobject] = max(1, min(self.size(sobject), failed_size) // 2)
+
+    def grow(self, sobject: str) -> None:
+        """A batch succeeded."""
+        size = self.size(sobject)
+        if size < self.ceiling:
+            self._sizes[sobject] = min(self.ceiling, size + max(1, size // 8))
+
+
+@dataclass(slots=True)
+class WriteQueue:
+    """Pending writes grouped by (lane, SObject, external ID field), in arrival order."""
+
+    settings: SinkSettings
+    sizer: BatchSizer = field(init=False)
+    _groups: dict[_GroupKey, list[WriteItem]] = field(default_factory=dict)
+    _pending_keys: Counter[str] = field(default_factory=Counter)
+    _busy_keys: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.sizer = BatchSizer(self.settings.batch_size)
+
+    def __len__(self) -> int:
+        return sum(len(items) for items in self._groups.values())
+
+    def lane_size(self, lane: Lane) -> int:
+        """Pending records of `lane`."""
+        return sum(len(items) for (group_lane, _, _), items in self._groups.items() if group_lane is lane)
+
+    def add(self, item: WriteItem) -> None:
+        """A new record, after everything already pending."""
+        self._group(item).append(item)
+        self._pending_keys[item.record_key] += 1
+
+    def put_back(self, items: Iterable[WriteItem]) -> None:
+        """Records of a batch that must be sent again: ahead of the later writes of their keys."""
+        for item in sorted(items, key=lambda i: i.offset, reverse=True):
+            self._group(item).insert(0, item)
+            self._pending_keys[item.record_key] += 1
+
+    def done(self, batch: Batch) -> None:
+        """A batch taken with `take` has ended; its keys are free again."""
+        self._busy_keys.subtract(item.record_key for item in batch.items)
+        self._busy_keys += Counter()  # drop zero counts
+
+    def drop(self, predicate: Callable[[WriteItem], bool]) -> list[WriteItem]:
+        """Remove and return the pending items for which `predicate(item)` is true (revoked partitions)."""
+        dropped: list[WriteItem] = []
+        for key, items in self._groups.items():
+            keep = [item for item in items if not predicate(item)]
+            dropped.extend(item for item in items if predicate(item))
+            self._groups[key] = keep
+        self._pending_keys.subtract(item.record_key for item in dropped)
+        self._pending_keys += Counter()
+        return dropped
+
+    def take(self, now_s: float, *, flush: bool = False) -> Batch | None:
+        """The next batch to send, or None when nothing may go now."""
+        for group_key in sorted(self._groups, key=self._group_order):
+            batch = self._take_from(group_key, now_s, flush)
+            if batch is not None:
+                return batch
+        return None
+
+    def next_due_s(self) -> float | None:
+        """The earliest `not_before_s` among waiting records (when to look again), or None."""
+        due = [item.not_before_s for items in self._groups.values() for item in items[:1]]
+        return min(due) if due else None
+
+    def _group(self, item: WriteItem) -> list[WriteItem]:
+        record = item.record
+        return self._groups.setdefault((record.lane, record.sobject, record.external_id_field), [])
+
+    def _group_order(self, group_key: _GroupKey) -> tuple[int, int, str]:
+        lane, sobject, _ = group_key
+        items = self._groups[group_key]
+        is_child = int(bool(items) and bool(items[0].parent_keys))
+        return (0 if lane is Lane.REALTIME else 1, is_child, sobject)
+
+    def _take_from(self, group_key: _GroupKey, now_s: float, flush: bool) -> Batch | None:
+        items = self._groups[group_key]
+        if not items:
+            return None
+        lane, sobject, external_id_field = group_key
+        path, limit = self._path_and_limit(lane, sobject, len(items))
+        if path is WritePath.COLLECTIONS and not self._ready(lane, items, limit, now_s, flush):
+            return None
+        chosen = self._choose(items, limit, now_s)
+        if not chosen:
+            return None
+        if path is WritePath.BULK and len(chosen) < self.settings.bulk_threshold_records:
+            path = WritePath.COLLECTIONS  # too many were held back for a job to pay off
+            chosen = chosen[: self.sizer.size(sobject)]
+        chosen_ids = {id(item) for item in chosen}
+        self._groups[group_key] = [item for item in items if id(item) not in chosen_ids]
+        for item in chosen:
+            self._pending_keys[item.record_key] -= 1
+            self._busy_keys[item.record_key] += 1
+        self._pending_keys += Counter()
+        return Batch(lane, sobject, external_id_field, path, tuple(chosen))
+
+    def _path_and_limit(self, lane: Lane, sobject: str, pending: int) -> tuple[WritePath, int]:
+        if lane is Lane.BULK and pending >= self.settings.bulk_threshold_records:
+            return WritePath.BULK, BULK_JOB_MAX_RECORDS
+        return WritePath.COLLECTIONS, self.sizer.size(sobject)
+
+    def _ready(self, lane: Lane, items: list[WriteItem], limit: int, now_s: float, flush: bool) -> bool:
+        if flush or lane is Lane.REALTIME or len(items) >= limit:
+            return True
+        return now_s - items[0].read_at_s >= self.settings.batch_linger_s
+
+    def _choose(self, items: list[WriteItem], limit: int, now_s: float) -> list[WriteItem]:
+        chosen: list[WriteItem] = []
+        held: set[str] = set()
+        for item in items:
+            key = item.record_key
+            if key in held or self._busy_keys[key] > 0:
+                continue
+            held.add(key)
+            if item.not_before_s > now_s or self._waits_for_parent(item):
+                continue
+            chosen.append(item)
+            if len(chosen) >= limit:
+                break
+        return chosen
+
+    def _waits_for_parent(self, item: WriteItem) -> bool:
+        return any(self._pending_keys[key] > 0 or self._busy_keys[key] > 0 for key in item.parent_keys)

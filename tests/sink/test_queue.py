@@ -1,0 +1,118 @@
+"""Batch forming: coalescing by key, order per key, priority, parents first, linger, bulk jobs, CPU shrinking."""
+
+from bridge.config import SinkSettings
+from bridge.sink.items import WritePath
+from bridge.sink.queue import BatchSizer, WriteQueue
+from bridge.types import Lane
+from tests.sink.factories import item
+
+
+def _queue(**overrides: object) -> WriteQueue:
+    return WriteQueue(SinkSettings.model_validate({"batch_size": 3, "batch_linger_s": 1.0} | overrides))
+
+
+def test_a_batch_never_holds_a_key_twice_and_keeps_order_per_key() -> None:
+    queue = _queue()
+    for offset, ext in enumerate(["A", "B", "A", "C", "A"]):
+        queue.add(item(ext, offset=offset))
+    first = queue.take(0.0, flush=True)
+    assert first is not None
+    assert [i.offset for i in first.items] == [0, 1, 3]
+    assert queue.take(0.0, flush=True) is None  # A is in flight: its later writes wait
+    queue.done(first)
+    second = queue.take(0.0, flush=True)
+    assert second is not None
+    assert [i.offset for i in second.items] == [2]
+    queue.done(second)
+    third = queue.take(0.0, flush=True)
+    assert third is not None
+    assert [i.offset for i in third.items] == [4]
+
+
+def test_put_back_goes_ahead_of_later_writes_of_the_key_and_waits_for_its_retry() -> None:
+    queue = _queue()
+    queue.add(item("A", offset=0))
+    batch = queue.take(0.0, flush=True)
+    assert batch is not None
+    queue.add(item("A", offset=1))
+    queue.done(batch)
+    (retry,) = batch.items
+    retry.not_before_s = 5.0
+    queue.put_back([retry])
+    assert queue.take(1.0, flush=True) is None  # the retry is not due and offset 1 must not overtake it
+    again = queue.take(5.0, flush=True)
+    assert again is not None
+    assert [i.offset for i in again.items] == [0]
+    assert queue.next_due_s() == 0.0
+
+
+def test_realtime_first_then_parents_before_children() -> None:
+    queue = _queue()
+    queue.add(item("O-1", sobject="Opportunity", fields={"Account": {"External_Id__c": "A-9"}}))
+    queue.add(item("A-1", offset=1))
+    queue.add(item("R-1", offset=2, lane=Lane.REALTIME))
+    order = []
+    while (batch := queue.take(0.0, flush=True)) is not None:
+        order.append([i.record.external_id for i in batch.items])
+        queue.done(batch)
+    assert order == [["R-1"], ["A-1"], ["O-1"]]
+
+
+def test_a_child_waits_while_its_parent_is_pending_or_in_flight() -> None:
+    queue = _queue()
+    queue.add(item("O-1", sobject="Opportunity", fields={"Account": {"External_Id__c": "A-1"}}))
+    queue.add(item("A-1", offset=1))
+    parent = queue.take(0.0, flush=True)
+    assert parent is not None
+    assert parent.sobject == "Account"
+    assert queue.take(0.0, flush=True) is None
+    queue.done(parent)
+    child = queue.take(0.0, flush=True)
+    assert child is not None
+    assert child.sobject == "Opportunity"
+
+
+def test_bulk_lingers_for_a_full_batch_realtime_does_not() -> None:
+    queue = _queue()
+    queue.add(item("A", read_at_s=0.0))
+    queue.add(item("R", lane=Lane.REALTIME, read_at_s=0.0))
+    realtime = queue.take(0.5)
+    assert realtime is not None
+    assert realtime.lane is Lane.REALTIME
+    assert queue.take(0.5) is None
+    assert queue.take(1.0) is not None
+
+
+def test_a_large_bulk_backlog_becomes_one_bulk_job() -> None:
+    queue = _queue(bulk_threshold_records=5)
+    for offset in range(7):
+        queue.add(item(f"K{offset}", offset=offset))
+    batch = queue.take(0.0)
+    assert batch is not None
+    assert batch.path is WritePath.BULK
+    assert len(batch) == 7
+    assert len(queue) == 0
+
+
+def test_sizer_halves_to_one_and_grows_back_slowly() -> None:
+    sizer = BatchSizer(200)
+    sizer.shrink("Account", 200)
+    assert sizer.size("Account") == 100
+    for _ in range(10):
+        sizer.shrink("Account", sizer.size("Account"))
+    assert sizer.size("Account") == 1
+    sizer.grow("Account")
+    assert sizer.size("Account") == 2
+    for _ in range(100):
+        sizer.grow("Account")
+    assert sizer.size("Account") == 200
+    assert sizer.size("Contact") == 200
+
+
+def test_drop_removes_revoked_partitions() -> None:
+    queue = _queue()
+    queue.add(item("A", partition=0))
+    queue.add(item("B", partition=1))
+    dropped = queue.drop(lambda i: i.partition == 1)
+    assert [i.record.external_id for i in dropped] == ["B"]
+    assert len(queue) == 1
