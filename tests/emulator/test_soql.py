@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 
+from bridge.emulator.routes_query import error_response, query_routes
 from bridge.emulator.soql import SoqlError, parse_soql
 from bridge.emulator.soql_eval import QueryResult, execute
 
@@ -249,3 +255,142 @@ def test_error_points_at_the_row_and_column() -> None:
         "attempting to use a custom field, be sure to append the '__c' after the custom field name. Please "
         "reference your WSDL or the describe call for the appropriate names."
     )
+
+
+# --- the query routes, through the ASGI app -------------------------------------------------------------------
+
+
+class MemoryOrg:
+    """Rows in memory with the default profile's Tooling entities: the query routes' view of an org."""
+
+    def __init__(self, accounts: list[dict[str, Any]]) -> None:
+        from bridge.emulator.profile import load_profile
+        from bridge.emulator.tooling import tooling_rows
+
+        self.tables = {"Account": accounts, "Opportunity": OPPORTUNITIES}
+        self.profile = load_profile()
+        self._tooling_rows = tooling_rows
+        self.calls: list[str] = []
+
+    def now(self) -> datetime:
+        return NOW
+
+    def describe(self, sobject: str) -> Mapping[str, Any] | None:
+        return _describe(sobject)
+
+    def rows(self, sobject: str, *, include_deleted: bool) -> list[dict[str, Any]]:
+        return [r for r in self.tables[sobject] if include_deleted or not r.get("IsDeleted")]
+
+    def get(self, sobject: str, record_id: str) -> Mapping[str, Any] | None:
+        return next((row for row in self.tables[sobject] if row["Id"] == record_id), None)
+
+    def tooling_rows(self, entity: str) -> list[dict[str, Any]]:
+        return self._tooling_rows(self.profile, entity)
+
+
+@pytest.fixture
+def org() -> MemoryOrg:
+    accounts = [{"Id": f"001{n:012d}AAA", "Name": f"Account {n:05d}", "IsDeleted": n % 10 == 0} for n in range(1, 2601)]
+    return MemoryOrg(accounts)
+
+
+@pytest.fixture
+async def client(org: MemoryOrg) -> AsyncIterator[httpx.AsyncClient]:
+    async def guard(request: Request, kind: str) -> Response | None:
+        if request.headers.get("authorization") != "Bearer token":
+            return error_response("INVALID_SESSION_ID", "Session expired or invalid", 401)
+        org.calls.append(kind)
+        return None
+
+    app = Starlette(routes=query_routes(org, guard))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://emulator", headers={"Authorization": "Bearer token"}
+    ) as http:
+        yield http
+
+
+BASE = "/services/data/v60.0"
+
+
+async def test_query_pages_follow_next_records_url(client: httpx.AsyncClient, org: MemoryOrg) -> None:
+    q = "SELECT Id, Name FROM Account ORDER BY Name"
+    first = (await client.get(f"{BASE}/query", params={"q": q})).json()
+    assert (first["totalSize"], first["done"], len(first["records"])) == (2340, False, 2000)
+    assert re.fullmatch(r"/services/data/v60\.0/query/01g\w{15}-2000", first["nextRecordsUrl"])
+    second = (await client.get(first["nextRecordsUrl"])).json()
+    assert (second["done"], len(second["records"]), "nextRecordsUrl" in second) == (True, 340, False)
+    names = [r["Name"] for r in first["records"] + second["records"]]
+    assert names == sorted(names)
+    assert len(set(names)) == 2340
+    assert org.calls == ["query", "query"]
+
+
+async def test_batch_size_header_and_query_all(client: httpx.AsyncClient) -> None:
+    headers = {"Sforce-Query-Options": "batchSize=250"}
+    url: str | None = f"{BASE}/queryAll?q=SELECT+Id+FROM+Account"
+    sizes = []
+    while url:
+        page = (await client.get(url, headers=headers)).json()
+        sizes.append(len(page["records"]))
+        assert page["totalSize"] == 2600
+        url = page.get("nextRecordsUrl")
+    assert sizes == [250] * 10 + [100]
+    tiny = (
+        await client.get(
+            f"{BASE}/query", params={"q": "SELECT Id FROM Account"}, headers={"Sforce-Query-Options": "batchSize=5"}
+        )
+    ).json()
+    assert len(tiny["records"]) == 200  # the documented minimum
+
+
+async def test_query_errors_are_rest_error_arrays(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"{BASE}/query", params={"q": "SELECT Nope FROM Account"})
+    assert response.status_code == 400
+    [body] = response.json()
+    assert body["errorCode"] == "INVALID_FIELD"
+    assert "No such column 'Nope' on entity 'Account'" in body["message"]
+    missing = await client.get(f"{BASE}/query")
+    assert missing.json()[0]["errorCode"] == "MALFORMED_QUERY"
+    stale = await client.get(f"{BASE}/query/01g000000000000AAA-2000")
+    assert (stale.status_code, stale.json()[0]["errorCode"]) == (400, "INVALID_QUERY_LOCATOR")
+    refused = await client.get(f"{BASE}/query", params={"q": "SELECT Id FROM Account"}, headers={"Authorization": "x"})
+    assert (refused.status_code, refused.json()[0]["errorCode"]) == (401, "INVALID_SESSION_ID")
+
+
+async def test_catalog_fetch_reads_rules_and_triggers_through_the_tooling_api(client: httpx.AsyncClient) -> None:
+    from bridge.catalog.fetch import fetch_rules
+
+    class Reader:
+        async def describe(self, sobject: str) -> Mapping[str, Any]:
+            raise NotImplementedError
+
+        async def tooling_query(self, soql: str) -> list[Mapping[str, Any]]:
+            response = await client.get(f"{BASE}/tooling/query/", params={"q": soql})
+            assert response.status_code == 200, response.text
+            return list(response.json()["records"])
+
+    rules = await fetch_rules(Reader(), "Account")
+    assert rules
+    assert all(rule["Metadata"]["errorConditionFormula"] for rule in rules)
+    assert {rule["EntityDefinition"]["QualifiedApiName"] for rule in rules} == {"Account"}
+    assert rules[0]["attributes"]["url"].startswith("/services/data/v60.0/tooling/sobjects/ValidationRule/03d")
+    triggers = await Reader().tooling_query(
+        "SELECT Id, Name, TableEnumOrId, Status, UsageBeforeInsert, UsageAfterUndelete FROM ApexTrigger "
+        "WHERE TableEnumOrId = 'Account'"
+    )
+    assert triggers
+    assert {t["TableEnumOrId"] for t in triggers} == {"Account"}
+
+
+async def test_metadata_needs_a_single_row_query(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"{BASE}/tooling/query", params={"q": "SELECT Id, Metadata FROM ValidationRule"})
+    assert response.status_code == 400
+    assert "no more than one row for retrieval" in response.json()[0]["message"]
+    fields = await client.get(
+        f"{BASE}/tooling/query",
+        params={"q": "SELECT DeveloperName, FullName FROM CustomField WHERE DeveloperName = 'External_Id' LIMIT 1"},
+    )
+    assert fields.json()["records"][0]["FullName"].endswith(".External_Id__c")
+    objects = await client.get(f"{BASE}/tooling/query", params={"q": "SELECT DeveloperName FROM CustomObject"})
+    assert "Invoice" in {r["DeveloperName"] for r in objects.json()["records"]}

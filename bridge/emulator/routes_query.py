@@ -1,0 +1,261 @@
+"""The query resources: `/query`, `/queryAll`, `/tooling/query` and their `nextRecordsUrl` follow-ups.
+
+A query runs once; its records are kept under a locator (`01g…`) and served in pages of `batchSize`
+(`Sforce-Query-Options`, 200..2000, default 2000) as `/services/data/vXX.X/query/<locator>-<offset>`.
+Every request, follow-ups included, counts as one API call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bridge.emulator.ids import make_id
+from bridge.emulator.soql import FieldRef, SoqlError, SoqlQuery, parse_soql
+from bridge.emulator.soql_eval import QueryResult, execute
+
+DEFAULT_BATCH = 2000
+MIN_BATCH = 200
+MAX_CURSORS = 200
+_BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
+_ONE_ROW_FIELDS = frozenset({"metadata", "fullname"})
+
+
+def _tooling_describe(name: str, spec: str, *, entity: bool = True) -> dict[str, Any]:
+    fields: list[dict[str, Any]] = [{"name": "Id", "type": "id"}]
+    for item in spec.split():
+        field_name, _, kind = item.partition(":")
+        fields.append({"name": field_name, "type": kind or "string"})
+    if entity:
+        relationship = {"relationshipName": "EntityDefinition", "referenceTo": ["EntityDefinition"]}
+        fields.append({"name": "EntityDefinitionId", "type": "reference", **relationship})
+    return {"name": name, "fields": fields}
+
+
+_EVENTS = ("BeforeInsert", "AfterInsert", "BeforeUpdate", "AfterUpdate", "BeforeDelete", "AfterDelete")
+_USAGE = " ".join(f"Usage{event}:boolean" for event in (*_EVENTS, "AfterUndelete", "IsBulk"))
+TOOLING_DESCRIBES: dict[str, dict[str, Any]] = {
+    "EntityDefinition": _tooling_describe(
+        "EntityDefinition", "DurableId QualifiedApiName DeveloperName Label NamespacePrefix", entity=False
+    ),
+    "ValidationRule": _tooling_describe(
+        "ValidationRule",
+        "ValidationName Active:boolean Description ErrorDisplayField ErrorMessage FullName NamespacePrefix "
+        "Metadata:complexvalue",
+    ),
+    "ApexTrigger": _tooling_describe(
+        "ApexTrigger",
+        "Name TableEnumOrId Status IsValid:boolean ApiVersion:double Body:textarea LengthWithoutComments:int "
+        f"NamespacePrefix {_USAGE}",
+    ),
+    "CustomObject": _tooling_describe(
+        "CustomObject", "DeveloperName Description ExternalName NamespacePrefix ManageableState FullName"
+    ),
+    "CustomField": _tooling_describe(
+        "CustomField",
+        "DeveloperName TableEnumOrId Description Length:int Precision:int Scale:int InlineHelpText "
+        "RelationshipLabel NamespacePrefix ManageableState FullName Metadata:complexvalue",
+    ),
+}
+
+
+class QueryOrg(Protocol):
+    """What the query routes need from the org (the core `Org` provides it through `org_source`)."""
+
+    def now(self) -> datetime: ...
+
+    def describe(self, sobject: str) -> Mapping[str, Any] | None: ...
+
+    def rows(self, sobject: str, *, include_deleted: bool) -> Iterable[Mapping[str, Any]]: ...
+
+    def get(self, sobject: str, record_id: str) -> Mapping[str, Any] | None: ...
+
+    def tooling_rows(self, entity: str) -> Iterable[Mapping[str, Any]]: ...
+
+
+def _find(table: Mapping[str, dict[str, Any]], name: str) -> dict[str, Any] | None:
+    return table.get(name) or next((d for n, d in table.items() if n.lower() == name.lower()), None)
+
+
+@dataclass
+class Cursor:
+    """The records of one query run, served page by page."""
+
+    records: list[dict[str, Any]]
+    total_size: int
+    batch_size: int
+    tooling: bool
+
+
+class QueryCursors:
+    """Open query locators, newest last; the oldest are dropped past `limit` (Salesforce expires idle ones)."""
+
+    def __init__(self, limit: int = MAX_CURSORS) -> None:
+        self._cursors: OrderedDict[str, Cursor] = OrderedDict()
+        self._count = 0
+        self._limit = limit
+
+    def open(self, cursor: Cursor) -> str:
+        """Keep `cursor`; returns its locator."""
+        self._count += 1
+        locator = make_id("01g", self._count)
+        self._cursors[locator] = cursor
+        while len(self._cursors) > self._limit:
+            self._cursors.popitem(last=False)
+        return locator
+
+    def get(self, locator: str) -> Cursor | None:
+        """The cursor for `locator`, or None when unknown or expired."""
+        return self._cursors.get(locator)
+
+
+Guard = Callable[[Request, str], Awaitable[Response | None]]
+
+
+def error_response(error_code: str, message: str, status: int = 400) -> Response:
+    """The REST error array `[{"message", "errorCode"}]`."""
+    return Response(
+        orjson.dumps([{"message": message, "errorCode": error_code}]), status, media_type="application/json"
+    )
+
+
+def _json(body: Any) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def batch_size(header: str | None) -> int:
+    """`Sforce-Query-Options: batchSize=N` clamped to 200..2000 (2000 when absent or unreadable)."""
+    match = _BATCH_SIZE.search(header or "")
+    return DEFAULT_BATCH if match is None else max(MIN_BATCH, min(DEFAULT_BATCH, int(match.group(1))))
+
+
+class QueryResource:
+    """Runs queries against an org and serves the pages of their results."""
+
+    def __init__(self, org: QueryOrg, guard: Guard) -> None:
+        self.org = org
+        self.guard = guard
+        self.cursors = QueryCursors()
+
+    def run(self, text: str, *, tooling: bool, include_deleted: bool, version: str) -> QueryResult:
+        """Parse and execute `text`; raises `SoqlError`."""
+        query = parse_soql(text)
+        if tooling:
+            return self._run_tooling(query, version)
+        described = self.org.describe(query.sobject)
+        rows = self.org.rows(str(described["name"]), include_deleted=include_deleted) if described else []
+        return execute(
+            query, rows, self.org.describe, self.org.get, now=self.org.now(), sobjects_url=_sobjects(version, tooling)
+        )
+
+    def _run_tooling(self, query: SoqlQuery, version: str) -> QueryResult:
+        described = _find(TOOLING_DESCRIBES, query.sobject)
+        rows = list(self.org.tooling_rows(str(described["name"]))) if described else []
+        parents = {str(r["EntityDefinitionId"]): r for r in rows if isinstance(r.get("EntityDefinition"), Mapping)}
+
+        def resolve(sobject: str, key: str) -> Mapping[str, Any] | None:
+            row = parents.get(key)
+            return None if row is None else {"Id": key, "DurableId": key, **row["EntityDefinition"]}
+
+        def describe(sobject: str) -> Mapping[str, Any] | None:
+            return _find(TOOLING_DESCRIBES, sobject)
+
+        result = execute(query, rows, describe, resolve, now=self.org.now(), sobjects_url=_sobjects(version, True))
+        one_row = [f for f in _selected_names(query) if f.lower() in _ONE_ROW_FIELDS]
+        if one_row and len(result.records) > 1:
+            raise SoqlError(
+                "MALFORMED_QUERY",
+                "When retrieving results with Metadata or FullName fields, the query qualifications must specify no "
+                f"more than one row for retrieval. Result size: {len(result.records)}",
+            )
+        return result
+
+    def first_page(self, request: Request, result: QueryResult, *, tooling: bool) -> dict[str, Any]:
+        """The first page, opening a cursor when more pages follow."""
+        size = batch_size(request.headers.get("sforce-query-options"))
+        if len(result.records) <= size:
+            return {"totalSize": result.total_size, "done": True, "records": result.records}
+        locator = self.cursors.open(Cursor(result.records, result.total_size, size, tooling))
+        return self.page(request.path_params["version"], locator, 0)
+
+    def page(self, version: str, locator: str, offset: int) -> dict[str, Any]:
+        """The page of `locator` starting at `offset`."""
+        cursor = self.cursors.get(locator)
+        if cursor is None or not 0 <= offset <= len(cursor.records):
+            raise SoqlError("INVALID_QUERY_LOCATOR", "invalid query locator")
+        end = offset + cursor.batch_size
+        body: dict[str, Any] = {"totalSize": cursor.total_size, "done": end >= len(cursor.records)}
+        if not body["done"]:
+            prefix = "tooling/" if cursor.tooling else ""
+            body["nextRecordsUrl"] = f"/services/data/v{version}/{prefix}query/{locator}-{end}"
+        body["records"] = cursor.records[offset:end]
+        return body
+
+    async def query(self, request: Request) -> Response:
+        return await self._query(request, tooling=False, include_deleted=False)
+
+    async def query_all(self, request: Request) -> Response:
+        return await self._query(request, tooling=False, include_deleted=True)
+
+    async def tooling_query(self, request: Request) -> Response:
+        return await self._query(request, tooling=True, include_deleted=False)
+
+    async def _query(self, request: Request, *, tooling: bool, include_deleted: bool) -> Response:
+        refused = await self.guard(request, "query")
+        if refused is not None:
+            return refused
+        text = request.query_params.get("q")
+        if not text:
+            return error_response("MALFORMED_QUERY", "A query string has to be specified")
+        try:
+            version = request.path_params["version"]
+            result = self.run(text, tooling=tooling, include_deleted=include_deleted, version=version)
+            return _json(self.first_page(request, result, tooling=tooling))
+        except SoqlError as error:
+            return error_response(error.error_code, error.message)
+
+    async def more(self, request: Request) -> Response:
+        refused = await self.guard(request, "query")
+        if refused is not None:
+            return refused
+        locator, _, offset = str(request.path_params["cursor"]).rpartition("-")
+        if not offset.isdigit():
+            return error_response("INVALID_QUERY_LOCATOR", "invalid query locator")
+        try:
+            return _json(self.page(request.path_params["version"], locator, int(offset)))
+        except SoqlError as error:
+            return error_response(error.error_code, error.message)
+
+
+def _sobjects(version: str, tooling: bool) -> str:
+    return f"/services/data/v{version}/{'tooling/' if tooling else ''}sobjects"
+
+
+def _selected_names(query: SoqlQuery) -> list[str]:
+    return [".".join(item.path) for item in query.select if isinstance(item, FieldRef)]
+
+
+def query_routes(org: QueryOrg, guard: Guard) -> list[Route]:
+    """The query routes; `guard(request, kind)` authenticates and counts the call, returning a refusal or None."""
+    resource = QueryResource(org, guard)
+    base = "/services/data/v{version}"
+    return [
+        Route(f"{base}/query", resource.query, methods=["GET"]),
+        Route(f"{base}/query/", resource.query, methods=["GET"]),
+        Route(f"{base}/queryAll", resource.query_all, methods=["GET"]),
+        Route(f"{base}/queryAll/", resource.query_all, methods=["GET"]),
+        Route(f"{base}/query/{{cursor}}", resource.more, methods=["GET"]),
+        Route(f"{base}/queryAll/{{cursor}}", resource.more, methods=["GET"]),
+        Route(f"{base}/tooling/query", resource.tooling_query, methods=["GET"]),
+        Route(f"{base}/tooling/query/", resource.tooling_query, methods=["GET"]),
+        Route(f"{base}/tooling/query/{{cursor}}", resource.more, methods=["GET"]),
+    ]
