@@ -13,18 +13,20 @@ from typing import Any, NamedTuple
 
 from bridge.formula.context import FormulaContext
 from bridge.formula.errors import FormulaError
-from bridge.formula.kinds import ANY, LABELS, MULTIPICKLIST, NULL, NUMBER, PICKLIST, READERS
+from bridge.formula.kinds import ANY, LABELS, MULTIPICKLIST, NULL, NUMBER, PICKLIST, READERS, kind_of_describe
 from bridge.formula.syntax import Call, Node
 
 Thunk = Callable[[FormulaContext], Any]
 
 
 class Compiled(NamedTuple):
-    """A compiled expression: `run(context) -> value`, its kind, and the field it reads when it is a bare field."""
+    """A compiled expression: `run(context) -> value`, its kind, and for a bare field its path and how its raw
+    values are read (ISCHANGED and PRIORVALUE read the prior value the same way)."""
 
     run: Thunk
     kind: str
     field: str | None = None
+    read: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +36,22 @@ class Checker:
     text: str
     blank_as_zero: bool = False
 
-    def reader(self, kind: str) -> Callable[[Any], Any]:
-        """How a raw field value of `kind` is read: numbers may treat blank as zero, as the field settings say."""
-        read = READERS[kind]
-        if kind != NUMBER or not self.blank_as_zero:
+    def reader(self, describe_type: str | None) -> Callable[[Any], Any]:
+        """How a raw field value is read: a percent is a fraction in formulas (the API's 10 is 0.1), and numbers
+        may treat blank as zero, as the rule's settings say."""
+        read = READERS[kind_of_describe(describe_type)]
+        scale = Decimal("0.01") if (describe_type or "").lower() == "percent" else None
+        zero = Decimal(0) if self.blank_as_zero else None
+        if kind_of_describe(describe_type) != NUMBER or (scale is None and zero is None):
             return read
-        zero = Decimal(0)
 
-        def read_zero(value: Any) -> Any:
+        def read_number(value: Any) -> Any:
             number = read(value)
-            return zero if number is None else number
+            if number is None:
+                return zero
+            return number * scale if scale is not None else number
 
-        return read_zero
+        return read_number
 
     def error(self, message: str, node: Node) -> FormulaError:
         """A `FormulaError` pointing at `node`."""

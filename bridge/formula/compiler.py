@@ -52,7 +52,7 @@ class Compiler:
 
     def __init__(self, text: str, field_types: Mapping[str, str], *, blank_as_zero: bool = False) -> None:
         self.checker = Checker(text, blank_as_zero)
-        self.kinds = {name.casefold(): kind_of_describe(kind) for name, kind in field_types.items()}
+        self.types = {name.casefold(): describe_type for name, describe_type in field_types.items()}
         self.fields: set[str] = set()
 
     def compile(self, node: Node) -> Compiled:
@@ -74,9 +74,9 @@ class Compiler:
     def field(self, node: FieldRef) -> Compiled:
         path = node.path
         self.fields.add(path)
-        kind = self.kinds.get(path.casefold(), ANY)
-        read = self.checker.reader(kind)
-        return Compiled(lambda context: read(field_value(context, path)), kind, path)
+        describe_type = self.types.get(path.casefold())
+        read = self.checker.reader(describe_type)
+        return Compiled(lambda context: read(field_value(context, path)), kind_of_describe(describe_type), path, read)
 
     def call(self, node: Call) -> Compiled:
         builder = _FUNCTIONS.get(node.name)

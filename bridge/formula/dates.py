@@ -9,7 +9,7 @@ from typing import Any
 from bridge.formula.compiled import Builder, Checker, Compiled, spec
 from bridge.formula.context import FormulaContext
 from bridge.formula.errors import NotEvaluable
-from bridge.formula.kinds import DATE, DATETIME, NUMBER, TEXT, to_date
+from bridge.formula.kinds import DATE, DATETIME, NUMBER, TEXT, to_date, to_datetime
 from bridge.formula.operators import value_class
 from bridge.formula.syntax import Call
 
@@ -30,10 +30,10 @@ def _today(call: Call, args: list[Compiled], checker: Checker) -> Compiled:
 def _now(call: Call, args: list[Compiled], checker: Checker) -> Compiled:
     checker.arity(call, 0, 0)
 
-    def run(context: FormulaContext) -> datetime:
+    def run(context: FormulaContext) -> datetime | None:
         if context.now is None:
             raise NotEvaluable("NOW() needs the current time in the context")
-        return context.now
+        return to_datetime(context.now)  # naive is GMT, like the values it is compared with
 
     return Compiled(run, DATETIME)
 

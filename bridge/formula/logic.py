@@ -3,6 +3,7 @@ ISPICKVAL and INCLUDES."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bridge.formula.compiled import Builder, Checker, Compiled, spec
@@ -107,17 +108,16 @@ def _isnew(call: Call, args: list[Compiled], checker: Checker) -> Compiled:
     return Compiled(lambda context: context.is_new, BOOLEAN)
 
 
-def _field_argument(call: Call, args: list[Compiled], checker: Checker) -> str:
+def _field_argument(call: Call, args: list[Compiled], checker: Checker) -> tuple[str, Callable[[Any], Any]]:
     checker.arity(call, 1, 1)
-    path = args[0].field
-    if path is None:
+    path, read = args[0].field, args[0].read
+    if path is None or read is None:
         raise checker.error(f"Function '{call.name}()' requires a field as its parameter", call.args[0])
-    return path
+    return path, read
 
 
 def _ischanged(call: Call, args: list[Compiled], checker: Checker) -> Compiled:
-    path = _field_argument(call, args, checker)
-    read = checker.reader(args[0].kind)
+    path, read = _field_argument(call, args, checker)
 
     def run(context: FormulaContext) -> bool:
         if context.is_new:
@@ -128,8 +128,7 @@ def _ischanged(call: Call, args: list[Compiled], checker: Checker) -> Compiled:
 
 
 def _priorvalue(call: Call, args: list[Compiled], checker: Checker) -> Compiled:
-    path = _field_argument(call, args, checker)
-    read = checker.reader(args[0].kind)
+    path, read = _field_argument(call, args, checker)
     return Compiled(lambda context: read(prior_value(context, path)), args[0].kind)
 
 

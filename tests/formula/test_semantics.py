@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -157,3 +158,17 @@ def test_unknown_field_types_are_checked_at_run_time() -> None:
 def test_unsupported_function_is_not_evaluable_at_compile_time() -> None:
     with pytest.raises(NotEvaluable, match="VLOOKUP"):
         compile_formula("VLOOKUP($ObjectType.Zip__c.Fields.City__c, $ObjectType.Zip__c.Fields.Name, Zip__c) = ''")
+
+
+def test_percent_fields_are_fractions(evaluate: Evaluate) -> None:
+    assert evaluate("Probability", {"Probability": 50}) == Decimal("0.5")
+    prior = {"Probability": 10}
+    assert evaluate("Probability - PRIORVALUE(Probability)", {"Probability": 50}, prior=prior, is_new=False) == Decimal(
+        "0.4"
+    )
+    assert evaluate("Probability", {}, blank_as_zero=True) == Decimal(0)
+
+
+def test_now_without_timezone_is_gmt(evaluate: Evaluate) -> None:
+    now = datetime(2024, 5, 1, 12)
+    assert evaluate("NOW() > LastSeen__c", {"LastSeen__c": "2024-05-01T11:59:00Z"}, now=now) is True
