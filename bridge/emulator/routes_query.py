@@ -11,7 +11,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
@@ -69,9 +69,10 @@ TOOLING_DESCRIBES: dict[str, dict[str, Any]] = {
 
 
 class QueryOrg(Protocol):
-    """What the query routes need from the org (the core `Org` provides it through `org_source`)."""
+    """What the query routes need from the org (`bridge.emulator.org.Org` provides it)."""
 
-    def now(self) -> datetime: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
 
     def describe(self, sobject: str) -> Mapping[str, Any] | None: ...
 
@@ -146,6 +147,9 @@ class QueryResource:
         self.guard = guard
         self.cursors = QueryCursors()
 
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.org.clock(), UTC)
+
     def run(self, text: str, *, tooling: bool, include_deleted: bool, version: str) -> QueryResult:
         """Parse and execute `text`; raises `SoqlError`."""
         query = parse_soql(text)
@@ -154,7 +158,7 @@ class QueryResource:
         described = self.org.describe(query.sobject)
         rows = self.org.rows(str(described["name"]), include_deleted=include_deleted) if described else []
         return execute(
-            query, rows, self.org.describe, self.org.get, now=self.org.now(), sobjects_url=_sobjects(version, tooling)
+            query, rows, self.org.describe, self.org.get, now=self._now(), sobjects_url=_sobjects(version, tooling)
         )
 
     def _run_tooling(self, query: SoqlQuery, version: str) -> QueryResult:
@@ -169,7 +173,7 @@ class QueryResource:
         def describe(sobject: str) -> Mapping[str, Any] | None:
             return _find(TOOLING_DESCRIBES, sobject)
 
-        result = execute(query, rows, describe, resolve, now=self.org.now(), sobjects_url=_sobjects(version, True))
+        result = execute(query, rows, describe, resolve, now=self._now(), sobjects_url=_sobjects(version, True))
         one_row = [f for f in _selected_names(query) if f.lower() in _ONE_ROW_FIELDS]
         if one_row and len(result.records) > 1:
             raise SoqlError(

@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bridge.emulator.org import Org
 from bridge.emulator.routes_query import error_response, query_routes
 from bridge.emulator.soql import SoqlError, parse_soql
 from bridge.emulator.soql_eval import QueryResult, execute
@@ -260,46 +261,24 @@ def test_error_points_at_the_row_and_column() -> None:
 # --- the query routes, through the ASGI app -------------------------------------------------------------------
 
 
-class MemoryOrg:
-    """Rows in memory with the default profile's Tooling entities: the query routes' view of an org."""
-
-    def __init__(self, accounts: list[dict[str, Any]]) -> None:
-        from bridge.emulator.profile import load_profile
-        from bridge.emulator.tooling import tooling_rows
-
-        self.tables = {"Account": accounts, "Opportunity": OPPORTUNITIES}
-        self.profile = load_profile()
-        self._tooling_rows = tooling_rows
-        self.calls: list[str] = []
-
-    def now(self) -> datetime:
-        return NOW
-
-    def describe(self, sobject: str) -> Mapping[str, Any] | None:
-        return _describe(sobject)
-
-    def rows(self, sobject: str, *, include_deleted: bool) -> list[dict[str, Any]]:
-        return [r for r in self.tables[sobject] if include_deleted or not r.get("IsDeleted")]
-
-    def get(self, sobject: str, record_id: str) -> Mapping[str, Any] | None:
-        return next((row for row in self.tables[sobject] if row["Id"] == record_id), None)
-
-    def tooling_rows(self, entity: str) -> list[dict[str, Any]]:
-        return self._tooling_rows(self.profile, entity)
+@pytest.fixture(scope="module")
+def org() -> Org:
+    """The default org with 2,600 extra Accounts, every tenth deleted."""
+    org = Org()
+    ids: list[str] = []
+    for start in range(0, 2600, 200):
+        batch = [{"Name": f"Account {n:05d}", "External_Id__c": f"Q-{n}"} for n in range(start, start + 200)]
+        ids.extend(result["id"] for result in org.insert_many("Account", batch))
+    org.delete_many(ids[::10])
+    return org
 
 
 @pytest.fixture
-def org() -> MemoryOrg:
-    accounts = [{"Id": f"001{n:012d}AAA", "Name": f"Account {n:05d}", "IsDeleted": n % 10 == 0} for n in range(1, 2601)]
-    return MemoryOrg(accounts)
-
-
-@pytest.fixture
-async def client(org: MemoryOrg) -> AsyncIterator[httpx.AsyncClient]:
+async def client(org: Org) -> AsyncIterator[httpx.AsyncClient]:
     async def guard(request: Request, kind: str) -> Response | None:
         if request.headers.get("authorization") != "Bearer token":
             return error_response("INVALID_SESSION_ID", "Session expired or invalid", 401)
-        org.calls.append(kind)
+        org.count_call(kind)
         return None
 
     app = Starlette(routes=query_routes(org, guard))
@@ -313,8 +292,9 @@ async def client(org: MemoryOrg) -> AsyncIterator[httpx.AsyncClient]:
 BASE = "/services/data/v60.0"
 
 
-async def test_query_pages_follow_next_records_url(client: httpx.AsyncClient, org: MemoryOrg) -> None:
-    q = "SELECT Id, Name FROM Account ORDER BY Name"
+async def test_query_pages_follow_next_records_url(client: httpx.AsyncClient, org: Org) -> None:
+    q = "SELECT Id, Name FROM Account WHERE External_Id__c LIKE 'Q-%' ORDER BY Name"
+    used = org.api_usage.used()
     first = (await client.get(f"{BASE}/query", params={"q": q})).json()
     assert (first["totalSize"], first["done"], len(first["records"])) == (2340, False, 2000)
     assert re.fullmatch(r"/services/data/v60\.0/query/01g\w{15}-2000", first["nextRecordsUrl"])
@@ -323,12 +303,12 @@ async def test_query_pages_follow_next_records_url(client: httpx.AsyncClient, or
     names = [r["Name"] for r in first["records"] + second["records"]]
     assert names == sorted(names)
     assert len(set(names)) == 2340
-    assert org.calls == ["query", "query"]
+    assert org.api_usage.used() == used + 2
 
 
 async def test_batch_size_header_and_query_all(client: httpx.AsyncClient) -> None:
     headers = {"Sforce-Query-Options": "batchSize=250"}
-    url: str | None = f"{BASE}/queryAll?q=SELECT+Id+FROM+Account"
+    url: str | None = f"{BASE}/queryAll?q=SELECT+Id,IsDeleted+FROM+Account+WHERE+External_Id__c+LIKE+'Q-%25'"
     sizes = []
     while url:
         page = (await client.get(url, headers=headers)).json()
@@ -336,6 +316,10 @@ async def test_batch_size_header_and_query_all(client: httpx.AsyncClient) -> Non
         assert page["totalSize"] == 2600
         url = page.get("nextRecordsUrl")
     assert sizes == [250] * 10 + [100]
+    deleted = (
+        await client.get(f"{BASE}/queryAll", params={"q": "SELECT COUNT() FROM Account WHERE IsDeleted = true"})
+    ).json()
+    assert deleted == {"totalSize": 260, "done": True, "records": []}
     tiny = (
         await client.get(
             f"{BASE}/query", params={"q": "SELECT Id FROM Account"}, headers={"Sforce-Query-Options": "batchSize=5"}
