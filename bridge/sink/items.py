@@ -35,6 +35,7 @@ class WriteItem:
     attempts: int = 0
     not_before_s: float = 0.0
     parent_wait_since_s: float | None = None
+    parent_waits: int = 0
 
     @property
     def record_key(self) -> str:

@@ -1,0 +1,152 @@
+"""One batch to Salesforce through the governor: Collections upsert (allOrNone) or a Bulk API 2.0 job.
+
+The executor turns every record of a batch into an `Outcome` (`Written` or a `Failure` saying what to do next).
+A failed all-or-none Collections call is taken apart here: records Salesforce names as the cause (a validation
+error, a missing parent) get their own failure, the rolled-back rest is sent again at once, and when the cause
+is not attributed to a record the batch is split in halves until it is (bisect). Only the sink decides about
+retries and dead letters; the executor never sleeps except inside the governor's gate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from bridge.governor import GovernorGate
+from bridge.metrics import Metrics
+from bridge.salesforce.bulk import BulkResult
+from bridge.salesforce.errors import SalesforceError
+from bridge.salesforce.results import SaveResult
+from bridge.sink.items import Batch, WriteItem, WritePath
+from bridge.sink.outcomes import Failure, FailureKind, Outcome, Written
+
+BULK_JOB_CALLS = 8  # create, upload, close, a few polls, results: what the governor reserves for one job
+_ISOLATED_KINDS = frozenset({FailureKind.PERMANENT, FailureKind.PARENT_MISSING})
+_UNEXPLAINED = Failure(FailureKind.ROLLED_BACK, "UNEXPLAINED", "no per-record result for this record")
+Results = list[tuple[WriteItem, Outcome]]
+
+
+class RecordWriter(Protocol):
+    """The part of `bridge.salesforce.SalesforceClient` the sink needs (a fake implements it in tests)."""
+
+    async def upsert_collection(
+        self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]], all_or_none: bool
+    ) -> list[SaveResult]: ...
+
+    async def bulk_upsert(
+        self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> BulkResult: ...
+
+
+class BatchExecutor:
+    """Sends batches; one instance per sink, shared by its concurrent batch tasks."""
+
+    def __init__(
+        self, writer: RecordWriter, gate: GovernorGate, metrics: Metrics, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._writer = writer
+        self._gate = gate
+        self._metrics = metrics
+        self._clock = clock
+
+    async def write(self, batch: Batch) -> Results:
+        """Every record of `batch` with its outcome."""
+        if batch.path is WritePath.BULK:
+            return await self._bulk(batch)
+        return await self._collections(batch, list(batch.items))
+
+    # -- Collections --------------------------------------------------------------------------------------
+
+    async def _collections(self, batch: Batch, items: list[WriteItem]) -> Results:
+        try:
+            results = await self._call_collections(batch, items)
+        except SalesforceError as exc:
+            failure = Failure.from_exception(exc)
+            if failure.kind is FailureKind.PERMANENT and len(items) > 1:
+                return await self._bisect(batch, items)
+            return [(item, failure) for item in items]
+        if len(results) != len(items):
+            return [(item, _UNEXPLAINED) for item in items]
+        return await self._sort_results(batch, items, results)
+
+    async def _sort_results(self, batch: Batch, items: list[WriteItem], results: list[SaveResult]) -> Results:
+        outcomes: Results = []
+        innocents: list[WriteItem] = []
+        for item, result in zip(items, results, strict=True):
+            if result.success:
+                outcomes.append((item, Written(result.id, result.created)))
+            elif not result.errors:
+                innocents.append(item)
+            else:
+                failure = Failure.from_error(result.errors[0])
+                if failure.kind is FailureKind.ROLLED_BACK:
+                    innocents.append(item)
+                else:
+                    outcomes.append((item, failure))
+        if not innocents:
+            return outcomes
+        causes = [outcome for _, outcome in outcomes if isinstance(outcome, Failure)]
+        if not causes:  # every record rolled back and none named as the cause: find it by splitting
+            return outcomes + (await self._bisect(batch, innocents) if len(innocents) > 1 else [])
+        if all(cause.kind in _ISOLATED_KINDS for cause in causes):
+            return outcomes + await self._collections(batch, innocents)
+        return outcomes + [(item, _UNEXPLAINED) for item in innocents]  # the sink resends them as it must
+
+    async def _bisect(self, batch: Batch, items: list[WriteItem]) -> Results:
+        middle = len(items) // 2
+        self._metrics.retries.labels(component="sink", reason="bisect").inc()
+        return await self._collections(batch, items[:middle]) + await self._collections(batch, items[middle:])
+
+    async def _call_collections(self, batch: Batch, items: list[WriteItem]) -> list[SaveResult]:
+        records = [item.payload() for item in items]
+        async with self._gate.acquire(batch.lane, 1):
+            started = self._clock()
+            try:
+                results = await self._writer.upsert_collection(
+                    batch.sobject, batch.external_id_field, records, all_or_none=True
+                )
+            except SalesforceError as exc:
+                self._count("collections", type(exc).__name__, batch, len(items), started)
+                raise
+        self._count("collections", "ok", batch, len(items), started)
+        return results
+
+    # -- Bulk API 2.0 ---------------------------------------------------------------------------------------
+
+    async def _bulk(self, batch: Batch) -> Results:
+        records = [item.payload() for item in batch.items]
+        async with self._gate.acquire(batch.lane, BULK_JOB_CALLS):
+            started = self._clock()
+            try:
+                result = await self._writer.bulk_upsert(batch.sobject, batch.external_id_field, records)
+            except SalesforceError as exc:
+                self._count("bulk", type(exc).__name__, batch, len(records), started)
+                failure = Failure.from_exception(exc)
+                if failure.kind is FailureKind.PERMANENT:  # a job-level refusal: let Collections find the cause
+                    failure = Failure(FailureKind.TRANSIENT, failure.error_code, failure.message, failure.fields)
+                return [(item, failure) for item in batch.items]
+        self._count("bulk", "ok", batch, len(records), started)
+        return _bulk_outcomes(batch, result)
+
+    def _count(self, kind: str, outcome: str, batch: Batch, size: int, started_s: float) -> None:
+        self._metrics.api_calls.labels(kind=kind, outcome=outcome).inc()
+        self._metrics.batch_size.labels(path=kind).observe(size)
+        elapsed_s = self._clock() - started_s
+        self._metrics.write_latency.labels(sobject=batch.sobject, path=kind).observe(elapsed_s)
+
+
+def _bulk_outcomes(batch: Batch, result: BulkResult) -> Results:
+    by_external_id = {item.record.external_id: item for item in batch.items}
+    outcomes: dict[int, Outcome] = {}
+
+    def find(record: Mapping[str, Any]) -> WriteItem | None:
+        return by_external_id.get(str(record.get(batch.external_id_field, "")))
+
+    for record, sf_id, created in result.successful:
+        if (item := find(record)) is not None:
+            outcomes[id(item)] = Written(sf_id, created)
+    for record, error in result.failed:
+        if (item := find(record)) is not None:
+            outcomes[id(item)] = Failure.from_bulk(error)
+    return [(item, outcomes.get(id(item), _UNEXPLAINED)) for item in batch.items]
