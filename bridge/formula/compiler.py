@@ -91,3 +91,5 @@ def run_checked(compiled: Compiled, context: FormulaContext) -> Any:
         return compiled.run(context)
     except (TypeError, ValueError, ArithmeticError) as exc:
         raise NotEvaluable(f"cannot evaluate with these values: {exc}") from exc
+    except RecursionError as exc:
+        raise NotEvaluable("the formula nests too deeply to evaluate locally") from exc

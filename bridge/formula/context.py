@@ -47,7 +47,7 @@ def lookup(mapping: Mapping[str, Any], name: str) -> Any:
 def _walk(mapping: Mapping[str, Any], path: str) -> Any:
     """A value by a dotted path: a flat key (`"Account.Name"`) or nested mappings; `_ABSENT` when missing."""
     flat = lookup(mapping, path)
-    if flat is not _ABSENT:
+    if flat is not _ABSENT or "." not in path:
         return flat
     value: Any = mapping
     for part in path.split("."):

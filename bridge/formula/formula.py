@@ -15,6 +15,7 @@ from typing import Any
 from bridge.formula.compiled import Compiled
 from bridge.formula.compiler import Compiler, run_checked
 from bridge.formula.context import FormulaContext
+from bridge.formula.errors import NotEvaluable
 from bridge.formula.parser import parse
 
 
@@ -45,5 +46,8 @@ def compile_formula(text: str, field_types: Mapping[str, str] | None = None, *, 
     (a function or construct this engine does not support).
     """
     compiler = Compiler(text, field_types or {}, blank_as_zero=blank_as_zero)
-    compiled = compiler.compile(parse(text))
+    try:
+        compiled = compiler.compile(parse(text))
+    except RecursionError as exc:
+        raise NotEvaluable("the formula nests too deeply to compile locally") from exc
     return Formula(text, frozenset(compiler.fields), compiled.kind, compiled)

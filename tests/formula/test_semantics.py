@@ -172,3 +172,10 @@ def test_percent_fields_are_fractions(evaluate: Evaluate) -> None:
 def test_now_without_timezone_is_gmt(evaluate: Evaluate) -> None:
     now = datetime(2024, 5, 1, 12)
     assert evaluate("NOW() > LastSeen__c", {"LastSeen__c": "2024-05-01T11:59:00Z"}, now=now) is True
+
+
+def test_very_deep_nesting_is_not_evaluable_rather_than_a_crash() -> None:
+    with pytest.raises(NotEvaluable, match="nests too deeply"):
+        compile_formula("(" * 5000 + "1" + ")" * 5000)
+    formula = compile_formula("(" * 50 + "Amount + 1" + ")" * 50, FIELD_TYPES)
+    assert formula.evaluate(FormulaContext({"Amount": 1})) == Decimal(2)
