@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 
 from bridge.emulator.bulk import CHUNK_RECORDS, BulkError, IngestJob, format_time, sf_error
+from bridge.emulator.org import Org
+from bridge.emulator.routes_bulk import BulkIngest, bulk_routes
+from bridge.emulator.routes_query import error_response
 
 NOW = datetime(2026, 3, 10, 12, 0, 1, 234000, tzinfo=UTC)
 ACCOUNT = {
@@ -213,3 +222,162 @@ def test_formats() -> None:
     assert format_time(datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)) == "2026-01-02T03:04:05.006+0000"
     assert sf_error("X", "bad", ()) == "X:bad:--"
     assert sf_error("X", "bad", ("A", "B")) == "X:bad:A,B --"
+
+
+# --- the HTTP lifecycle against a real Org ---------------------------------------------------------------------
+
+BASE = "/services/data/v60.0/jobs/ingest"
+
+
+@pytest.fixture
+def org() -> Org:
+    return Org()
+
+
+@pytest.fixture
+async def ingest(org: Org) -> AsyncIterator[BulkIngest]:
+    async def guard(request: Request, kind: str) -> Response | None:
+        if request.headers.get("authorization") != "Bearer token":
+            return error_response("INVALID_SESSION_ID", "Session expired or invalid", 401)
+        org.count_call(kind)
+        return None
+
+    async with BulkIngest(org, guard) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(ingest: BulkIngest) -> AsyncIterator[httpx.AsyncClient]:
+    app = Starlette(routes=bulk_routes(ingest))
+    headers = {"Authorization": "Bearer token", "Sforce-Call-Options": "client=bulk-test"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://emulator", headers=headers
+    ) as http:
+        yield http
+
+
+async def run_job(client: httpx.AsyncClient, ingest: BulkIngest, body: dict[str, Any], data: str) -> dict[str, Any]:
+    created = await client.post(BASE, json=body)
+    assert created.status_code == 200, created.text
+    job = created.json()
+    assert job["state"] == "Open"
+    upload = await client.put(f"/{job['contentUrl']}", content=data, headers={"Content-Type": "text/csv"})
+    assert (upload.status_code, upload.content) == (201, b"")
+    closed = await client.patch(f"{BASE}/{job['id']}", json={"state": "UploadComplete"})
+    assert closed.json()["state"] == "UploadComplete"
+    await ingest.idle()
+    info: dict[str, Any] = (await client.get(f"{BASE}/{job['id']}")).json()
+    return info
+
+
+async def test_upsert_job_lifecycle_and_results(client: httpx.AsyncClient, ingest: BulkIngest, org: Org) -> None:
+    used = org.api_usage.used()
+    rows = "".join(f"A-{n},Account {n},{n * 10}\n" for n in range(450))
+    data = "External_Id__c,Name,NumberOfEmployees\n" + rows + "A-bad,,5\nA-type,Typed,lots\n"
+    body = {"object": "Account", "operation": "upsert", "externalIdFieldName": "External_Id__c", "contentType": "CSV"}
+    info = await run_job(client, ingest, body, data)
+    assert (info["state"], info["numberRecordsProcessed"], info["numberRecordsFailed"]) == ("JobComplete", 452, 2)
+    assert org.count("Account") == 450
+    stored = org.by_external_id("Account", "External_Id__c", "A-7")
+    assert stored is not None
+    assert stored["NumberOfEmployees"] == 70
+    successful = (await client.get(f"{BASE}/{info['id']}/successfulResults/")).text
+    lines = successful.splitlines()
+    assert lines[0] == "sf__Id,sf__Created,External_Id__c,Name,NumberOfEmployees"
+    assert len(lines) == 451
+    assert lines[1].startswith(stored["Id"][:3])
+    assert ",true,A-0,Account 0,0" in lines[1]
+    failed = (await client.get(f"{BASE}/{info['id']}/failedResults/")).text.splitlines()
+    assert failed[0] == "sf__Id,sf__Error,External_Id__c,Name,NumberOfEmployees"
+    assert failed[1].startswith(",REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --,A-bad")
+    assert "A-type" in failed[2]
+    unprocessed = await client.get(f"{BASE}/{info['id']}/unprocessedrecords/")
+    assert unprocessed.text == "External_Id__c,Name,NumberOfEmployees\n"
+    assert unprocessed.headers["content-type"].startswith("text/csv")
+    # create, upload, close, info, three results GETs: one call each; the 452 records cost nothing
+    assert org.api_usage.used() == used + 7
+    again = await run_job(client, ingest, body, "External_Id__c,Name\nA-1,Renamed\nA-2,#N/A\n")
+    assert (again["numberRecordsProcessed"], again["numberRecordsFailed"]) == (2, 1)
+    renamed = org.by_external_id("Account", "External_Id__c", "A-1")
+    assert renamed is not None
+    assert renamed["Name"] == "Renamed"
+    created_flags = (await client.get(f"{BASE}/{again['id']}/successfulResults")).text.splitlines()[1]
+    assert ",false,A-1,Renamed" in created_flags
+
+
+async def test_insert_update_delete_jobs(client: httpx.AsyncClient, ingest: BulkIngest, org: Org) -> None:
+    inserted = await run_job(client, ingest, {"object": "account", "operation": "insert"}, "Name\nOne\nTwo\n")
+    assert (inserted["object"], inserted["numberRecordsFailed"]) == ("Account", 0)
+    ids = [
+        line.split(",")[0]
+        for line in (await client.get(f"{BASE}/{inserted['id']}/successfulResults")).text.splitlines()[1:]
+    ]
+    assert len(ids) == 2
+    update = f"Id,Name\n{ids[0]},Uno\n"
+    updated = await run_job(client, ingest, {"object": "Account", "operation": "update"}, update)
+    assert updated["numberRecordsFailed"] == 0
+    assert org.get("Account", ids[0])["Name"] == "Uno"  # type: ignore[index]
+    deleted = await run_job(client, ingest, {"object": "Account", "operation": "delete"}, f"Id\n{ids[1]}\n")
+    assert deleted["numberRecordsFailed"] == 0
+    assert org.count("Account") == 1
+
+
+async def test_a_job_with_an_unknown_column_fails(client: httpx.AsyncClient, ingest: BulkIngest) -> None:
+    body = {"object": "Account", "operation": "insert"}
+    info = await run_job(client, ingest, body, "Name,Bogus__c\nA,b\n")
+    assert info["state"] == "Failed"
+    assert info["errorMessage"] == "InvalidBatch : Field name not found : Bogus__c"
+
+
+async def test_errors_and_state_rules_over_http(client: httpx.AsyncClient, ingest: BulkIngest) -> None:
+    unknown = await client.post(BASE, json={"object": "Nope__c", "operation": "insert"})
+    assert (unknown.status_code, unknown.json()[0]["errorCode"]) == (400, "INVALIDJOB")
+    broken = await client.post(BASE, content=b"{", headers={"Content-Type": "application/json"})
+    assert broken.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
+    missing = await client.get(f"{BASE}/7505g0000000099AAA")
+    assert (missing.status_code, missing.json()[0]["errorCode"]) == (404, "NOT_FOUND")
+    job = (await client.post(BASE, json={"object": "Account", "operation": "insert"})).json()
+    assert (await client.delete(f"{BASE}/{job['id']}")).status_code == 400
+    bad_state = await client.patch(f"{BASE}/{job['id']}", json={"state": "JobComplete"})
+    assert (bad_state.status_code, bad_state.json()[0]["errorCode"]) == (400, "INVALIDJOBSTATE")
+    aborted = await client.patch(f"{BASE}/{job['id']}", json={"state": "Aborted"})
+    assert aborted.json()["state"] == "Aborted"
+    late = await client.put(f"{BASE}/{job['id']}/batches", content="Name\nx\n")
+    assert (late.status_code, late.json()[0]["errorCode"]) == (409, "INVALIDJOBSTATE")
+    listed = (await client.get(BASE)).json()
+    assert listed["done"] is True
+    assert [j["id"] for j in listed["records"]] == [job["id"]]
+    assert (await client.delete(f"{BASE}/{job['id']}")).status_code == 204
+    assert (await client.get(f"{BASE}/{job['id']}")).status_code == 404
+    refused = await client.get(BASE, headers={"Authorization": "Bearer stale"})
+    assert (refused.status_code, refused.json()[0]["errorCode"]) == (401, "INVALID_SESSION_ID")
+
+
+async def test_abort_while_in_progress_leaves_the_rest_unprocessed(org: Org) -> None:
+    org.latency.speed = 1.0
+    org.latency.request_ms = 0.0
+    org.latency.per_record_ms = 5.0  # one 200-record chunk takes 1 s of simulated time
+
+    async def guard(request: Request, kind: str) -> Response | None:
+        return None
+
+    async with BulkIngest(org, guard) as ingest:
+        app = Starlette(routes=bulk_routes(ingest))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e") as client:
+            job = (await client.post(BASE, json={"object": "Account", "operation": "insert"})).json()
+            rows = "".join(f"Name {n}\n" for n in range(500))
+            await client.put(f"{BASE}/{job['id']}/batches", content="Name\n" + rows)
+            await client.patch(f"{BASE}/{job['id']}", json={"state": "UploadComplete"})
+            for _ in range(100):
+                info = (await client.get(f"{BASE}/{job['id']}")).json()
+                if info["numberRecordsProcessed"]:
+                    break
+                await asyncio.sleep(0.01)
+            assert info["state"] == "InProgress"
+            await client.patch(f"{BASE}/{job['id']}", json={"state": "Aborted"})
+            await ingest.idle()
+            info = (await client.get(f"{BASE}/{job['id']}")).json()
+            unprocessed = (await client.get(f"{BASE}/{job['id']}/unprocessedRecords")).text.splitlines()
+    assert (info["state"], info["numberRecordsProcessed"]) == ("Aborted", 200)
+    assert len(unprocessed) == 1 + 300
+    assert org.count("Account") == 200
