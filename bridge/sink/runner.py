@@ -1,0 +1,74 @@
+"""The sink's composition: the Kafka consumer and producer built from settings, the governor gate, one `Sink`.
+
+    metrics = Metrics.create(registry)
+    gate = build_gate(settings, metrics)
+    async with SalesforceClient(settings, auth_from_settings(settings), on_limit_info=gate.observe) as client:
+        await run_sink(settings, client, gate, stop, metrics=metrics)
+
+`crm-bridge run sink` calls exactly this. Several processes with the same `sink.group_id` share the write
+partitions and, through the governor's share, the API budget (see `bridge.governor.core`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from bridge.config import Settings
+from bridge.governor import Governor, GovernorGate
+from bridge.kafka.producer import create_producer, producer_config
+from bridge.metrics import Metrics
+from bridge.sink.executor import RecordWriter
+from bridge.sink.sink import Sink, SinkStats, SinkWiring
+
+_SECURITY_KEYS = ("security_protocol", "ssl_context", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password")
+
+
+def build_gate(settings: Settings, metrics: Metrics, clock: Callable[[], float] = time.monotonic) -> GovernorGate:
+    """The governor of this worker, starting with the whole share until the first assignment says otherwise."""
+    return GovernorGate(Governor(settings.governor, now_s=clock()), clock=clock, metrics=metrics)
+
+
+def consumer_config(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for the sink's `AIOKafkaConsumer`: one group, manual commits, from the earliest offset."""
+    common = producer_config(settings.kafka, settings.publisher)  # validates bootstrap and security once
+    config: dict[str, Any] = {key: common[key] for key in _SECURITY_KEYS if key in common}
+    config.update(
+        bootstrap_servers=common["bootstrap_servers"],
+        client_id=f"{settings.kafka.client_id}-sink",
+        group_id=settings.sink.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    return config
+
+
+async def run_sink(
+    settings: Settings,
+    writer: RecordWriter,
+    gate: GovernorGate,
+    stop: asyncio.Event,
+    *,
+    metrics: Metrics,
+    burst: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+) -> SinkStats:
+    """Run one sink worker until `stop` is set (or, with `burst`, until it is caught up and idle)."""
+    async with AsyncExitStack() as stack:
+        consumer = AIOKafkaConsumer(**consumer_config(settings))
+        producer = create_producer(settings.kafka, settings.publisher)
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        await consumer.start()
+        stack.push_async_callback(consumer.stop)
+        wiring = SinkWiring(settings, writer, gate, consumer, producer, metrics, clock=clock)
+        sink = await stack.enter_async_context(Sink(wiring))
+        return await sink.run(stop, burst=burst)
+    raise AssertionError("unreachable")  # pragma: no cover - the context manager does not swallow exceptions

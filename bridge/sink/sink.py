@@ -1,0 +1,295 @@
+"""The sink's loop: read the write topics, form batches, write them through the governor, deliver outcomes, commit.
+
+    async with Sink(wiring) as sink:          # subscribes; no I/O in the constructor
+        stats = await sink.run(stop)         # until `stop` is set; `burst=True`: until caught up and idle
+
+Order of a record's life (invariant 2 in one line): read → tracked → written or failed → its result or dead
+letter produced and acknowledged (acks=all) → settled → the partition's commit may pass it.
+The real-time lane goes first: its batches are formed first, the governor serves it first, and the bulk
+partitions are paused while real-time work is pending. Stopping stops fetching, lets in-flight batches finish
+for `grace_s`, abandons the rest without committing past them, and commits what is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
+
+from bridge.config import Settings
+from bridge.governor import GovernorGate
+from bridge.metrics import Metrics
+from bridge.processing.routing import decode_write
+from bridge.salesforce.limits import LimitInfo
+from bridge.sink.backoff import Backoff
+from bridge.sink.decide import LIMIT_PAUSE_S, Decider, Deliver, Resend
+from bridge.sink.executor import BatchExecutor, RecordWriter, Results
+from bridge.sink.items import Batch, WriteItem, WritePath
+from bridge.sink.outcomes import Failure, FailureKind, Written
+from bridge.sink.partitions import Partitions
+from bridge.sink.queue import WriteQueue
+from bridge.types import Lane
+from bridge.types import Outcome as Accounted
+
+_log = logging.getLogger(__name__)
+_FETCH_MAX_RECORDS = 1_000
+_BUSY_FETCH_MS = 20
+_IDLE_FETCH_MS = 200
+
+
+@dataclass(slots=True)
+class SinkStats:
+    """What one run did (the metrics say the same, for people)."""
+
+    read: int = 0
+    written: int = 0
+    dead_lettered: int = 0
+    resent: int = 0
+    undecodable: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SinkWiring:
+    """The sink's collaborators, built by the composition root."""
+
+    settings: Settings
+    writer: RecordWriter
+    gate: GovernorGate
+    consumer: AIOKafkaConsumer  # group_id set, enable_auto_commit=False, not subscribed
+    producer: AIOKafkaProducer  # acks=all, started
+    metrics: Metrics
+    clock: Callable[[], float] = time.monotonic
+    rng: random.Random = field(default_factory=random.Random)
+    grace_s: float = 30.0
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._sink.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._sink.on_assigned(assigned)
+
+
+class Sink:
+    """One sink worker."""
+
+    def __init__(self, wiring: SinkWiring) -> None:
+        settings = wiring.settings
+        self._w = wiring
+        self._topics = (settings.topics.realtime, settings.topics.bulk)
+        self._queue = WriteQueue(settings.sink)
+        self._executor = BatchExecutor(wiring.writer, wiring.gate, wiring.metrics, wiring.clock)
+        backoff = Backoff(settings.sink.backoff_base_s, settings.sink.backoff_max_s, wiring.rng)
+        self._decider = Decider(settings.sink, settings.topics, backoff)
+        self._partitions = Partitions(
+            wiring.consumer, wiring.gate, wiring.metrics, settings.sink.group_id, self._topics
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._paused: set[TopicPartition] = set()
+        self._paused_until_s = 0.0
+        self._fetched_nothing = False
+        self.stats = SinkStats()
+
+    def __repr__(self) -> str:
+        return f"Sink(pending={len(self._queue)}, in_flight={len(self._tasks)}, {self._partitions!r})"
+
+    async def __aenter__(self) -> Self:
+        self._w.consumer.subscribe(list(self._topics), listener=_Rebalance(self))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._drain()
+
+    # -- the loop -------------------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> SinkStats:
+        """Work until `stop` is set (or, with `burst`, until every assigned partition is caught up and idle)."""
+        stop = stop if stop is not None else asyncio.Event()
+        while not stop.is_set():
+            await self._fetch()
+            self._prioritise()
+            self._dispatch()
+            await self._partitions.commit()
+            if burst and await self._idle():
+                break
+        await self._drain()
+        return self.stats
+
+    async def _fetch(self) -> None:
+        busy = bool(self._tasks) or len(self._queue) > 0
+        fetched = await self._w.consumer.getmany(
+            timeout_ms=_BUSY_FETCH_MS if busy else _IDLE_FETCH_MS, max_records=_FETCH_MAX_RECORDS
+        )
+        self._fetched_nothing = not any(fetched.values())
+        now_s = self._w.clock()
+        for records in fetched.values():
+            for record in records:
+                self._ingest(record, now_s)
+
+    def _ingest(self, record: ConsumerRecord[bytes, bytes], now_s: float) -> None:
+        value = record.value or b""
+        headers = tuple((name, bytes(raw)) for name, raw in record.headers or ())
+        try:
+            mapped = decode_write(value)
+        except (ValueError, KeyError, TypeError) as exc:  # not a write record: the processor never made it
+            _log.warning("undecodable write at %s/%s@%s: %r", record.topic, record.partition, record.offset, exc)
+            self.stats.undecodable += 1
+            return
+        item = WriteItem(record.topic, record.partition, record.offset, mapped, record.key, value, headers, now_s)
+        if self._partitions.track(item):
+            self._queue.add(item)
+            self.stats.read += 1
+            self._w.metrics.events.labels(topic=record.topic, outcome="consumed").inc()
+
+    def _prioritise(self) -> None:
+        """Pause the bulk partitions while real-time work waits, and everything while the queue is full."""
+        assigned = set(self._partitions.assigned)
+        realtime_busy = self._queue.lane_size(Lane.REALTIME) > 0
+        full = len(self._queue) >= max(2 * self._w.settings.sink.bulk_threshold_records, 2_000)
+        wanted = {tp for tp in assigned if full or (realtime_busy and tp.topic == self._topics[1])}
+        if to_pause := wanted - self._paused:
+            self._w.consumer.pause(*to_pause)
+        if to_resume := (self._paused - wanted) & assigned:
+            self._w.consumer.resume(*to_resume)
+        self._paused = wanted
+
+    def _dispatch(self, *, flush: bool = False) -> None:
+        now_s = self._w.clock()
+        if now_s < self._paused_until_s:
+            return
+        flush = flush or self._fetched_nothing
+        while len(self._tasks) <= self._w.gate.governor.concurrency_cap:
+            batch = self._queue.take(now_s, flush=flush)
+            if batch is None:
+                return
+            task = asyncio.create_task(self._process(batch), name=f"sink-batch-{batch.sobject}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _idle(self) -> bool:
+        if self._tasks or len(self._queue) or not self._fetched_nothing:
+            return False
+        assigned = self._partitions.assigned
+        if not assigned:
+            return False
+        ends = await self._w.consumer.end_offsets(assigned)
+        for tp in assigned:
+            if await self._w.consumer.position(tp) < ends[tp]:
+                return False
+        return True
+
+    async def _drain(self) -> None:
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self._w.grace_s)
+            for task in pending:  # abandoned: not settled, so never committed past (redone after a restart)
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self._partitions.commit()
+
+    # -- one batch ------------------------------------------------------------------------------------------
+
+    async def _process(self, batch: Batch) -> None:
+        try:
+            results = await self._write(batch)
+        finally:
+            self._queue.done(batch)
+        self._adapt(batch, results)
+        now_s = self._w.clock()
+        decisions = [self._decider.decide(item, outcome, now_s, len(batch)) for item, outcome in results]
+        self._resend([d for d in decisions if isinstance(d, Resend)])
+        await self._deliver([d for d in decisions if isinstance(d, Deliver)])
+
+    async def _write(self, batch: Batch) -> Results:
+        try:
+            return await self._executor.write(batch)
+        except (KafkaError, OSError, RuntimeError, ValueError) as exc:  # a bug or an unmapped error: retry later
+            _log.exception("batch of %d %s failed unexpectedly", len(batch), batch.sobject)
+            failure = Failure(FailureKind.TRANSIENT, "INTERNAL", repr(exc))
+            return [(item, failure) for item in batch.items]
+
+    def _adapt(self, batch: Batch, results: Results) -> None:
+        failures = [outcome for _, outcome in results if isinstance(outcome, Failure)]
+        kinds = {failure.kind for failure in failures}
+        if FailureKind.CPU_LIMIT in kinds:
+            self._queue.sizer.shrink(batch.sobject, len(batch))
+            self._w.metrics.trigger_cpu_errors.labels(sobject=batch.sobject).inc()
+        elif batch.path is WritePath.COLLECTIONS and all(isinstance(o, Written) for _, o in results):
+            self._queue.sizer.grow(batch.sobject)
+        if FailureKind.LIMIT_EXCEEDED in kinds:
+            self._w.metrics.api_limit_errors.inc()
+            wait_s = max(f.retry_after_s or LIMIT_PAUSE_S for f in failures if f.kind is FailureKind.LIMIT_EXCEEDED)
+            self._paused_until_s = max(self._paused_until_s, self._w.clock() + wait_s)
+            limit = self._w.gate.governor.daily_limit_calls
+            if limit is not None:  # the org says the budget is spent, whatever we believed
+                self._w.gate.observe(LimitInfo(limit, limit))
+
+    def _resend(self, resends: Sequence[Resend]) -> None:
+        owned = []
+        for resend in resends:
+            resend.item.not_before_s = resend.not_before_s
+            self._w.metrics.retries.labels(component="sink", reason=resend.reason).inc()
+            if self._partitions.owns(resend.item):
+                owned.append(resend.item)
+        self.stats.resent += len(resends)
+        self._queue.put_back(owned)
+
+    async def _deliver(self, delivers: Sequence[Deliver]) -> None:
+        if not delivers:
+            return
+        producer = self._w.producer
+        try:
+            futures = [
+                await producer.send(
+                    d.message.topic, d.message.value, key=d.message.key, headers=list(d.message.headers)
+                )
+                for d in delivers
+            ]
+            await asyncio.gather(*futures)
+        except KafkaError as exc:  # not durable: write again later (an upsert again is harmless)
+            _log.warning("outcomes of %d records not acknowledged: %r", len(delivers), exc)
+            retry_s = self._w.clock() + self._w.settings.sink.backoff_base_s
+            self._resend([Resend(d.item, retry_s, "produce_failed") for d in delivers])
+            return
+        for deliver in delivers:
+            self._account(deliver)
+
+    def _account(self, deliver: Deliver) -> None:
+        item = deliver.item
+        self._partitions.settle(item)
+        self._w.metrics.events.labels(topic=item.topic, outcome=deliver.accounted.value).inc()
+        if deliver.accounted is Accounted.WRITTEN:
+            self.stats.written += 1
+        else:
+            self.stats.dead_lettered += 1
+            self._w.metrics.dead_letters.labels(stage="sink", reason=deliver.reason).inc()
+
+    # -- rebalances -----------------------------------------------------------------------------------------
+
+    async def on_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Before partitions move away: let in-flight batches finish (bounded), commit, forget their records."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=self._w.grace_s)
+        await self._partitions.commit()
+        gone = set(revoked)
+        self._queue.drop(lambda item: TopicPartition(item.topic, item.partition) in gone)
+        self._partitions.revoke(revoked)
+        self._paused -= gone
+
+    def on_assigned(self, assigned: list[TopicPartition]) -> None:
+        """After a rebalance: trackers for the new partitions, and the governor's share."""
+        self._partitions.assign(set(self._partitions.assigned) | set(assigned))
