@@ -133,6 +133,12 @@ def _json(body: Any) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
+async def admit(request: Request, kind: str) -> Response | None:
+    """The default guard: nothing to check, because `ApiGate` in front of the routes already did."""
+    del request, kind
+    return None
+
+
 def batch_size(header: str | None) -> int:
     """`Sforce-Query-Options: batchSize=N` clamped to 200..2000 (2000 when absent or unreadable)."""
     match = _BATCH_SIZE.search(header or "")
@@ -142,9 +148,9 @@ def batch_size(header: str | None) -> int:
 class QueryResource:
     """Runs queries against an org and serves the pages of their results."""
 
-    def __init__(self, org: QueryOrg, guard: Guard) -> None:
+    def __init__(self, org: QueryOrg, guard: Guard | None = None) -> None:
         self.org = org
-        self.guard = guard
+        self.guard = guard or admit
         self.cursors = QueryCursors()
 
     def _now(self) -> datetime:
@@ -248,8 +254,9 @@ def _selected_names(query: SoqlQuery) -> list[str]:
     return [".".join(item.path) for item in query.select if isinstance(item, FieldRef)]
 
 
-def query_routes(org: QueryOrg, guard: Guard) -> list[Route]:
-    """The query routes; `guard(request, kind)` authenticates and counts the call, returning a refusal or None."""
+def query_routes(org: QueryOrg, guard: Guard | None = None) -> list[Route]:
+    """The query routes. Behind `ApiGate` no `guard` is needed; otherwise `guard(request, kind)` authenticates
+    and counts the call, returning a refusal or None."""
     resource = QueryResource(org, guard)
     base = "/services/data/v{version}"
     return [
