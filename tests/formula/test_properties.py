@@ -3,12 +3,13 @@ arithmetic agrees with Python's."""
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.formula import FormulaContext, compile_formula
+from bridge.formula import FormulaContext, FormulaError, NotEvaluable, compile_formula
 from bridge.formula.parser import parse
 from bridge.formula.syntax import Binary, Call, FieldRef, Literal, Node, Unary
 from tests.formula.test_parser import show
@@ -83,3 +84,55 @@ def test_integer_arithmetic_agrees_with_python(data: st.DataObject) -> None:
     ops = data.draw(st.lists(st.sampled_from("+-*"), min_size=len(numbers) - 1, max_size=len(numbers) - 1))
     text = str(numbers[0]) + "".join(f" {op} {n}" for op, n in zip(ops, numbers[1:], strict=True))
     assert compile_formula(text).evaluate(FormulaContext({})) == Decimal(_python_value(numbers, ops))
+
+
+_FUNCTIONS = [
+    *("AND", "OR", "NOT", "IF", "CASE", "ISBLANK", "ISNULL", "BLANKVALUE", "NULLVALUE", "LEN", "TEXT", "VALUE"),
+    *("CONTAINS", "BEGINS", "ISPICKVAL", "INCLUDES", "PRIORVALUE", "ISCHANGED", "REGEX", "MID", "FIND", "ROUND"),
+    *("MOD", "MAX", "MIN", "DATE", "YEAR", "DAY", "DATEVALUE", "TODAY", "NOW", "ISNEW", "SUBSTITUTE", "LEFT"),
+    *("ABS", "FLOOR", "CEILING", "ISNUMBER", "UPPER", "TRIM", "RIGHT", "MONTH"),
+]
+_ATOMS = [
+    *("Name", "Amount", "StageName", "CloseDate", "IsActive__c", "Interests__c", "Custom__c", "Account.Name"),
+    *("$User.Username", "$Setup.Bypass__c.All__c", "1", "0", "2.5", "'a'", "''", "'[a-z]+'", "TRUE", "NULL"),
+]
+_OPERATORS = ["+", "-", "*", "/", "^", "&", "=", "<>", "<", ">=", "&&", "||"]
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(-5, 5),
+    st.text("ab;1-", max_size=4),
+    st.sampled_from(["2024-02-29", "2024-02-29T10:00:00Z", "Closed Won", "a;b"]),
+)
+
+
+def _grow(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    call = st.builds(
+        lambda name, args: f"{name}({', '.join(args)})", st.sampled_from(_FUNCTIONS), st.lists(children, max_size=4)
+    )
+    binary = st.builds(lambda op, a, b: f"{a} {op} {b}", st.sampled_from(_OPERATORS), children, children)
+    unary = st.builds(lambda op, a: f"{op}({a})", st.sampled_from(["-", "!"]), children)
+    return st.one_of(call, binary, unary)
+
+
+formulas = st.recursive(st.sampled_from(_ATOMS), _grow, max_leaves=10)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    formulas,
+    st.dictionaries(st.sampled_from(["Name", "Amount", "StageName", "CloseDate", "Custom__c", "Account"]), _VALUES),
+    st.booleans(),
+)
+def test_only_formula_errors_escape(text: str, record: dict[str, object], is_new: bool) -> None:
+    """Whatever the formula and the values, the engine answers with a value, FormulaError or NotEvaluable."""
+    types = {"Name": "string", "Amount": "currency", "StageName": "picklist", "CloseDate": "date"}
+    types |= {"IsActive__c": "boolean", "Interests__c": "multipicklist"}
+    try:
+        formula = compile_formula(text, types)
+    except (FormulaError, NotEvaluable):
+        return
+    context = FormulaContext(record, prior=record, is_new=is_new, merge={"$User": {"Username": "u"}})
+    with contextlib.suppress(NotEvaluable):
+        formula.evaluate(context)
