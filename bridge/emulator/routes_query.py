@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -68,6 +68,64 @@ TOOLING_DESCRIBES: dict[str, dict[str, Any]] = {
 }
 
 
+# User and Profile are not record tables of the org; queries on them read the profile's users.
+USER_DESCRIBES: dict[str, dict[str, Any]] = {
+    "User": {
+        "name": "User",
+        "fields": [
+            {"name": "Id", "type": "id"},
+            {"name": "Username", "type": "string"},
+            {"name": "Name", "type": "string"},
+            {"name": "Alias", "type": "string"},
+            {"name": "IsActive", "type": "boolean"},
+            {"name": "ProfileId", "type": "reference", "referenceTo": ["Profile"], "relationshipName": "Profile"},
+        ],
+    },
+    "Profile": {"name": "Profile", "fields": [{"name": "Id", "type": "id"}, {"name": "Name", "type": "string"}]},
+}
+
+
+class Users(Protocol):
+    """A user of the org's profile."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def alias(self) -> str: ...
+    @property
+    def profile_id(self) -> str: ...
+    @property
+    def profile_name(self) -> str: ...
+
+
+class UserDirectory(Protocol):
+    """The part of the org profile that lists users."""
+
+    @property
+    def users(self) -> Sequence[Users]: ...
+
+
+def user_tables(directory: UserDirectory) -> dict[str, list[dict[str, Any]]]:
+    """User and Profile rows from the profile's users."""
+    users = [
+        {
+            "Id": u.id,
+            "Username": u.username,
+            "Name": u.name,
+            "Alias": u.alias,
+            "IsActive": True,
+            "ProfileId": u.profile_id,
+        }
+        for u in directory.users
+    ]
+    profiles = {u.profile_id: {"Id": u.profile_id, "Name": u.profile_name} for u in directory.users}
+    return {"User": users, "Profile": list(profiles.values())}
+
+
 class QueryOrg(Protocol):
     """What the query routes need from the org (`bridge.emulator.org.Org` provides it)."""
 
@@ -81,6 +139,9 @@ class QueryOrg(Protocol):
     def get(self, sobject: str, record_id: str) -> Mapping[str, Any] | None: ...
 
     def tooling_rows(self, entity: str) -> Iterable[Mapping[str, Any]]: ...
+
+    @property
+    def profile(self) -> UserDirectory: ...
 
 
 def _find(table: Mapping[str, dict[str, Any]], name: str) -> dict[str, Any] | None:
@@ -162,9 +223,25 @@ class QueryResource:
         if tooling:
             return self._run_tooling(query, version)
         described = self.org.describe(query.sobject)
+        virtual = _find(USER_DESCRIBES, query.sobject) if described is None else None
+        if virtual is not None:
+            return self._run_users(query, str(virtual["name"]), version)
         rows = self.org.rows(str(described["name"]), include_deleted=include_deleted) if described else []
         return execute(
             query, rows, self.org.describe, self.org.get, now=self._now(), sobjects_url=_sobjects(version, tooling)
+        )
+
+    def _run_users(self, query: SoqlQuery, sobject: str, version: str) -> QueryResult:
+        tables = user_tables(self.org.profile)
+
+        def describe(sobject: str) -> Mapping[str, Any] | None:
+            return _find(USER_DESCRIBES, sobject)
+
+        def resolve(sobject: str, record_id: str) -> Mapping[str, Any] | None:
+            return next((row for row in tables.get(sobject, []) if row["Id"] == record_id), None)
+
+        return execute(
+            query, tables[sobject], describe, resolve, now=self._now(), sobjects_url=_sobjects(version, False)
         )
 
     def _run_tooling(self, query: SoqlQuery, version: str) -> QueryResult:

@@ -378,3 +378,35 @@ async def test_metadata_needs_a_single_row_query(client: httpx.AsyncClient) -> N
     assert fields.json()["records"][0]["FullName"].endswith(".External_Id__c")
     objects = await client.get(f"{BASE}/tooling/query", params={"q": "SELECT DeveloperName FROM CustomObject"})
     assert "Invoice" in {r["DeveloperName"] for r in objects.json()["records"]}
+
+
+async def test_users_and_the_bypass_setting_as_mediation_reads_them(client: httpx.AsyncClient) -> None:
+    q = "SELECT Id, ProfileId, Profile.Name FROM User WHERE Username = 'integration@emulator.example'"
+    [user] = (await client.get(f"{BASE}/query", params={"q": q})).json()["records"]
+    assert user["Id"] == "0055g00000INTEGAA5"
+    assert user["Profile"]["Name"] == "Integration User"
+    assert user["attributes"]["url"] == f"{BASE}/sobjects/User/0055g00000INTEGAA5"
+    setting = await client.get(f"{BASE}/query", params={"q": "SELECT Id, SetupOwnerId FROM Integration_Bypass__c"})
+    assert setting.json()["totalSize"] == 2
+
+
+async def test_relationship_query_against_the_org(client: httpx.AsyncClient, org: Org) -> None:
+    [account] = org.upsert_many("Account", "External_Id__c", [{"External_Id__c": "R-1", "Name": "Parent Co"}])
+    org.upsert_many(
+        "Opportunity",
+        "External_Id__c",
+        [
+            {
+                "External_Id__c": "O-1",
+                "Name": "Deal",
+                "StageName": "Prospecting",
+                "CloseDate": "2026-12-01",
+                "Amount": 10,
+                "AccountId": account["id"],
+            }
+        ],
+    )
+    q = "SELECT Name, Account.Name, Account.External_Id__c FROM Opportunity WHERE Account.Name LIKE 'parent%'"
+    [record] = (await client.get(f"{BASE}/query", params={"q": q})).json()["records"]
+    assert record["Account"]["Name"] == "Parent Co"
+    assert record["Account"]["attributes"] == {"type": "Account", "url": f"{BASE}/sobjects/Account/{account['id']}"}
