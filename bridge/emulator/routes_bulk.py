@@ -274,6 +274,10 @@ class BulkIngest:
         return self.org.delete_many(ids, False, user, client=client)
 
 
-def bulk_routes(ingest: BulkIngest) -> list[Route]:
-    """The Bulk API 2.0 ingest routes of `ingest` (keep `ingest` to stop its jobs on shutdown)."""
-    return ingest.routes()
+def bulk_routes(org: BulkOrg, guard: Guard | None = None) -> list[Route]:
+    """The Bulk API 2.0 ingest routes for `org`, as `create_app` mounts them.
+
+    Jobs still processing when the app stops are left to the event loop; to stop them on shutdown, build a
+    `BulkIngest` and enter it in the app's lifespan instead.
+    """
+    return BulkIngest(org, guard).routes()

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from bridge.emulator.bulk import CHUNK_RECORDS, BulkError, IngestJob, format_time, sf_error
 from bridge.emulator.org import Org
-from bridge.emulator.routes_bulk import BulkIngest, bulk_routes
+from bridge.emulator.routes_bulk import BulkIngest
 from bridge.emulator.routes_query import error_response
 
 NOW = datetime(2026, 3, 10, 12, 0, 1, 234000, tzinfo=UTC)
@@ -248,7 +248,7 @@ async def ingest(org: Org) -> AsyncIterator[BulkIngest]:
 
 @pytest.fixture
 async def client(ingest: BulkIngest) -> AsyncIterator[httpx.AsyncClient]:
-    app = Starlette(routes=bulk_routes(ingest))
+    app = Starlette(routes=ingest.routes())
     headers = {"Authorization": "Bearer token", "Sforce-Call-Options": "client=bulk-test"}
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://emulator", headers=headers
@@ -362,7 +362,7 @@ async def test_abort_while_in_progress_leaves_the_rest_unprocessed(org: Org) -> 
         return None
 
     async with BulkIngest(org, guard) as ingest:
-        app = Starlette(routes=bulk_routes(ingest))
+        app = Starlette(routes=ingest.routes())
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e") as client:
             job = (await client.post(BASE, json={"object": "Account", "operation": "insert"})).json()
             rows = "".join(f"Name {n}\n" for n in range(500))
