@@ -1,8 +1,10 @@
-"""Date functions: TODAY and NOW (from the injected clock), DATE, YEAR, MONTH, DAY, DATEVALUE."""
+"""Date functions: TODAY and NOW (from the injected clock), DATE, YEAR, MONTH, DAY, WEEKDAY, ADDMONTHS, DATEVALUE,
+DATETIMEVALUE."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import calendar
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -64,6 +66,33 @@ def _datevalue(value: Any) -> date | None:
     return to_date(value)
 
 
+def _weekday(value: Any) -> Decimal | None:
+    """WEEKDAY(): 1 for Sunday through 7 for Saturday."""
+    day = to_date(value)
+    return None if day is None else Decimal(day.isoweekday() % 7 + 1)
+
+
+def _add_months(value: Any, months: Any) -> date | None:
+    """ADDMONTHS(): the same day n months later, clamped to the month's end; a month's last day stays last."""
+    start = to_date(value)
+    if start is None or months is None:
+        return None
+    index = start.year * 12 + start.month - 1 + int(months)
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    was_last = start.day == calendar.monthrange(start.year, start.month)[1]
+    return date(year, month + 1, last if was_last else min(start.day, last))
+
+
+def _datetimevalue(value: Any) -> datetime | None:
+    """DATETIMEVALUE(): `YYYY-MM-DD HH:MM:SS` text (GMT) or a date at midnight GMT."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        return to_datetime(value.strip().replace(" ", "T", 1))
+    return to_datetime(value)
+
+
 FUNCTIONS: dict[str, Builder] = {
     "TODAY": _today,
     "NOW": _now,
@@ -72,4 +101,7 @@ FUNCTIONS: dict[str, Builder] = {
     "MONTH": spec(_part("month"), NUMBER, (DATE,)),
     "DAY": spec(_part("day"), NUMBER, (DATE,)),
     "DATEVALUE": spec(_datevalue, DATE, (TEXT, DATETIME, DATE)),
+    "DATETIMEVALUE": spec(_datetimevalue, DATETIME, (TEXT, DATE, DATETIME)),
+    "WEEKDAY": spec(_weekday, NUMBER, (DATE,)),
+    "ADDMONTHS": spec(_add_months, DATE, (DATE, DATETIME), _N),
 }

@@ -1,4 +1,4 @@
-"""Number functions: ABS, ROUND, FLOOR, CEILING, MAX, MIN, MOD. A blank argument gives a blank result.
+"""Number functions: ABS, ROUND, FLOOR, CEILING, MAX, MIN, MOD, SQRT, EXP, LN, LOG; blank in, blank out.
 
 Salesforce rounds half away from zero, FLOOR goes towards zero and CEILING away from zero for negatives.
 """
@@ -79,6 +79,10 @@ FUNCTIONS: dict[str, Builder] = {
     "FLOOR": _fixed(_floor, 1),
     "CEILING": _fixed(_ceiling, 1),
     "MOD": _fixed(_mod, 2),
+    "SQRT": _fixed(lambda value: value.sqrt(), 1),
+    "EXP": _fixed(lambda value: value.exp(), 1),
+    "LN": _fixed(lambda value: value.ln(), 1),
+    "LOG": _fixed(lambda value: value.log10(), 1),
     "MAX": _extreme(max),
     "MIN": _extreme(min),
 }

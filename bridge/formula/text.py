@@ -1,5 +1,5 @@
 """Text functions: LEN, TEXT, VALUE, ISNUMBER, CONTAINS, BEGINS, UPPER, LOWER, TRIM, LEFT, RIGHT, MID, FIND,
-SUBSTITUTE. Blank text reads as empty; comparisons are case-sensitive, as in Salesforce."""
+SUBSTITUTE, LPAD, RPAD. Blank text reads as empty; comparisons are case-sensitive, as in Salesforce."""
 
 from __future__ import annotations
 
@@ -96,6 +96,18 @@ def _right(text: Any, count: Any) -> str:
     return _s(text)[-n:] if n else ""
 
 
+def _pad(left: bool) -> Any:
+    def run(text: Any, length: Any, padding: Any = " ") -> str:
+        """LPAD/RPAD: pad to `length` with `padding`, or cut a longer text to `length` (from the left)."""
+        value, size, fill = _s(text), _count(length), _s(padding)
+        if len(value) >= size or not fill:
+            return value[:size]
+        extra = (fill * size)[: size - len(value)]
+        return extra + value if left else value + extra
+
+    return run
+
+
 FUNCTIONS: dict[str, Builder] = {
     "LEN": spec(lambda a: Decimal(len(_s(a))), NUMBER, _T),
     "TEXT": spec(text_of, TEXT, (TEXT, NUMBER, DATE, DATETIME, PICKLIST, BOOLEAN)),
@@ -111,4 +123,6 @@ FUNCTIONS: dict[str, Builder] = {
     "MID": spec(_mid, TEXT, _T, _N, _N),
     "FIND": spec(_find, NUMBER, _T, _T, _N, optional=1),
     "SUBSTITUTE": spec(_substitute, TEXT, _T, _T, _T),
+    "LPAD": spec(_pad(left=True), TEXT, _T, _N, _T, optional=1),
+    "RPAD": spec(_pad(left=False), TEXT, _T, _N, _T, optional=1),
 }

@@ -106,6 +106,22 @@ D = Decimal
         ("CloseDate + 3", {"CloseDate": "2024-02-28"}, date(2024, 3, 2)),
         ("CloseDate - DATE(2024, 1, 1)", {"CloseDate": "2024-02-01"}, D(31)),
         ("LastSeen__c - 0.5", {"LastSeen__c": "2024-01-02T00:00:00Z"}, datetime(2024, 1, 1, 12, tzinfo=UTC)),
+        ("WEEKDAY(CloseDate)", {"CloseDate": "2024-06-02"}, D(1)),  # a Sunday
+        ("WEEKDAY(CloseDate)", {"CloseDate": "2024-06-01"}, D(7)),
+        ("WEEKDAY(CloseDate)", {}, None),
+        ("ADDMONTHS(CloseDate, 1)", {"CloseDate": "2024-01-31"}, date(2024, 2, 29)),
+        ("ADDMONTHS(CloseDate, 1)", {"CloseDate": "2024-02-29"}, date(2024, 3, 31)),  # month end stays month end
+        ("ADDMONTHS(CloseDate, -2)", {"CloseDate": "2024-01-15"}, date(2023, 11, 15)),
+        ("ADDMONTHS(CloseDate, 1)", {}, None),
+        ("DATETIMEVALUE('2024-03-09 10:30:00')", {}, datetime(2024, 3, 9, 10, 30, tzinfo=UTC)),
+        ("DATETIMEVALUE(CloseDate)", {"CloseDate": "2024-03-09"}, datetime(2024, 3, 9, tzinfo=UTC)),
+        ("LPAD(Name, 5, '0')", {"Name": "42"}, "00042"),
+        ("LPAD(Name, 2)", {"Name": "Acme"}, "Ac"),
+        ("RPAD(Name, 6, 'xy')", {"Name": "ab"}, "abxyxy"),
+        ("RPAD(Name, 3)", {"Name": "a"}, "a  "),
+        ("SQRT(Amount)", {"Amount": 16}, D(4)),
+        ("ROUND(LN(EXP(Amount)), 6)", {"Amount": 2}, D("2.000000")),
+        ("LOG(Amount)", {"Amount": 1000}, D(3)),
         ("INCLUDES(Interests__c, 'Golf')", {"Interests__c": "Tennis;Golf"}, True),
         ("INCLUDES(Interests__c, 'Gol')", {"Interests__c": "Tennis;Golf"}, False),
         ("INCLUDES(Interests__c, 'Golf')", {}, False),
@@ -137,6 +153,7 @@ def test_today_and_now_come_from_the_context(evaluate: Evaluate) -> None:
         "Amount / 0",
         "MOD(Amount, 0)",
         "DATE(2023, 2, 29)",
+        "SQRT(-Amount)",
         "HYPERLINK('https://x', 'x') = 'x'",  # a real function the local evaluator does not implement
     ],
 )
