@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bridge.formula.compiled import Builder, Checker, Compiled, spec
+from bridge.formula.compiled import Builder, Checker, Compiled, Thunk, spec
 from bridge.formula.context import FormulaContext, field_value, prior_value
 from bridge.formula.kinds import ALL_KINDS, ANY, BOOLEAN, MULTIPICKLIST, NULL, PICKLIST, TEXT, is_blank
 from bridge.formula.operators import conjunction, disjunction, negation, truth
@@ -16,7 +16,7 @@ _BOOLEAN = (BOOLEAN,)
 _TEXT_LIKE = frozenset({TEXT, PICKLIST, MULTIPICKLIST})
 
 
-def _logical(combine: Any) -> Builder:
+def _logical(combine: Callable[[tuple[Thunk, ...]], Thunk]) -> Builder:
     def build(call: Call, args: list[Compiled], checker: Checker) -> Compiled:
         checker.arity(call, 1, None)
         checker.expect_all(call, args, [_BOOLEAN])
@@ -49,7 +49,7 @@ def _if(call: Call, args: list[Compiled], checker: Checker) -> Compiled:
 
 def _matches(key: Any, candidate: Any, text: bool) -> bool:
     if text or isinstance(key, str) or isinstance(candidate, str):
-        return (key or "") == (candidate or "")
+        return ("" if key is None else key) == ("" if candidate is None else candidate)
     return key is not None and key == candidate
 
 
