@@ -1,0 +1,85 @@
+"""Scripted faults for tests: latency, 503s, dropped connections after a write, row locks and session expiry.
+
+Each fault is a rule matching requests by method and path prefix, for the next `count` matching requests
+(None = until cleared). The lock-error rate draws from a seeded generator, so a run repeats.
+
+    org.faults.add("unavailable", path="/services/data/v62.0/composite", count=2)
+    org.faults.add("drop_after_write", method="PATCH", count=1)
+    org.faults.lock_error_rate = 0.05
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+KINDS = ("latency", "unavailable", "drop_after_write", "unable_to_lock_row", "expire_session")
+
+
+@dataclass(slots=True)
+class FaultRule:
+    """Inject `kind` into requests whose path starts with `path` (and whose method is `method`, if set)."""
+
+    kind: str
+    path: str = ""
+    method: str | None = None
+    count: int | None = 1
+    latency_ms: float = 0.0
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether the rule applies to this request and still has uses left."""
+        if self.count is not None and self.hits >= self.count:
+            return False
+        return path.startswith(self.path) and (self.method is None or self.method == method.upper())
+
+
+@dataclass
+class Faults:
+    """The org's active fault rules and the seeded lock-error rate."""
+
+    seed: int = 0
+    lock_error_rate: float = 0.0
+    rules: list[FaultRule] = field(default_factory=list)
+    _random: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)  # noqa: S311 - reproducible faults, not security
+
+    def add(
+        self,
+        kind: str,
+        *,
+        path: str = "",
+        method: str | None = None,
+        count: int | None = 1,
+        latency_ms: float = 0.0,
+    ) -> FaultRule:
+        """Script a fault; see the module docstring."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}")
+        rule = FaultRule(kind, path, method.upper() if method else None, count, latency_ms)
+        self.rules.append(rule)
+        return rule
+
+    def take(self, kind: str, method: str, path: str) -> FaultRule | None:
+        """The first matching rule of `kind`, counting one use of it."""
+        for rule in self.rules:
+            if rule.kind == kind and rule.matches(method, path):
+                rule.hits += 1
+                return rule
+        return None
+
+    def lock_fails(self) -> bool:
+        """Draw whether the next row lock fails at the configured rate."""
+        return self.lock_error_rate > 0 and self._random.random() < self.lock_error_rate
+
+    def clear(self) -> None:
+        """Remove every rule and the lock-error rate."""
+        self.rules.clear()
+        self.lock_error_rate = 0.0
+
+    def reseed(self, seed: int) -> None:
+        """Restart the random draws from `seed`."""
+        self.seed = seed
+        self._random = random.Random(seed)  # noqa: S311 - reproducible faults, not security

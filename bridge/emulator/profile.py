@@ -1,0 +1,221 @@
+"""The org profile: objects, fields, validation rules, triggers, custom settings, users and connected apps.
+
+A profile is a JSON data file (`profiles/default.json` is the enterprise-like default); `load_profile("default")`
+or `load_profile(path)` reads one into frozen dataclasses. The format is documented in the README.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SYSTEM_FIELDS: tuple[tuple[str, str], ...] = (
+    ("Id", "id"),
+    ("IsDeleted", "boolean"),
+    ("CreatedDate", "datetime"),
+    ("CreatedById", "reference"),
+    ("LastModifiedDate", "datetime"),
+    ("LastModifiedById", "reference"),
+    ("SystemModstamp", "datetime"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of an sObject with the properties describe reports and the write path enforces."""
+
+    name: str
+    type: str
+    label: str = ""
+    length: int = 0
+    required: bool = False
+    unique: bool = False
+    external_id: bool = False
+    case_sensitive: bool = False
+    picklist: tuple[str, ...] = ()
+    restricted: bool = False
+    reference_to: str | None = None
+    relationship_name: str | None = None
+    precision: int = 0
+    scale: int = 0
+    system: bool = False
+    description: str = ""
+
+    @property
+    def indexed(self) -> bool:
+        """Kept in an index: unique and external-id fields (for matching) and lookups (for roll-ups)."""
+        return self.unique or self.external_id or self.type == "reference"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSpec:
+    """An sObject: name, key prefix and fields (system fields included)."""
+
+    name: str
+    label: str
+    label_plural: str
+    key_prefix: str
+    fields: Mapping[str, FieldSpec]
+    custom: bool = False
+    custom_setting: bool = False
+    change_events: bool = True
+    description: str = ""
+
+    def field(self, name: str) -> FieldSpec | None:
+        """The field named `name`, matched case-insensitively as Salesforce does."""
+        found = self.fields.get(name)
+        if found is not None:
+            return found
+        lowered = name.lower()
+        return next((f for n, f in self.fields.items() if n.lower() == lowered), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationRuleSpec:
+    """A validation rule: when `formula` evaluates to TRUE the save fails with `message` on `field`."""
+
+    name: str
+    sobject: str
+    formula: str
+    message: str
+    field: str | None = None
+    active: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SideEffect:
+    """What a trigger does besides spending CPU.
+
+    `rollup`: sum `source_field` of the children over `lookup_field` into `parent_field` of the parent (`parent`);
+    the parent update fires the parent's triggers. `touch_self`: update the same records again, which re-fires
+    the trigger (unbounded recursion, for testing the depth limit).
+    """
+
+    kind: str
+    lookup_field: str = ""
+    parent: str = ""
+    source_field: str = ""
+    parent_field: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerSpec:
+    """An Apex trigger: its object, events (`after insert`, ...), CPU cost per record, and bypass behaviour."""
+
+    name: str
+    sobject: str
+    events: tuple[str, ...]
+    cpu_ms_per_record: float
+    essential: bool = False
+    bypass_flag: str | None = None
+    side_effects: tuple[SideEffect, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpec:
+    """A user the org knows: integration users are the ones connected apps run as."""
+
+    username: str
+    id: str
+    profile_id: str
+    profile_name: str
+    name: str = ""
+    alias: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectedApp:
+    """An OAuth client: client credentials run as `run_as`; JWT bearer needs `public_key_pem`."""
+
+    name: str
+    client_id: str
+    client_secret: str
+    run_as: str
+    public_key_pem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Everything that defines an emulated org before any data is written."""
+
+    org_id: str
+    org_name: str
+    objects: Mapping[str, ObjectSpec]
+    validation_rules: tuple[ValidationRuleSpec, ...]
+    triggers: tuple[TriggerSpec, ...]
+    users: tuple[UserSpec, ...]
+    connected_apps: tuple[ConnectedApp, ...]
+    bypass_setting: str
+    records: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    daily_api_limit: int = 100_000
+    session_timeout_s: float = 7200.0
+    concurrent_long_limit: int = 25
+
+    def sobject(self, name: str) -> ObjectSpec | None:
+        """The object named `name` (case-insensitive)."""
+        found = self.objects.get(name)
+        if found is not None:
+            return found
+        return next((o for n, o in self.objects.items() if n.lower() == name.lower()), None)
+
+    def user(self, username_or_id: str) -> UserSpec | None:
+        """A user by username or id."""
+        return next((u for u in self.users if username_or_id in (u.username, u.id)), None)
+
+
+def _field(raw: Mapping[str, Any]) -> FieldSpec:
+    data = dict(raw)
+    data["picklist"] = tuple(data.get("picklist", ()))
+    return FieldSpec(**data)
+
+
+def _object(raw: Mapping[str, Any]) -> ObjectSpec:
+    fields = {name: FieldSpec(name, kind, label=name, system=True) for name, kind in SYSTEM_FIELDS}
+    fields["CreatedById"] = FieldSpec("CreatedById", "reference", "Created By ID", reference_to="User", system=True)
+    fields["LastModifiedById"] = FieldSpec(
+        "LastModifiedById", "reference", "Last Modified By ID", reference_to="User", system=True
+    )
+    for item in raw["fields"]:
+        spec = _field(item)
+        fields[spec.name] = spec
+    data = {k: v for k, v in raw.items() if k != "fields"}
+    return ObjectSpec(fields=fields, **data)
+
+
+def _trigger(raw: Mapping[str, Any]) -> TriggerSpec:
+    data = dict(raw)
+    data["events"] = tuple(data["events"])
+    data["side_effects"] = tuple(SideEffect(**s) for s in data.get("side_effects", ()))
+    return TriggerSpec(**data)
+
+
+def parse_profile(raw: Mapping[str, Any]) -> Profile:
+    """Build a `Profile` from its JSON form."""
+    objects = {o["name"]: _object(o) for o in raw["objects"]}
+    return Profile(
+        org_id=raw["org_id"],
+        org_name=raw.get("org_name", "Emulated Org"),
+        objects=objects,
+        validation_rules=tuple(ValidationRuleSpec(**r) for r in raw.get("validation_rules", ())),
+        triggers=tuple(_trigger(t) for t in raw.get("triggers", ())),
+        users=tuple(UserSpec(**u) for u in raw["users"]),
+        connected_apps=tuple(ConnectedApp(**a) for a in raw["connected_apps"]),
+        bypass_setting=raw.get("bypass_setting", ""),
+        records={k: tuple(v) for k, v in raw.get("records", {}).items()},
+        **{k: raw[k] for k in ("daily_api_limit", "session_timeout_s", "concurrent_long_limit") if k in raw},
+    )
+
+
+def load_profile(source: str | Path = "default") -> Profile:
+    """Load a bundled profile by name (`default`) or a profile file by path."""
+    if isinstance(source, str) and "/" not in source and not source.endswith(".json"):
+        text = resources.files("bridge.emulator.profiles").joinpath(f"{source}.json").read_bytes()
+    else:
+        text = Path(source).read_bytes()
+    return parse_profile(orjson.loads(text))

@@ -1,0 +1,1 @@
+"""Bundled org profiles (JSON data files)."""

@@ -1,0 +1,200 @@
+"""Composite (`/composite`): up to 25 subrequests run in order in one API call, sharing one user context.
+
+Later subrequests refer to earlier results with `@{referenceId.field}`. With `allOrNone` true the
+subrequests share one transaction: the first failure rolls everything back and every other subrequest
+answers 400 PROCESSING_HALTED. The top-level status is 200 either way.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, Router
+from starlette.types import Message
+
+from bridge.emulator.org import Org
+from bridge.emulator.responses import JSON, SESSION_KEY, TX_KEY, call_options_client, error, json_body, session_of
+from bridge.emulator.routes_sobjects import BASE
+from bridge.emulator.transaction import Transaction
+
+MAX_SUBREQUESTS = 25
+HALTED = "The transaction was rolled back since another operation in the same transaction failed."
+_REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])+)\}")
+
+
+class UnresolvedReference(Exception):
+    """A `@{ref.path}` that names no earlier successful result."""
+
+
+def _lookup(value: Any, path: str) -> Any:
+    for part in re.findall(r"\.([A-Za-z0-9_]+)|\[(\d+)\]", path):
+        key, index = part
+        if key and isinstance(value, dict) and key in value:
+            value = value[key]
+        elif index and isinstance(value, list) and int(index) < len(value):
+            value = value[int(index)]
+        else:
+            raise UnresolvedReference(path)
+    return value
+
+
+def substitute(text: str, results: dict[str, tuple[int, Any]]) -> str:
+    """Replace every `@{ref.path}` in `text` with the value from an earlier successful subrequest."""
+
+    def replace(match: re.Match[str]) -> str:
+        ref, path = match.group(1), match.group(2)
+        status, body = results.get(ref, (0, None))
+        if not 200 <= status < 300:
+            raise UnresolvedReference(f"{ref}{path}")
+        return str(_lookup(body, path))
+
+    return _REFERENCE.sub(replace, text)
+
+
+def _halted(reference_id: str, message: str = HALTED) -> dict[str, Any]:
+    body = [{"errorCode": "PROCESSING_HALTED", "message": message}]
+    return {"body": body, "httpHeaders": {}, "httpStatusCode": 400, "referenceId": reference_id}
+
+
+def _failed(status: int, body: Any) -> bool:
+    if status >= 400:
+        return True
+    return isinstance(body, list) and any(isinstance(i, dict) and i.get("success") is False for i in body)
+
+
+class CompositeRoutes:
+    """`POST /composite`, dispatching subrequests to the API routes in-process (not counted again)."""
+
+    def __init__(self, org: Org, api: Router) -> None:
+        self.org = org
+        self.api = api
+
+    def routes(self) -> list[Route]:
+        """The composite route."""
+        return [
+            Route(BASE + "/composite", self.composite, methods=["POST", "GET"]),
+            Route(BASE + "/composite/", self.composite, methods=["POST", "GET"]),
+        ]
+
+    async def composite(self, request: Request) -> Response:
+        version = request.path_params["version"]
+        if request.method == "GET":
+            names = ("batch", "tree", "sobjects", "graph")
+            return JSON({n: f"/services/data/v{version}/composite/{n}" for n in names})
+        try:
+            body = await json_body(request)
+        except ValueError as exc:
+            return error(400, "JSON_PARSER_ERROR", str(exc))
+        subrequests = body.get("compositeRequest") if isinstance(body, dict) else None
+        if not isinstance(subrequests, list) or not subrequests:
+            return error(400, "INVALID_BATCH_REQUEST", "compositeRequest is required")
+        if len(subrequests) > MAX_SUBREQUESTS:
+            return error(
+                400, "INVALID_BATCH_REQUEST", f"Composite request can have at most {MAX_SUBREQUESTS} subrequests"
+            )
+        all_or_none = bool(body.get("allOrNone", False))
+        tx = Transaction(self.org.store) if all_or_none else None
+        responses = await self._run_all(request, subrequests, tx)
+        if tx is not None:
+            await self._finish(request, tx, responses)
+        return JSON({"compositeResponse": responses})
+
+    async def _run_all(self, request: Request, subrequests: list[Any], tx: Transaction | None) -> list[dict[str, Any]]:
+        results: dict[str, tuple[int, Any]] = {}
+        responses: list[dict[str, Any]] = []
+        failed = False
+        for sub in subrequests:
+            reference_id = str(sub.get("referenceId", "")) if isinstance(sub, dict) else ""
+            if failed:
+                responses.append(_halted(reference_id))
+                continue
+            try:
+                url = substitute(str(sub.get("url", "")), results)
+                raw = orjson.dumps(sub["body"]).decode() if sub.get("body") is not None else ""
+                payload = substitute(raw, results).encode()
+            except UnresolvedReference as missing:
+                responses.append(_halted(reference_id, f"Invalid reference specified. No value for {missing} found."))
+                failed = tx is not None
+                continue
+            headers = sub.get("httpHeaders") or {}
+            status, out_headers, out = await self._dispatch(
+                request, str(sub.get("method", "GET")), url, payload=payload, headers=headers, tx=tx
+            )
+            results[reference_id] = (status, out)
+            responses.append(
+                {"body": out, "httpHeaders": out_headers, "httpStatusCode": status, "referenceId": reference_id}
+            )
+            failed = tx is not None and _failed(status, out)
+        return responses
+
+    async def _finish(self, request: Request, tx: Transaction, responses: list[dict[str, Any]]) -> None:
+        failed_at = next((i for i, r in enumerate(responses) if _failed(r["httpStatusCode"], r["body"])), None)
+        if failed_at is None:
+            caller = self.org.caller(session_of(request).user, call_options_client(request.headers))
+            self.org.commit(tx, caller)
+            await self.org.hold(tx)
+            return
+        tx.rollback()
+        self.org.release(tx)
+        for index, response in enumerate(responses):
+            if index != failed_at and response["body"] != _halted("")["body"]:
+                responses[index] = _halted(response["referenceId"])
+
+    async def _dispatch(
+        self,
+        request: Request,
+        method: str,
+        url: str,
+        *,
+        payload: bytes,
+        headers: dict[str, Any],
+        tx: Transaction | None,
+    ) -> tuple[int, dict[str, str], Any]:
+        parts = urlsplit(url)
+        outer = request.scope
+        sub_headers = [(b"content-type", b"application/json"), *[(k, v) for k, v in outer["headers"] if k == b"host"]]
+        client = request.headers.get("sforce-call-options")
+        if client:
+            sub_headers.append((b"sforce-call-options", client.encode()))
+        sub_headers.extend((str(k).lower().encode(), str(v).encode()) for k, v in headers.items())
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method.upper(),
+            "scheme": outer.get("scheme", "http"),
+            "server": outer.get("server"),
+            "client": outer.get("client"),
+            "path": unquote(parts.path),
+            "raw_path": parts.path.encode(),
+            "query_string": parts.query.encode(),
+            "root_path": "",
+            "headers": sub_headers,
+            SESSION_KEY: outer[SESSION_KEY],
+            TX_KEY: tx,
+        }
+        sent = {"body": False}
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+
+        async def receive() -> Message:
+            if sent["body"]:
+                return {"type": "http.disconnect"}
+            sent["body"] = True
+            return {"type": "http.request", "body": payload, "more_body": False}
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = message.get("headers", [])
+            elif message["type"] == "http.response.body":
+                captured["body"] += message.get("body", b"")
+
+        await self.api(scope, receive, send)
+        out_headers = {k.decode(): v.decode() for k, v in captured["headers"] if k.lower() == b"location"}
+        body = orjson.loads(captured["body"]) if captured["body"].strip().startswith((b"{", b"[")) else None
+        return captured["status"], {k.title(): v for k, v in out_headers.items()}, body

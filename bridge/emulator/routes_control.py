@@ -1,0 +1,127 @@
+"""The control API under the reserved path `/__emulator__/`: faults, time, API spending and inspection.
+
+Not part of Salesforce; for tests, demos and benchmarks driving an emulator in another process.
+
+    POST /__emulator__/faults        {"kind": "unavailable", "path": "/services/data", "count": 2}
+    DELETE /__emulator__/faults
+    POST /__emulator__/clock/advance {"seconds": 86400}
+    POST /__emulator__/api-usage     {"calls": 5000}       (another integration spending the allocation)
+    POST /__emulator__/sessions/expire                      (every session)
+    GET  /__emulator__/records/{sobject}[?field=External_Id__c&value=A-1]
+    GET  /__emulator__/calls          (the API call log, most recent last)
+    GET  /__emulator__/state          (counts, usage, clock)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bridge.emulator.org import Org
+from bridge.emulator.responses import JSON, json_body
+
+PREFIX = "/__emulator__"
+
+
+class ControlRoutes:
+    """Handlers bound to one org."""
+
+    def __init__(self, org: Org) -> None:
+        self.org = org
+
+    def routes(self) -> list[Route]:
+        """The control routes."""
+        return [
+            Route(PREFIX + "/faults", self.faults, methods=["POST", "DELETE", "GET"]),
+            Route(PREFIX + "/clock/advance", self.advance, methods=["POST"]),
+            Route(PREFIX + "/api-usage", self.spend, methods=["POST"]),
+            Route(PREFIX + "/sessions/expire", self.expire, methods=["POST"]),
+            Route(PREFIX + "/records/{sobject}", self.records, methods=["GET"]),
+            Route(PREFIX + "/calls", self.calls, methods=["GET"]),
+            Route(PREFIX + "/state", self.state, methods=["GET"]),
+        ]
+
+    async def _body(self, request: Request) -> dict[str, Any]:
+        try:
+            body = await json_body(request)
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    async def faults(self, request: Request) -> Response:
+        faults = self.org.faults
+        if request.method == "DELETE":
+            faults.clear()
+        elif request.method == "POST":
+            body = await self._body(request)
+            if "lock_error_rate" in body:
+                faults.lock_error_rate = float(body["lock_error_rate"])
+            if "seed" in body:
+                faults.reseed(int(body["seed"]))
+            if "kind" in body:
+                try:
+                    faults.add(
+                        str(body["kind"]),
+                        path=str(body.get("path", "")),
+                        method=body.get("method"),
+                        count=body.get("count", 1),
+                        latency_ms=float(body.get("latency_ms", 0)),
+                    )
+                except ValueError as exc:
+                    return JSON({"error": str(exc)}, status_code=400)
+        rules = [
+            {"kind": r.kind, "path": r.path, "method": r.method, "count": r.count, "hits": r.hits} for r in faults.rules
+        ]
+        return JSON({"rules": rules, "lock_error_rate": faults.lock_error_rate, "seed": faults.seed})
+
+    async def advance(self, request: Request) -> Response:
+        body = await self._body(request)
+        self.org.clock.advance(float(body.get("seconds", 0)))
+        return JSON({"now": self.org.clock.iso()})
+
+    async def spend(self, request: Request) -> Response:
+        body = await self._body(request)
+        self.org.api_usage.spend(int(body.get("calls", 0)))
+        return JSON({"api_usage": self.org.api_usage.header()})
+
+    async def expire(self, request: Request) -> Response:
+        return JSON({"expired": self.org.sessions.expire()})
+
+    async def records(self, request: Request) -> Response:
+        sobject = request.path_params["sobject"]
+        field, value = request.query_params.get("field"), request.query_params.get("value")
+        if field and value is not None:
+            found = self.org.by_external_id(sobject, field, value)
+            return JSON([found] if found else [])
+        return JSON(list(self.org.rows(sobject)))
+
+    async def calls(self, request: Request) -> Response:
+        return JSON(
+            [
+                {
+                    "at_s": c.at_s,
+                    "method": c.method,
+                    "path": c.path,
+                    "status": c.status,
+                    "user": c.user,
+                    "client": c.client,
+                    "api_calls": c.api_calls,
+                }
+                for c in self.org.call_log
+            ]
+        )
+
+    async def state(self, request: Request) -> Response:
+        org = self.org
+        return JSON(
+            {
+                "org_id": org.profile.org_id,
+                "now": org.clock.iso(),
+                "api_usage": {"used": org.api_usage.used(), "max": org.api_usage.limit},
+                "records": {name: org.store.count(name) for name in org.store.names()},
+                "unevaluable_rules": org.rules.unevaluable,
+            }
+        )
