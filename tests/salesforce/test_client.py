@@ -403,3 +403,12 @@ async def test_using_the_client_outside_its_context_is_an_error(make_client: Cli
         pass
     with pytest.raises(RuntimeError, match="async context manager"):
         await sf.limits()
+
+
+def test_runtime_never_imports_the_emulator() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, bridge.salesforce; print(sorted(m for m in sys.modules if m.startswith('bridge.emulator')))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
