@@ -1,0 +1,104 @@
+"""The sink on a real broker with the fake org: conservation, isolation, ordering, retries, CPU, commits."""
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from bridge.metrics import Metrics
+from bridge.types import Lane
+from tests.conftest import NewTopicFactory
+from tests.sink.fakeorg import FakeOrg
+from tests.sink.harness import account, committed, opportunity, outcomes, produce, run_burst, sink_settings
+
+pytestmark = pytest.mark.kafka
+
+
+async def test_conservation_written_plus_dead_lettered_equals_input(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    settings = await sink_settings(kafka_bootstrap, new_topic)
+    records = [account(f"A-{n}", name="BAD" if n % 100 == 7 else None) for n in range(300)]
+    records += [account(f"R-{n}", lane=Lane.REALTIME) for n in range(20)]
+    await produce(settings, records)
+    org = FakeOrg()
+    stats = await run_burst(settings, org)
+    out = await outcomes(settings)
+    assert len(out.results) + len(out.dead) == 320
+    assert sorted(d.reason for d in out.dead) == ["FIELD_CUSTOM_VALIDATION_EXCEPTION"] * 3
+    assert all(d.stage == "sink" and b'"Name":"BAD"' in d.payload for d in out.dead)
+    assert len(set(out.written_ids)) == 317
+    assert set(org.writes.values()) == {1}
+    assert stats.written == 317
+    assert stats.dead_lettered == 3
+    assert await committed(settings) == {settings.topics.bulk: 300, settings.topics.realtime: 20}
+    assert org.calls["collections"] <= 2 + 3 * 2 + 4  # 300 bulk in ≤200s, 20 realtime, one resend per bad batch
+
+
+async def test_a_child_whose_parent_never_appears_is_dead_lettered_after_parent_wait_s(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    settings = await sink_settings(kafka_bootstrap, new_topic, partitions=1, parent_wait_s=1.0)
+    await produce(settings, [opportunity("O-1", "A-1")])
+    org = FakeOrg()
+    await run_burst(settings, org)
+    out = await outcomes(settings)
+    assert out.written_ids == []
+    assert [d.reason for d in out.dead] == ["parent_not_found"]
+
+
+async def test_parent_arriving_after_the_child_is_written_first(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    settings = await sink_settings(kafka_bootstrap, new_topic, partitions=1, parent_wait_s=30.0)
+    await produce(settings, [opportunity("O-1", "A-1"), opportunity("O-2", "A-2"), account("A-1"), account("A-2")])
+    org = FakeOrg()
+    await run_burst(settings, org)
+    out = await outcomes(settings)
+    assert sorted(out.written_ids) == ["A-1", "A-2", "O-1", "O-2"]
+    assert out.dead == []
+    assert org.records[("Opportunity", "O-1")]["Account"] == {"External_Id__c": "A-1"}
+
+
+async def test_transient_failures_are_retried_and_a_replayed_write_stays_one_record(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    settings = await sink_settings(kafka_bootstrap, new_topic, batch_size=10)
+    await produce(settings, [account(f"A-{n}") for n in range(40)])
+    org = FakeOrg(faults=["lock", "503", "drop_after_apply", "503"])
+    metrics = Metrics.create(CollectorRegistry())
+    await run_burst(settings, org, metrics)
+    out = await outcomes(settings)
+    assert sorted(set(out.written_ids)) == sorted(f"A-{n}" for n in range(40))
+    assert out.dead == []
+    assert len(org.records) == 40
+    assert max(org.writes.values()) == 2  # the dropped connection: applied, retried, still one record
+    retries = metrics.registry.get_sample_value("bridge_retries_total", {"component": "sink", "reason": "transient"})
+    assert retries is not None
+    assert retries >= 10
+
+
+async def test_apex_cpu_errors_shrink_batches_and_lose_nothing(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    settings = await sink_settings(kafka_bootstrap, new_topic, partitions=1)
+    await produce(settings, [account(f"A-{n}") for n in range(300)])
+    org = FakeOrg(cpu_max_records=60)
+    metrics = Metrics.create(CollectorRegistry())
+    await run_burst(settings, org, metrics)
+    out = await outcomes(settings)
+    assert len(set(out.written_ids)) == 300
+    assert out.dead == []
+    assert max(org.batch_sizes[-3:]) <= 60
+    cpu = metrics.registry.get_sample_value("bridge_salesforce_trigger_cpu_errors_total", {"sobject": "Account"})
+    assert cpu is not None
+    assert cpu >= 1
+
+
+async def test_a_large_bulk_backlog_goes_as_a_bulk_job(kafka_bootstrap: str, new_topic: NewTopicFactory) -> None:
+    settings = await sink_settings(kafka_bootstrap, new_topic, partitions=1, bulk_threshold_records=100)
+    await produce(settings, [account(f"A-{n}") for n in range(500)])
+    org = FakeOrg()
+    await run_burst(settings, org)
+    out = await outcomes(settings)
+    assert len(set(out.written_ids)) == 500
+    assert org.calls["bulk"] >= 5
+    assert org.calls["collections"] <= 2
