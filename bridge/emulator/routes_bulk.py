@@ -274,10 +274,8 @@ class BulkIngest:
         return self.org.delete_many(ids, False, user, client=client)
 
 
-def bulk_routes(org: BulkOrg, guard: Guard | None = None) -> list[Route]:
-    """The Bulk API 2.0 ingest routes for `org`, as `create_app` mounts them.
-
-    Jobs still processing when the app stops are left to the event loop; to stop them on shutdown, build a
-    `BulkIngest` and enter it in the app's lifespan instead.
-    """
-    return BulkIngest(org, guard).routes()
+def bulk_routes(source: BulkIngest | BulkOrg, guard: Guard | None = None) -> list[Route]:
+    """The Bulk API 2.0 ingest routes of a `BulkIngest` (whose `async with` the app's lifespan enters, so
+    running jobs stop on shutdown), or of a new one for an org."""
+    ingest = source if isinstance(source, BulkIngest) else BulkIngest(source, guard)
+    return ingest.routes()
