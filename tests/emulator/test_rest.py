@@ -32,7 +32,8 @@ async def test_client_credentials_token_has_documented_fields(http: httpx.AsyncC
     assert body["token_type"] == "Bearer"
     assert body["instance_url"] == "https://emulator.test"
     assert body["id"].endswith(f"/id/{org.profile.org_id}/{org.user().id}")
-    assert body["issued_at"].isdigit() and body["signature"]
+    assert body["issued_at"].isdigit()
+    assert body["signature"]
 
 
 async def test_client_credentials_in_basic_auth(http: httpx.AsyncClient) -> None:
@@ -163,13 +164,16 @@ async def test_describe_global_and_describe(http: httpx.AsyncClient, auth: dict[
     listing = (await http.get(f"{API}/sobjects/", headers=auth)).json()
     names = {o["name"]: o for o in listing["sobjects"]}
     assert listing["maxBatchSize"] == 200
-    assert names["Account"]["keyPrefix"] == "001" and names["Invoice__c"]["custom"] is True
+    assert names["Account"]["keyPrefix"] == "001"
+    assert names["Invoice__c"]["custom"] is True
     describe = (await http.get(f"{API}/sobjects/Opportunity/describe", headers=auth)).json()
     fields = {f["name"]: f for f in describe["fields"]}
-    assert fields["External_Id__c"]["externalId"] and fields["External_Id__c"]["unique"]
+    assert fields["External_Id__c"]["externalId"]
+    assert fields["External_Id__c"]["unique"]
     assert fields["StageName"]["restrictedPicklist"]
     assert "Closed Won" in [p["value"] for p in fields["StageName"]["picklistValues"]]
-    assert fields["AccountId"]["referenceTo"] == ["Account"] and fields["AccountId"]["relationshipName"] == "Account"
+    assert fields["AccountId"]["referenceTo"] == ["Account"]
+    assert fields["AccountId"]["relationshipName"] == "Account"
     assert fields["CloseDate"]["nillable"] is False
     account = (await http.get(f"{API}/sobjects/Account/describe", headers=auth)).json()
     assert {"childSObject": "Opportunity", "field": "AccountId"}.items() <= account["childRelationships"][0].items()
@@ -180,10 +184,12 @@ async def test_create_get_update_delete(http: httpx.AsyncClient, auth: dict[str,
     assert created.status_code == 201
     record_id = created.json()["id"]
     assert created.json() == {"id": record_id, "success": True, "errors": []}
-    assert len(record_id) == 18 and record_id.startswith("001")
+    assert len(record_id) == 18
+    assert record_id.startswith("001")
     fetched = (await http.get(f"{API}/sobjects/Account/{record_id[:15]}", headers=auth)).json()
     assert fetched["attributes"] == {"type": "Account", "url": f"/services/data/v62.0/sobjects/Account/{record_id}"}
-    assert fetched["Name"] == "Acme" and fetched["CreatedDate"].endswith("+0000")
+    assert fetched["Name"] == "Acme"
+    assert fetched["CreatedDate"].endswith("+0000")
     some = (await http.get(f"{API}/sobjects/Account/{record_id}?fields=Name,Industry", headers=auth)).json()
     assert set(some) == {"attributes", "Name", "Industry"}
     updated = await http.patch(f"{API}/sobjects/Account/{record_id}", json={"Industry": "Retail"}, headers=auth)
@@ -192,7 +198,8 @@ async def test_create_get_update_delete(http: httpx.AsyncClient, auth: dict[str,
     deleted = await http.delete(f"{API}/sobjects/Account/{record_id}", headers=auth)
     assert deleted.status_code == 204
     again = await http.delete(f"{API}/sobjects/Account/{record_id}", headers=auth)
-    assert again.status_code == 404 and again.json()[0]["errorCode"] == "ENTITY_IS_DELETED"
+    assert again.status_code == 404
+    assert again.json()[0]["errorCode"] == "ENTITY_IS_DELETED"
     assert org.get("Account", record_id)["IsDeleted"] is True
 
 
@@ -205,7 +212,8 @@ async def test_upsert_by_external_id_statuses(http: httpx.AsyncClient, auth: dic
     assert updated.status_code == 200
     assert updated.json() == {"id": created.json()["id"], "success": True, "errors": [], "created": False}
     old_api = await http.patch(url.replace("v62.0", "v45.0"), json={"Name": "Acme"}, headers=auth)
-    assert old_api.status_code == 204 and old_api.content == b""
+    assert old_api.status_code == 204
+    assert old_api.content == b""
     fetched = await http.get(url, headers=auth)
     assert fetched.json()["External_Id__c"] == "ACME/001 X"
     plus = await http.get(f"{API}/sobjects/Account/External_Id__c/ACME/001+X", headers=auth)
@@ -216,7 +224,8 @@ async def test_upsert_update_only_and_bad_field(http: httpx.AsyncClient, auth: d
     only = await http.patch(
         f"{API}/sobjects/Account/External_Id__c/NEW?updateOnly=true", json={"Name": "N"}, headers=auth
     )
-    assert only.status_code == 404 and only.json()[0]["errorCode"] == "NOT_FOUND"
+    assert only.status_code == 404
+    assert only.json()[0]["errorCode"] == "NOT_FOUND"
     bad = await http.patch(f"{API}/sobjects/Account/Name/x", json={"Name": "N"}, headers=auth)
     assert bad.status_code == 404
     assert bad.json() == [
@@ -258,6 +267,7 @@ BASE_OPP = {"Name": "Deal", "StageName": "Prospecting", "CloseDate": "2026-01-31
 async def test_error_codes(
     http: httpx.AsyncClient,
     auth: dict[str, str],
+    *,
     sobject: str,
     body: dict[str, object],
     code: str,
@@ -276,7 +286,8 @@ async def test_duplicate_value_names_the_holder(http: httpx.AsyncClient, auth: d
     second = await http.post(f"{API}/sobjects/Account", json={"Name": "B", "External_Id__c": "x-1"}, headers=auth)
     assert second.json() == [
         {
-            "message": f"duplicate value found: External_Id__c duplicates value on record with id: {first.json()['id']}",
+            "message": "duplicate value found: External_Id__c duplicates value on record with id: "
+            f"{first.json()['id']}",
             "errorCode": "DUPLICATE_VALUE",
             "fields": ["External_Id__c"],
         }
@@ -300,11 +311,14 @@ async def test_malformed_json_and_unknown_resources(http: httpx.AsyncClient, aut
     bad = await http.post(
         f"{API}/sobjects/Account", content=b"{nope", headers={**auth, "Content-Type": "application/json"}
     )
-    assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
+    assert bad.status_code == 400
+    assert bad.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
     missing = await http.get(f"{API}/sobjects/Account/001000000000000", headers=auth)
-    assert missing.status_code == 404 and missing.json()[0]["errorCode"] == "NOT_FOUND"
+    assert missing.status_code == 404
+    assert missing.json()[0]["errorCode"] == "NOT_FOUND"
     method = await http.put(f"{API}/sobjects/Account/describe", headers=auth)
-    assert method.status_code == 405 and method.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
+    assert method.status_code == 405
+    assert method.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
 
 
 async def test_human_login_runs_as_the_human(http: httpx.AsyncClient, login: Login, org: Org) -> None:
