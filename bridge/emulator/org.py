@@ -144,7 +144,8 @@ class Org:
         caller = self.caller()
         for sobject, records in self.profile.records.items():
             ops = [prepare_create(self.profile.objects[sobject], self._owner_resolved(r)) for r in records]
-            self._writer.save(ops, all_or_none=True, caller=caller)
+            _, tx = self._writer.save(ops, all_or_none=True, caller=caller)
+            self.release(tx)
 
     def _owner_resolved(self, record: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(record)

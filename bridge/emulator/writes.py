@@ -213,7 +213,8 @@ class Writer:
         spec = self._objects[op.sobject]
         ids = {after["Id"]} if op.kind != "insert" else set()
         for fspec in spec.fields.values():
-            if fspec.type == "reference" and not fspec.system and after.get(fspec.name):
+            # Parents are locked with their children, as a lookup's parent row is on Salesforce.
+            if fspec.type == "reference" and fspec.reference_to in self._objects and after.get(fspec.name):
                 ids.add(after[fspec.name])
         return ids
 
