@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
@@ -238,11 +239,11 @@ async def test_stopped_broker_gives_503_and_not_ready(local_kafka_node: Any, tmp
     async for handle in start_ingest(local_kafka_node.bootstrap_servers, directory, topic, ack_timeout_s=5):
         warm = await handle.client.post("/v1/events", content=orjson.dumps(customer()), headers=STRUCTURED)
         assert warm.status_code == 202
-        local_kafka_node.stop()
+        local_kafka_node.kill(1)
         try:
             response = await handle.client.post("/v1/events", content=orjson.dumps(customer()), headers=STRUCTURED)
             ready = await handle.client.get("/readyz")
         finally:
-            local_kafka_node.start()
+            await asyncio.to_thread(local_kafka_node.restart, 1)
         assert response.status_code == 503
         assert ready.status_code == 503
