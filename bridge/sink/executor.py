@@ -103,14 +103,11 @@ class BatchExecutor:
         async with self._gate.acquire(batch.lane, 1):
             started = self._clock()
             try:
-                results = await self._writer.upsert_collection(
+                return await self._writer.upsert_collection(
                     batch.sobject, batch.external_id_field, records, all_or_none=True
                 )
-            except SalesforceError as exc:
-                self._count("collections", type(exc).__name__, batch, len(items), started)
-                raise
-        self._count("collections", "ok", batch, len(items), started)
-        return results
+            finally:
+                self._observe("collections", batch, len(items), started)
 
     # -- Bulk API 2.0 ---------------------------------------------------------------------------------------
 
@@ -121,16 +118,16 @@ class BatchExecutor:
             try:
                 result = await self._writer.bulk_upsert(batch.sobject, batch.external_id_field, records)
             except SalesforceError as exc:
-                self._count("bulk", type(exc).__name__, batch, len(records), started)
+                self._observe("bulk", batch, len(records), started)
                 failure = Failure.from_exception(exc)
                 if failure.kind is FailureKind.PERMANENT:  # a job-level refusal: let Collections find the cause
                     failure = Failure(FailureKind.TRANSIENT, failure.error_code, failure.message, failure.fields)
                 return [(item, failure) for item in batch.items]
-        self._count("bulk", "ok", batch, len(records), started)
+        self._observe("bulk", batch, len(records), started)
         return _bulk_outcomes(batch, result)
 
-    def _count(self, kind: str, outcome: str, batch: Batch, size: int, started_s: float) -> None:
-        self._metrics.api_calls.labels(kind=kind, outcome=outcome).inc()
+    def _observe(self, kind: str, batch: Batch, size: int, started_s: float) -> None:
+        # API calls and limit errors are counted by the Salesforce client, which sees every request.
         self._metrics.batch_size.labels(path=kind).observe(size)
         elapsed_s = self._clock() - started_s
         self._metrics.write_latency.labels(sobject=batch.sobject, path=kind).observe(elapsed_s)

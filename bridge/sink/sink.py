@@ -230,8 +230,7 @@ class Sink:
             self._w.metrics.trigger_cpu_errors.labels(sobject=batch.sobject).inc()
         elif batch.path is WritePath.COLLECTIONS and all(isinstance(o, Written) for _, o in results):
             self._queue.sizer.grow(batch.sobject)
-        if FailureKind.LIMIT_EXCEEDED in kinds:
-            self._w.metrics.api_limit_errors.inc()
+        if FailureKind.LIMIT_EXCEEDED in kinds:  # the client counted it in bridge_salesforce_limit_errors_total
             wait_s = max(f.retry_after_s or LIMIT_PAUSE_S for f in failures if f.kind is FailureKind.LIMIT_EXCEEDED)
             self._paused_until_s = max(self._paused_until_s, self._w.clock() + wait_s)
             limit = self._w.gate.governor.daily_limit_calls

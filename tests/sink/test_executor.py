@@ -43,10 +43,7 @@ async def test_one_bad_record_in_200_is_isolated_and_199_are_written() -> None:
     ]
     assert len(org.records) == 199
     assert org.calls["collections"] == 2  # the failing call, then the rolled-back rest at once
-    assert (
-        metrics.registry.get_sample_value("bridge_salesforce_api_calls_total", {"kind": "collections", "outcome": "ok"})
-        == 2
-    )
+    assert metrics.registry.get_sample_value("bridge_batch_size_records_count", {"path": "collections"}) == 2
 
 
 async def test_missing_parent_is_named_and_the_rest_written() -> None:
