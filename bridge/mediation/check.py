@@ -39,7 +39,7 @@ def bypass_warnings(status: MediationStatus) -> list[str]:
         return [_off_warning(status)]
     lines = _org_wide_warnings(status)
     for trigger in status.triggers:
-        if trigger.state is TriggerState.PARTLY_BYPASSED and trigger.running_flags:
+        if trigger.state in (TriggerState.RUNS, TriggerState.PARTLY_BYPASSED) and trigger.running_flags:
             flags = ", ".join(trigger.running_flags)
             lines.append(f"{trigger.name} still runs its {flags} handlers on sync writes.")
     return lines
