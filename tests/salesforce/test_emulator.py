@@ -19,6 +19,7 @@ from bridge.emulator import EmulatorServer, Org, create_app, load_profile
 from bridge.emulator.profile import ConnectedApp
 from bridge.metrics import Metrics
 from bridge.salesforce import (
+    ApexCpuLimit,
     ClientCredentials,
     InvalidRequest,
     JwtBearer,
@@ -55,11 +56,11 @@ def connect(org: Org, metrics: Metrics) -> Connect:
     """A client on `org` through `httpx.ASGITransport` (no socket)."""
 
     @asynccontextmanager
-    async def build(**kwargs: Any) -> AsyncIterator[SalesforceClient]:
-        settings = SalesforceSettings(login_url=LOGIN, client_id=CLIENT_ID, call_options_client="bridge-under-test")
+    async def build(client_id: str = CLIENT_ID, **kwargs: Any) -> AsyncIterator[SalesforceClient]:
+        settings = SalesforceSettings(login_url=LOGIN, client_id=client_id, call_options_client="bridge-under-test")
         transport = httpx.ASGITransport(create_app(org))
         async with SalesforceClient(
-            settings, ClientCredentials(LOGIN, CLIENT_ID, SECRET), transport=transport, metrics=metrics, **kwargs
+            settings, ClientCredentials(LOGIN, client_id, SECRET), transport=transport, metrics=metrics, **kwargs
         ) as sf:
             yield sf
 
@@ -122,6 +123,19 @@ async def test_missing_parent_is_retryable(connect: Connect) -> None:
     assert waiting.errors[0].exception_type.retryable
     assert written.success
     assert written.created
+
+
+async def test_apex_cpu_limit_says_smaller_batches_help(connect: Connect, org: Org) -> None:
+    """A user without the trigger bypass: 200 Accounts exceed 10 s of trigger CPU, 50 do not."""
+    records = [{"External_Id__c": f"CPU-{i}", "Name": f"Cpu {i}"} for i in range(200)]
+    async with connect(client_id="emulator-human-client-id") as sf:
+        full = await sf.upsert_collection("Account", "External_Id__c", records, all_or_none=True)
+        smaller = await sf.upsert_collection("Account", "External_Id__c", records[:50], all_or_none=True)
+    kinds = {error.exception_type for result in full for error in result.errors}
+    assert ApexCpuLimit in kinds
+    assert kinds <= {ApexCpuLimit, RolledBack}
+    assert all(result.success for result in smaller)
+    assert org.count("Account") == 50
 
 
 async def test_composite_references(connect: Connect) -> None:
