@@ -90,7 +90,7 @@ def _run(ctx: click.Context, user: str | None, map_file: Path | None, action: st
     try:
         status = asyncio.run(go())
     except BridgeError as exc:
-        click.echo(f"error: {exc.message}", err=True)
+        click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_TEMPFAIL if exc.retryable else EXIT_FAILED)
     render(status, Console())
     ctx.meta["mediation_status"] = status

@@ -53,5 +53,5 @@ async def bypass_check(client: SetupClient, username: str | None, trigger_map: T
     try:
         status = await mediation.status(username)
     except BridgeError as exc:
-        return [f"Could not read the trigger bypass for {username}: {exc.message}"]
+        return [f"Could not read the trigger bypass for {username}: {exc}"]
     return bypass_warnings(status)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+from bridge.errors import BridgeError
 from bridge.salesforce import InvalidRequest
 
 INTEGRATION = {"Id": "005000000000001AAA", "ProfileId": "00e000000000001AAA", "Username": "integration@example.com"}
@@ -24,15 +25,18 @@ class FakeOrg:
         self.triggers = triggers
         self.writes: list[tuple[str, str | None, dict[str, Any]]] = []
         self._ids = (f"a0B00000000000{n:04d}" for n in itertools.count(1))
+        self.fail_with: BridgeError | None = None
 
     async def query(self, soql: str) -> AsyncIterator[dict[str, Any]]:
+        if self.fail_with is not None:
+            raise self.fail_with
         if "FROM User WHERE Username = " in soql:
             username = soql.rsplit("=", 1)[1].strip().strip("'")
             rows = [u for u in self.users if u["Username"] == username]
         elif soql.endswith(f"FROM {self.setting}"):
             rows = self.records
         else:
-            raise InvalidRequest(f"the fake does not answer {soql!r}")
+            raise InvalidRequest("MALFORMED_QUERY", f"the fake does not answer {soql!r}")
         for row in rows:
             yield dict(row)
 
@@ -43,7 +47,7 @@ class FakeOrg:
     async def create(self, sobject: str, fields: Mapping[str, Any]) -> str:
         assert sobject == self.setting
         if any(r["SetupOwnerId"] == fields["SetupOwnerId"] for r in self.records):
-            raise InvalidRequest("FIELD_INTEGRITY_EXCEPTION: There is already an item in this list")
+            raise InvalidRequest("FIELD_INTEGRITY_EXCEPTION", "There is already an item in this list")
         record = {"Id": next(self._ids), **fields}
         self.records.append(record)
         self.writes.append(("create", None, dict(fields)))

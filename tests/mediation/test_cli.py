@@ -5,8 +5,9 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from bridge.cli.main import main
-from bridge.cli.mediation import EXIT_BYPASS_OFF, EXIT_FAILED, EXIT_USAGE
+from bridge.cli.mediation import EXIT_BYPASS_OFF, EXIT_FAILED, EXIT_TEMPFAIL, EXIT_USAGE
 from bridge.mediation import bypass_check
+from bridge.salesforce import ServerUnavailable
 from tests.mediation.fake_org import INTEGRATION, FakeOrg
 from tests.mediation.test_service import TRIGGERS
 
@@ -14,7 +15,8 @@ USER = ["--user", INTEGRATION["Username"]]
 
 
 def invoke(org: FakeOrg, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["mediation", *args], obj=org.connect, env={"COLUMNS": "200"})
+    env = {"COLUMNS": "200", "BRIDGE_SALESFORCE__USERNAME": None}
+    result = CliRunner().invoke(main, ["mediation", *args], obj=org.connect, env=env)
     return result.exit_code, result.output
 
 
@@ -50,6 +52,20 @@ def test_an_unknown_user_fails_with_a_message() -> None:
     code, output = invoke(FakeOrg(TRIGGERS), "status", "--user", "nobody@example.com")
     assert code == EXIT_FAILED
     assert "no user with the username nobody@example.com" in output
+
+
+def test_no_user_anywhere_is_a_usage_error() -> None:
+    code, output = invoke(FakeOrg(TRIGGERS), "status")
+    assert code == EXIT_USAGE
+    assert "pass --user or set BRIDGE_SALESFORCE__USERNAME" in output
+
+
+def test_a_temporary_failure_exits_75_so_a_scheduler_retries() -> None:
+    org = FakeOrg(TRIGGERS)
+    org.fail_with = ServerUnavailable("SERVER_UNAVAILABLE", "Service Unavailable", status=503)
+    code, output = invoke(org, "enable", *USER)
+    assert code == EXIT_TEMPFAIL
+    assert "error: SERVER_UNAVAILABLE: Service Unavailable" in output
 
 
 async def test_doctor_check_warns_until_the_bypass_is_enabled() -> None:
