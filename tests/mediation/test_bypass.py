@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bridge.errors import ConfigError
 from bridge.mediation import (
     Flag,
     Level,
+    Mediation,
+    MediationError,
     MediationStatus,
     SettingRecord,
     TriggerGroups,
@@ -17,10 +21,12 @@ from bridge.mediation import (
     UserRef,
     bypass_warnings,
     load_trigger_map,
+    parse_trigger_map,
     plan_change,
     resolve_flags,
     trigger_statuses,
 )
+from tests.mediation.fake_org import FakeOrg
 
 USER = UserRef("005000000000001AAA", "integration@example.com", "00e000000000001AAA")
 OTHER_USER = "005000000000002AAA"
@@ -138,3 +144,21 @@ def test_packaged_map_names_the_groups_and_resolves_group_names() -> None:
     assert packaged.flag_for("All__c") == "All__c"
     with pytest.raises(ConfigError, match="known groups: All, Enrichment"):
         packaged.flag_for("Billing")
+
+
+def test_a_map_file_with_bad_flags_or_bad_toml_is_a_config_error(tmp_path: Path) -> None:
+    bad_flags = tmp_path / "flags.toml"
+    bad_flags.write_text('[triggers.T]\nsobject = "Account"\nflags = ["Rollups"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="field API names ending in __c"):
+        load_trigger_map(bad_flags)
+    bad_toml = tmp_path / "broken.toml"
+    bad_toml.write_text("[triggers\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"broken\.toml"):
+        load_trigger_map(bad_toml)
+    with pytest.raises(ConfigError, match=r"\[triggers\] must be a table"):
+        parse_trigger_map({"triggers": ["AccountTrigger"]})
+
+
+def test_mediation_refuses_a_setting_name_it_could_not_put_in_soql() -> None:
+    with pytest.raises(MediationError, match="is not an API name"):
+        Mediation(FakeOrg([]), TriggerMap.of([], setting="Bypass__c WHERE Id != null"))
