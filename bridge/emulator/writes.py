@@ -72,11 +72,14 @@ class Writer:
         self._triggers = triggers
         self._locks = locks
         self._env = env
+        self._now = env.now_iso()
 
     def save(
         self, ops: Sequence[Prepared], *, all_or_none: bool, caller: Caller, tx: Transaction | None = None
     ) -> tuple[list[SaveResult], Transaction]:
         """Save `ops` in one transaction (or inside `tx`, which the caller commits); per-op results in order."""
+        # One timestamp per save, as a Salesforce transaction stamps all its rows alike.
+        self._now = self._env.now_iso()
         results = [SaveResult(None, list(op)) if isinstance(op, list) else SaveResult(op.record_id) for op in ops]
         rows: dict[int, tuple[Op, Record | None, Record]] = {}
         seen: dict[tuple[str, str, Any], int] = {}
@@ -164,7 +167,7 @@ class Writer:
         return errors
 
     def _new_state(self, spec: ObjectSpec, op: Op, before: Record | None, caller: Caller) -> Record:
-        now = self._env.now_iso()
+        now = self._now
         audit = {"LastModifiedDate": now, "LastModifiedById": caller.user.id, "SystemModstamp": now}
         if op.kind == "delete" and before is not None:
             return {**before, **audit, "IsDeleted": True}
@@ -261,7 +264,7 @@ class Writer:
         self, bypass: Mapping[str, Any], caller: Caller
     ) -> Callable[[Transaction, str, list[Record]], None]:
         def update(tx: Transaction, sobject: str, partials: list[Record]) -> None:
-            now = self._env.now_iso()
+            now = self._now
             pairs: list[tuple[Record | None, Record]] = []
             for partial in partials:
                 before = self._store.get(sobject, partial["Id"])
@@ -292,7 +295,8 @@ class Writer:
         if kind == "delete":
             return Change(sobject, "DELETE", after["Id"], (), {})
         assert before is not None  # noqa: S101 - updates always have a prior state
-        changed = tuple(k for k, v in after.items() if before.get(k) != v and k != "Id")
-        if not [k for k in changed if k not in _AUDIT]:
+        changed = tuple(k for k, v in after.items() if before.get(k) != v and k != "Id" and k not in _AUDIT)
+        if not changed:
             return None
+        changed = (*changed, *_AUDIT)
         return Change(sobject, "UPDATE", after["Id"], changed, {k: after[k] for k in changed})
