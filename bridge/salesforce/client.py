@@ -199,7 +199,7 @@ class SalesforceClient:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send one authenticated request to the instance; raise the mapped `SalesforceError` unless 2xx."""
-        session = await self._session()
+        session = await self.session()
         request = self._client().build_request(
             method,
             session.instance_url + path,
@@ -227,9 +227,14 @@ class SalesforceClient:
                 return
             page = (await self.request(kind, "GET", str(next_url), headers=headers)).json()
 
-    async def _session(self) -> Session:
+    async def session(self, *, refresh: bool = False) -> Session:
+        """The OAuth session (for other APIs of the org, e.g. Pub/Sub); `refresh` when that API refused it.
+
+        Concurrent refreshes of the same session fetch one new token, not one each.
+        """
+        stale = self.auth.session if refresh else None
         async with self._session_lock:
-            if self.auth.session is None:
+            if self.auth.session is None or (stale is not None and self.auth.session is stale):
                 response = await self._send(self.auth.token_request(), "auth", with_auth=False)
                 self.auth.accept_token_response(response)
             assert self.auth.session is not None  # noqa: S101 - accept_token_response sets it or raises

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from urllib.parse import unquote
@@ -412,3 +413,22 @@ def test_runtime_never_imports_the_emulator() -> None:
     probe = "import sys, bridge.salesforce; print(sorted(m for m in sys.modules if m.startswith('bridge.emulator')))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+async def test_session_for_other_apis_and_its_refresh(make_client: ClientFactory, fake: FakeSalesforce) -> None:
+    answer = fake.handle
+
+    async def slow_token_endpoint(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.01)  # both refreshes are waiting before the first one has its token
+        return answer(request)
+
+    fake.handle = slow_token_endpoint  # type: ignore[assignment,method-assign]
+    async with make_client() as sf:
+        first = await sf.session()
+        assert await sf.session() is first
+        refreshed = await asyncio.gather(sf.session(refresh=True), sf.session(refresh=True))
+    assert first.access_token.get_secret_value() == f"{TOKEN_PREFIX}1"
+    assert first.instance_url == INSTANCE_URL
+    assert refreshed[0] is refreshed[1]
+    assert refreshed[0].access_token.get_secret_value() == f"{TOKEN_PREFIX}2"
+    assert fake.tokens_issued == 2
