@@ -110,7 +110,7 @@ async def bulk_upsert(client: Requester, job: BulkJob, records: Sequence[Record]
     except BaseException:
         await asyncio.shield(_abort(client, job_path))
         raise
-    return await _collect(client, job_path, info, records, columns)
+    return await _collect(client, job_path, info, _Pending(records, columns, job.external_id_field))
 
 
 def _job_spec(job: BulkJob) -> dict[str, str]:
@@ -145,10 +145,7 @@ async def _abort(client: Requester, job_path: str) -> None:
         _log.warning("could not abort bulk job %s: %s", job_path.rsplit("/", 1)[-1], exc.error_code)
 
 
-async def _collect(
-    client: Requester, job_path: str, info: Mapping[str, Any], records: Sequence[Record], columns: list[str]
-) -> BulkResult:
-    pending = _Pending(records, columns)
+async def _collect(client: Requester, job_path: str, info: Mapping[str, Any], pending: _Pending) -> BulkResult:
     result = BulkResult(job_id=job_path.rsplit("/", 1)[-1], state=str(info.get("state")))
     result.error_message = str(info["errorMessage"]) if info.get("errorMessage") else None
     for row in await _rows(client, f"{job_path}/successfulResults/"):
@@ -169,25 +166,47 @@ async def _rows(client: Requester, path: str) -> list[dict[str, str]]:
 
 
 class _Pending:
-    """The job's records not yet matched to a result row, found by their CSV values (result order is arbitrary)."""
+    """The job's records not yet matched to a result row (result order is arbitrary).
 
-    def __init__(self, records: Sequence[Record], columns: list[str]) -> None:
+    A row matches a record by all its CSV values, else by the external ID alone (Salesforce may write a value
+    back formatted differently, `1500.0` as `1500`). A row matching nothing is reported as it came back.
+    """
+
+    def __init__(self, records: Sequence[Record], columns: list[str], external_id_field: str) -> None:
         self._columns = columns
-        self._by_key: dict[tuple[str, ...], list[Record]] = defaultdict(list)
+        self._key_field = external_id_field
+        self._by_row: dict[tuple[str, ...], list[Record]] = defaultdict(list)
+        self._by_key: dict[str, list[Record]] = defaultdict(list)
         for record in records:
             flat = _flatten(record)
-            self._by_key[tuple(flat.get(c, "") for c in columns)].append(record)
+            self._by_row[tuple(flat.get(c, "") for c in columns)].append(record)
+            self._by_key[flat.get(external_id_field, "")].append(record)
         self.left = len(records)
 
     def take(self, row: Mapping[str, str]) -> Record:
-        matches = self._by_key.get(tuple(row.get(c, "") for c in self._columns))
-        if not matches:
+        exact = self._by_row.get(tuple(row.get(c, "") for c in self._columns))
+        same_key = self._by_key.get(row.get(self._key_field, ""))
+        record = exact[0] if exact else same_key[0] if same_key else None
+        if record is None:
             return {c: row[c] for c in self._columns if c in row}
+        self._forget(record)
+        return record
+
+    def _forget(self, record: Record) -> None:
+        flat = _flatten(record)
+        _remove(self._by_row[tuple(flat.get(c, "") for c in self._columns)], record)
+        _remove(self._by_key[flat.get(self._key_field, "")], record)
         self.left -= 1
-        return matches.pop(0)
 
     def remaining(self) -> list[Record]:
-        return [record for records in self._by_key.values() for record in records]
+        return [record for records in self._by_row.values() for record in records]
+
+
+def _remove(records: list[Record], record: Record) -> None:
+    for index, candidate in enumerate(records):
+        if candidate is record:
+            del records[index]
+            return
 
 
 def _flatten(record: Record) -> dict[str, str]:

@@ -203,3 +203,40 @@ async def test_no_records_no_calls(make_client: ClientFactory, fake: FakeSalesfo
         result = await sf.bulk_upsert("Account", "Ext_Id__c", [], sleep=Sleeps())
     assert (result.successful, result.failed, result.unprocessed) == ([], [], [])
     assert fake.requests == []
+
+
+async def test_a_failed_abort_does_not_hide_the_original_error(
+    make_client: ClientFactory, fake: FakeSalesforce, caplog: pytest.LogCaptureFixture
+) -> None:
+    org = BulkOrg(fake, ["InProgress"])
+
+    def refuse_abort(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["state"] == "Aborted":
+            return sf_error(400, "INVALIDJOBSTATE", "Job is already complete")
+        return org.patch(request)
+
+    fake.routes[2] = ("PATCH", fake.routes[2][1], [refuse_abort])
+    async with make_client() as sf:
+        with pytest.raises(BulkJobTimeout):
+            await sf.bulk_upsert("Account", "Ext_Id__c", RECORDS, max_wait_s=0.5, sleep=Sleeps())
+    assert "INVALIDJOBSTATE" in caplog.text
+
+
+async def test_result_rows_salesforce_reformatted_are_still_reported(
+    make_client: ClientFactory, fake: FakeSalesforce
+) -> None:
+    org = BulkOrg(fake, ["JobComplete"])
+    original = org.successful
+
+    def reformatted(request: httpx.Request) -> httpx.Response:
+        text = original(request).text.replace("1500.0", "1500")
+        return httpx.Response(200, text=text)
+
+    fake.routes[4] = ("GET", fake.routes[4][1], [reformatted])
+    records = [{"Ext_Id__c": "N-1", "Name": "n", "AnnualRevenue": 1500.0}]
+    async with make_client() as sf:
+        result = await sf.bulk_upsert("Account", "Ext_Id__c", records, sleep=Sleeps())
+    [(record, sf_id, _)] = result.successful
+    assert record is records[0]  # matched by its external ID when the other values do not match literally
+    assert sf_id
+    assert result.unprocessed == []

@@ -99,6 +99,8 @@ def test_classify_maps_codes_and_messages(
             "MULTIPLE_CHOICES",
         ),
         (503, None, e.ServerUnavailable, "HTTP_503"),
+        (429, None, e.ServerUnavailable, "HTTP_429"),
+        (404, None, e.NotFound, "HTTP_404"),
         (
             500,
             [{"message": "An unexpected error occurred", "errorCode": "UNKNOWN_EXCEPTION"}],
