@@ -24,6 +24,7 @@ from bridge.salesforce import (
     InvalidRequest,
     JwtBearer,
     LimitInfo,
+    NotFound,
     ParentNotFound,
     RequestLimitExceeded,
     RolledBack,
@@ -77,6 +78,19 @@ async def test_upsert_creates_then_updates(connect: Connect, org: Org) -> None:
     assert second.id == first.id
     assert record["Name"] == "Acme Corp"
     assert org.count("Account") == 1
+
+
+async def test_create_update_get_delete(connect: Connect, org: Org) -> None:
+    async with connect() as sf:
+        created = await sf.create("Contact", {"LastName": "Lovelace"})
+        assert created.id is not None
+        await sf.update("Contact", created.id, {"FirstName": "Ada"})
+        contact = await sf.get("Contact", created.id, ["FirstName", "LastName"])
+        await sf.delete("Contact", created.id)
+        with pytest.raises(NotFound):
+            await sf.get("Contact", created.id)
+    assert created.created
+    assert (contact["FirstName"], contact["LastName"]) == ("Ada", "Lovelace")
 
 
 async def test_hostile_external_ids_round_trip(connect: Connect, org: Org) -> None:
