@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -15,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from bridge.config import SalesforceSettings
-from bridge.emulator import EmulatorServer, Org, create_app, load_profile
+from bridge.emulator import EmulatorServer, LatencyModel, Org, create_app, load_profile
 from bridge.emulator.profile import ConnectedApp
 from bridge.metrics import Metrics
 from bridge.salesforce import (
@@ -283,3 +284,25 @@ async def test_over_a_socket_bulk_upsert() -> None:
     ]
     assert result.unprocessed == []
     assert org.count("Account") == 449
+
+
+async def test_over_a_socket_cancelling_a_bulk_upsert_aborts_its_job() -> None:
+    org = Org(latency=LatencyModel(speed=1.0, request_ms=5.0, per_record_ms=20.0))  # a 200-record chunk: 4 s
+    records = [{"External_Id__c": f"X-{i}", "Name": f"Cancelled {i}"} for i in range(450)]
+    polling = asyncio.Event()
+
+    async def park(delay_s: float) -> None:
+        polling.set()
+        await asyncio.sleep(3600)
+
+    async with EmulatorServer(org) as server:
+        settings = SalesforceSettings(login_url=server.url, client_id=CLIENT_ID)
+        async with SalesforceClient(settings, ClientCredentials(server.url, CLIENT_ID, SECRET)) as sf:
+            task = asyncio.create_task(sf.bulk_upsert("Account", "External_Id__c", records, sleep=park))
+            await polling.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            jobs = (await sf.request("bulk", "GET", f"{sf.base_path}/jobs/ingest")).json()["records"]
+    assert [job["state"] for job in jobs] == ["Aborted"]
+    assert org.count("Account") < len(records)
