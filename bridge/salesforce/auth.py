@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from bridge.config import SalesforceSettings
 from bridge.errors import ConfigError
-from bridge.salesforce.errors import AuthenticationFailed
+from bridge.salesforce.errors import AuthenticationFailed, SalesforceError, ServerUnavailable
 
 JWT_LIFETIME_S = 180  # Salesforce accepts assertions that expire within 3 minutes
 _JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -66,14 +66,12 @@ class SalesforceAuth(httpx.Auth):
         )
 
     def accept_token_response(self, response: httpx.Response) -> Session:
-        """Turn the token endpoint's answer into the current session, or raise `AuthenticationFailed`."""
+        """Turn the token endpoint's answer into the current session, or raise why it is not one."""
         body = _json_or_none(response)
-        if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
-            code = str(body.get("error", "")) if isinstance(body, dict) else ""
-            description = str(body.get("error_description", "")) if isinstance(body, dict) else ""
-            raise AuthenticationFailed(
-                code or f"HTTP_{response.status_code}", description or "token request refused", (), response.status_code
-            )
+        if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
+            raise _token_error(response.status_code, body)
+        if not body.get("instance_url"):
+            raise AuthenticationFailed("NO_INSTANCE_URL", "the token response names no instance_url", (), 200)
         self.session = Session(
             access_token=SecretStr(str(body["access_token"])),
             instance_url=str(body["instance_url"]).rstrip("/"),
@@ -200,6 +198,16 @@ def is_invalid_session(response: httpx.Response) -> bool:
     body = _json_or_none(response)
     entries = body if isinstance(body, list) else [body]
     return any(isinstance(e, dict) and e.get("errorCode") == "INVALID_SESSION_ID" for e in entries)
+
+
+def _token_error(status: int, body: Any) -> SalesforceError:
+    """OAuth errors are objects (`{"error", "error_description"}`), never echoing the credentials sent."""
+    entry = body if isinstance(body, dict) else {}
+    code = str(entry.get("error") or f"HTTP_{status}")
+    description = str(entry.get("error_description") or "token request refused")
+    if status >= 500 or status == 429:
+        return ServerUnavailable(code, description, (), status)
+    return AuthenticationFailed(code, description, (), status)
 
 
 def _json_or_none(response: httpx.Response) -> Any:

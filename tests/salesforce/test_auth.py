@@ -15,7 +15,15 @@ from pydantic import SecretStr
 
 from bridge.config import SalesforceSettings
 from bridge.errors import ConfigError
-from bridge.salesforce import AuthenticationFailed, ClientCredentials, JwtBearer, SessionExpired, auth_from_settings
+from bridge.salesforce import (
+    AuthenticationFailed,
+    ClientCredentials,
+    JwtBearer,
+    SalesforceError,
+    ServerUnavailable,
+    SessionExpired,
+    auth_from_settings,
+)
 from tests.salesforce.conftest import CLIENT_SECRET, LOGIN_URL, TOKEN_PREFIX, ClientFactory, FakeSalesforce
 
 NOW = 1_764_165_600.0
@@ -147,3 +155,20 @@ async def test_token_refusal_is_authentication_failed(make_client: ClientFactory
     assert raised.value.error_code == "invalid_grant"
     assert not raised.value.retryable
     assert CLIENT_SECRET not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (503, None, ServerUnavailable),
+        (200, {"access_token": "x"}, AuthenticationFailed),
+        (200, {"instance_url": "https://x.test"}, AuthenticationFailed),
+        (401, {"error": "invalid_client_id", "error_description": "client identifier invalid"}, AuthenticationFailed),
+    ],
+)
+def test_unusable_token_answers(status: int, body: object, kind: type[SalesforceError]) -> None:
+    auth = ClientCredentials(LOGIN_URL, "3MVG9app", SecretStr(CLIENT_SECRET))
+    response = httpx.Response(status, json=body) if body is not None else httpx.Response(status, text="<html/>")
+    with pytest.raises(kind):
+        auth.accept_token_response(response)
+    assert auth.session is None
