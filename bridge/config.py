@@ -10,7 +10,7 @@ Tests build settings with keyword arguments: `Settings(kafka=KafkaSettings(boots
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -123,6 +123,10 @@ class ProcessorSettings(_Section):
     not_evaluable: Literal["pass_through", "reject"] = "pass_through"
     recent_event_ids: int = Field(default=16, ge=1)
     source_topics: tuple[str, ...] = ()
+    # Global merge fields the integration user sees, for validation rules that read them, as JSON, e.g.
+    # {"$Setup": {"Integration_Bypass__c": {"All__c": true}}}; a rule reading an absent one is not evaluable.
+    merge_fields: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    org_dir: Path | None = None  # an org snapshot (crm-bridge catalog); read from the org at start when unset
 
 
 class SourceSettings(_Section):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client import start_http_server
@@ -23,7 +24,7 @@ from bridge.processing.batch import BatchContext
 from bridge.processing.dedupe import DedupeConfig
 from bridge.processing.mapping import default_mappings_dir, load_mappings
 from bridge.processing.pipeline import Pipeline
-from bridge.processing.rules import RuleCompiler, compile_rules, unevaluated
+from bridge.processing.rules import RuleCompiler, compile_rules, formula_compiler, unevaluated
 from bridge.processing.validation import NotEvaluablePolicy, Validator
 from bridge.processor.app import ProcessorApp, ProcessorWiring, build_app
 
@@ -54,28 +55,33 @@ def source_topics(settings: Settings, registry: SchemaRegistry) -> tuple[str, ..
 
 def build_worker_app(settings: Settings, org_dir: Path, metrics: Metrics) -> ProcessorApp:
     """The faust app of one worker, fully wired."""
-    context = build_context(settings, org_dir, default_compiler())
+    context = build_context(settings, org_dir, default_compiler(settings))
     return build_app(ProcessorWiring(settings, context, metrics, source_topics(settings, context.registry)))
 
 
-def default_compiler() -> RuleCompiler:
-    """The formula engine that compiles validation rules (none yet: every rule reports not evaluable)."""
-    return unevaluated
+def default_compiler(settings: Settings | None = None) -> RuleCompiler:
+    """The formula engine that compiles the org's validation rules, with the configured merge fields."""
+    merge = settings.processor.merge_fields if settings is not None else {}
+    return formula_compiler(merge, clock=lambda: datetime.now(UTC))
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def run_worker(settings: Settings, org_dir: Path, *, metrics_port: int | None, log_level: str = "info") -> None:
     """Run one worker until SIGTERM/SIGINT (faust's Worker owns the event loop and the signals)."""
     import faust.worker  # noqa: PLC0415 - faust is heavy and belongs to the edge; load it only to run
 
+    metrics = Metrics.create()
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr=settings.metrics.host, registry=metrics.registry)
+    built = build_worker_app(settings, org_dir, metrics)
+    faust.worker.Worker(built.app, loglevel=log_level, quiet=True).execute_from_commandline()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m bridge.processor`: one worker from the environment's settings."""
     parser = argparse.ArgumentParser(prog="python -m bridge.processor")
     parser.add_argument("--org-dir", type=Path, required=True, help="an org snapshot (crm-bridge catalog)")
     parser.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on this port")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings()
-    metrics = Metrics.create()
-    if args.metrics_port is not None:
-        start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
-    built = build_worker_app(settings, args.org_dir, metrics)
-    faust.worker.Worker(built.app, loglevel=args.log_level, quiet=True).execute_from_commandline()
+    run_worker(Settings(), args.org_dir, metrics_port=args.metrics_port, log_level=args.log_level)
