@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import httpx
 
 from bridge.salesforce.errors import BulkJobTimeout, SalesforceError
+from bridge.salesforce.responses import json_body
 
 NULL = "#N/A"  # how a Bulk API CSV sets a field to null
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # 150 MB after base64 encoding on Salesforce's side
@@ -101,7 +102,7 @@ async def bulk_upsert(client: Requester, job: BulkJob, records: Sequence[Record]
         raise ValueError(f"{len(data)} bytes of CSV: a Bulk API 2.0 upload takes at most {MAX_UPLOAD_BYTES}")
     jobs_path = f"{client.base_path}/jobs/ingest"
     created = await client.request("bulk", "POST", jobs_path, json=_job_spec(job))
-    job_id = str(created.json()["id"])
+    job_id = str(json_body(created)["id"])
     job_path = f"{jobs_path}/{job_id}"
     try:
         await client.request("bulk", "PUT", f"{job_path}/batches", content=data, headers={"Content-Type": "text/csv"})
@@ -133,7 +134,7 @@ async def _wait(client: Requester, job_path: str, poll: PollPolicy, sleep: Sleep
         await sleep(delay_s)
         waited_s += delay_s
         delay_s = min(delay_s * 2, poll.max_interval_s)
-        info: dict[str, Any] = (await client.request("bulk", "GET", job_path)).json()
+        info: dict[str, Any] = json_body(await client.request("bulk", "GET", job_path))
         if info.get("state") in TERMINAL_STATES:
             return info
 

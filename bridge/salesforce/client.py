@@ -23,14 +23,9 @@ from bridge.config import SalesforceSettings
 from bridge.metrics import Metrics
 from bridge.salesforce import bulk
 from bridge.salesforce.auth import SalesforceAuth, Session
-from bridge.salesforce.errors import (
-    MultipleMatches,
-    RequestLimitExceeded,
-    SalesforceError,
-    TransportError,
-    classify_status,
-)
+from bridge.salesforce.errors import RequestLimitExceeded, SalesforceError, TransportError
 from bridge.salesforce.limits import LimitInfo
+from bridge.salesforce.responses import error_from_response, json_body
 from bridge.salesforce.results import SaveResult, SubResponse
 
 MAX_COLLECTION_RECORDS = 200
@@ -98,7 +93,7 @@ class SalesforceClient:
         response = await self.request("upsert", "PATCH", path, json=dict(fields))
         if response.status_code == 204:  # API < 46.0 answers an update without a body
             return SaveResult(None, success=True, created=False)
-        return SaveResult.from_json(response.json(), created=_created(response))
+        return SaveResult.from_json(json_body(response), created=_created(response))
 
     async def upsert_collection(
         self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]], all_or_none: bool
@@ -111,11 +106,11 @@ class SalesforceClient:
         body = {"allOrNone": all_or_none, "records": [_typed(sobject, record) for record in records]}
         path = f"{self.base_path}/composite/sobjects/{_api_name(sobject)}/{_api_name(external_id_field)}"
         response = await self.request("collections", "PATCH", path, json=body)
-        return [SaveResult.from_json(item) for item in response.json()]
+        return [SaveResult.from_json(item) for item in json_body(response)]
 
     async def create(self, sobject: str, fields: Mapping[str, Any]) -> SaveResult:
         response = await self.request("create", "POST", self._sobject_path(sobject), json=dict(fields))
-        return SaveResult.from_json(response.json(), created=True)
+        return SaveResult.from_json(json_body(response), created=True)
 
     async def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None:
         await self.request("update", "PATCH", self._record_path(sobject, record_id), json=dict(fields))
@@ -126,7 +121,7 @@ class SalesforceClient:
     async def get(self, sobject: str, record_id: str, fields: Sequence[str] | None = None) -> dict[str, Any]:
         params = {"fields": ",".join(_api_name(f) for f in fields)} if fields else None
         response = await self.request("get", "GET", self._record_path(sobject, record_id), params=params)
-        return dict(response.json())
+        return dict(json_body(response))
 
     async def composite(self, subrequests: Sequence[Mapping[str, Any]], all_or_none: bool) -> list[SubResponse]:
         """`POST /composite` (≤25 subrequests, one API call); URLs start with `client.base_path`."""
@@ -134,7 +129,7 @@ class SalesforceClient:
             raise ValueError(f"{len(subrequests)} subrequests: Composite takes at most {MAX_COMPOSITE_SUBREQUESTS}")
         body = {"allOrNone": all_or_none, "compositeRequest": [dict(s) for s in subrequests]}
         response = await self.request("composite", "POST", f"{self.base_path}/composite", json=body)
-        return [SubResponse.from_json(item) for item in response.json().get("compositeResponse", [])]
+        return [SubResponse.from_json(item) for item in json_body(response).get("compositeResponse", [])]
 
     # -- query and metadata ----------------------------------------------------------------------------------
 
@@ -155,16 +150,16 @@ class SalesforceClient:
 
     async def describe(self, sobject: str) -> dict[str, Any]:
         response = await self.request("describe", "GET", f"{self._sobject_path(sobject)}/describe")
-        return dict(response.json())
+        return dict(json_body(response))
 
     async def describe_global(self) -> dict[str, Any]:
         response = await self.request("describe", "GET", f"{self.base_path}/sobjects")
-        return dict(response.json())
+        return dict(json_body(response))
 
     async def limits(self) -> dict[str, Any]:
         """`GET /limits`: `{"DailyApiRequests": {"Max": 15000, "Remaining": 14998}, ...}`."""
         response = await self.request("limits", "GET", f"{self.base_path}/limits")
-        return dict(response.json())
+        return dict(json_body(response))
 
     async def bulk_upsert(
         self,
@@ -218,14 +213,14 @@ class SalesforceClient:
         self, kind: str, path: str, soql: str, batch_size: int | None = None
     ) -> AsyncIterator[dict[str, Any]]:
         headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else None
-        page = (await self.request(kind, "GET", path, params={"q": soql}, headers=headers)).json()
+        page = json_body(await self.request(kind, "GET", path, params={"q": soql}, headers=headers))
         while True:
             for record in page.get("records", []):
                 yield record
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return
-            page = (await self.request(kind, "GET", str(next_url), headers=headers)).json()
+            page = json_body(await self.request(kind, "GET", str(next_url), headers=headers))
 
     async def session(self, *, refresh: bool = False) -> Session:
         """The OAuth session (for other APIs of the org, e.g. Pub/Sub); `refresh` when that API refused it.
@@ -290,25 +285,6 @@ class SalesforceClient:
         return f"{self._sobject_path(sobject)}/{record_id}"
 
 
-def error_from_response(response: httpx.Response) -> SalesforceError:
-    """The exception for a non-2xx answer: REST error array, single error object, 300 list, or no JSON."""
-    status = response.status_code
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if status == 300:
-        matches = [str(url) for url in body] if isinstance(body, list) else []
-        return MultipleMatches("MULTIPLE_CHOICES", f"external ID matches {len(matches)} records: {matches}", (), 300)
-    entry = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else body
-    entry = entry if isinstance(entry, dict) else {}
-    code = str(entry.get("errorCode") or entry.get("error") or f"HTTP_{status}")
-    message = str(entry.get("message") or entry.get("error_description") or response.reason_phrase)
-    fields = tuple(str(f) for f in entry.get("fields") or ())
-    kind = classify_status(status, code, message)
-    return kind(code, message, fields, status, retry_after_s=_retry_after_s(response))
-
-
 def path_segment(value: str) -> str:
     """`value` as one URL path segment: everything but unreserved characters escaped, `.`/`..` too."""
     if value and set(value) == {"."}:
@@ -316,15 +292,8 @@ def path_segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _retry_after_s(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
-
-
 def _created(response: httpx.Response) -> bool | None:
-    body = response.json()
+    body = json_body(response)
     if isinstance(body, dict) and "created" in body:
         return None  # the body says it
     return response.status_code == 201

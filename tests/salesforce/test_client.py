@@ -21,6 +21,7 @@ from bridge.salesforce import (
     RequestLimitExceeded,
     RolledBack,
     SaveResult,
+    ServerUnavailable,
     Session,
     SessionExpired,
     TransportError,
@@ -432,3 +433,14 @@ async def test_session_for_other_apis_and_its_refresh(make_client: ClientFactory
     assert refreshed[0] is refreshed[1]
     assert refreshed[0].access_token.get_secret_value() == f"{TOKEN_PREFIX}2"
     assert fake.tokens_issued == 2
+
+
+async def test_a_non_json_success_is_server_unavailable(make_client: ClientFactory, fake: FakeSalesforce) -> None:
+    fake.on(
+        "GET",
+        rf"{BASE}/limits",
+        httpx.Response(200, text="<html>proxy login</html>", headers={"Content-Type": "text/html"}),
+    )
+    async with make_client() as sf:
+        with pytest.raises(ServerUnavailable, match="text/html"):
+            await sf.limits()

@@ -7,7 +7,7 @@ import pytest
 
 from bridge.errors import BridgeError
 from bridge.salesforce import errors as e
-from bridge.salesforce.client import error_from_response
+from bridge.salesforce.responses import error_from_response
 
 CPU = "OppTrigger: execution of AfterInsert\n\ncaused by: System.LimitException: Apex CPU time limit exceeded"
 
