@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+import requests
+from simple_salesforce import Salesforce
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,6 +19,7 @@ from bridge.emulator.bulk import CHUNK_RECORDS, BulkError, IngestJob, format_tim
 from bridge.emulator.org import Org
 from bridge.emulator.routes_bulk import BulkIngest
 from bridge.emulator.routes_query import error_response
+from bridge.emulator.server import EmulatorServer
 
 NOW = datetime(2026, 3, 10, 12, 0, 1, 234000, tzinfo=UTC)
 ACCOUNT = {
@@ -381,3 +384,36 @@ async def test_abort_while_in_progress_leaves_the_rest_unprocessed(org: Org) -> 
     assert (info["state"], info["numberRecordsProcessed"]) == ("Aborted", 200)
     assert len(unprocessed) == 1 + 300
     assert org.count("Account") == 200
+
+
+# --- simple-salesforce over a real socket --------------------------------------------------------------------
+
+
+def simple_salesforce_client(server: EmulatorServer, org: Org) -> Salesforce:
+    """simple-salesforce on the server's HTTPS URL, trusting its self-signed certificate."""
+    token = org.sessions.issue(org.user(None), org.profile.connected_apps[0]).token
+    session = requests.Session()
+    session.trust_env = False  # a REQUESTS_CA_BUNDLE in the environment would override `verify`
+    session.verify = str(server.certfile)
+    # No keep-alive: a pooled connection left open would hold up the server's shutdown until it times out.
+    session.headers["Connection"] = "close"
+    return Salesforce(instance_url=server.url, session_id=token, version="60.0", session=session)
+
+
+async def test_simple_salesforce_bulk2_upsert(org: Org) -> None:
+    async with EmulatorServer(org, tls=True) as server:
+        sf = simple_salesforce_client(server, org)
+
+        def load() -> tuple[list[dict[str, int]], str]:
+            records = [{"External_Id__c": f"S-{n}", "Name": f"Simple {n}"} for n in range(450)]
+            records.append({"External_Id__c": "S-bad", "Name": ""})
+            results = sf.bulk2.Account.upsert(records=records, external_id_field="External_Id__c", wait=0.05)
+            failed = sf.bulk2.Account.get_failed_records(results[0]["job_id"])
+            return results, failed
+
+        results, failed = await asyncio.to_thread(load)
+    [result] = results
+    assert (result["numberRecordsProcessed"], result["numberRecordsFailed"]) == (451, 1)
+    assert org.count("Account") == 450
+    assert "REQUIRED_FIELD_MISSING" in failed
+    assert "S-bad" in failed

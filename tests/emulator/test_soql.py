@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -9,12 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+from simple_salesforce.exceptions import SalesforceMalformedRequest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
 from bridge.emulator.org import Org
 from bridge.emulator.routes_query import error_response, query_routes
+from bridge.emulator.server import EmulatorServer
 from bridge.emulator.soql import SoqlError, parse_soql
 from bridge.emulator.soql_eval import QueryResult, execute
 
@@ -410,3 +413,22 @@ async def test_relationship_query_against_the_org(client: httpx.AsyncClient, org
     [record] = (await client.get(f"{BASE}/query", params={"q": q})).json()["records"]
     assert record["Account"]["Name"] == "Parent Co"
     assert record["Account"]["attributes"] == {"type": "Account", "url": f"{BASE}/sobjects/Account/{account['id']}"}
+
+
+async def test_simple_salesforce_query_and_query_all(org: Org) -> None:
+    from tests.emulator.test_bulk import simple_salesforce_client
+
+    async with EmulatorServer(org, tls=True) as server:
+        sf = simple_salesforce_client(server, org)
+        q = "SELECT Id, Name FROM Account WHERE External_Id__c LIKE 'Q-%' ORDER BY Name"
+        first = await asyncio.to_thread(sf.query, q)
+        everything = await asyncio.to_thread(sf.query_all, q)
+        with_deleted = await asyncio.to_thread(sf.query_all, q, include_deleted=True)
+        count = await asyncio.to_thread(sf.query, "SELECT COUNT() FROM Account WHERE External_Id__c LIKE 'Q-%'")
+        with pytest.raises(SalesforceMalformedRequest) as caught:
+            await asyncio.to_thread(sf.query, "SELECT Nope FROM Account")
+    assert (first["totalSize"], first["done"], len(first["records"])) == (2340, False, 2000)
+    assert (everything["totalSize"], len(everything["records"]), everything["done"]) == (2340, 2340, True)
+    assert len(with_deleted["records"]) == 2600
+    assert count["totalSize"] == 2340
+    assert caught.value.content[0]["errorCode"] == "INVALID_FIELD"
