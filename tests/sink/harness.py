@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,16 +13,21 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
-from bridge.config import GovernorSettings, KafkaSettings, Settings, SinkSettings, TopicSettings
+from bridge.config import GovernorSettings, KafkaSettings, SalesforceSettings, Settings, SinkSettings, TopicSettings
+from bridge.emulator import EmulatorServer, Org
+from bridge.governor import GovernorGate
 from bridge.metrics import Metrics
 from bridge.processing.records import MappedRecord
 from bridge.processing.routing import DeadLetter, decode_dead_letter, write_message
+from bridge.salesforce import SalesforceClient, auth_from_settings
 from bridge.sink.executor import RecordWriter
 from bridge.sink.runner import build_gate, run_sink
 from bridge.sink.sink import SinkStats
 from bridge.types import Lane
 from tests.conftest import NewTopicFactory
+from tests.sink.fakeorg import FakeOrg
 
 
 async def sink_settings(
@@ -127,12 +133,37 @@ async def committed(settings: Settings) -> dict[str, int]:
 
 
 async def run_burst(
-    settings: Settings, writer: RecordWriter, metrics: Metrics | None = None, timeout_s: float = 60.0
+    settings: Settings,
+    writer: RecordWriter,
+    metrics: Metrics | None = None,
+    *,
+    gate: GovernorGate | None = None,
+    timeout_s: float = 60.0,
 ) -> SinkStats:
     """One sink worker until it is caught up and idle."""
     metrics = metrics or Metrics.create(CollectorRegistry())
-    gate = build_gate(settings, metrics)
-    if hasattr(writer, "on_limit_info"):
-        writer.on_limit_info = gate.observe
+    if gate is None:
+        gate = build_gate(settings, metrics)
+        if isinstance(writer, FakeOrg):
+            writer.on_limit_info = gate.observe
     run = run_sink(settings, writer, gate, asyncio.Event(), metrics=metrics, burst=True)
     return await asyncio.wait_for(run, timeout=timeout_s)
+
+
+CLIENT_ID = "emulator-client-id"  # runs as the integration user: non-essential triggers bypassed
+HUMAN_CLIENT_ID = "emulator-human-client-id"  # runs as a person: every trigger fires
+CLIENT_SECRET = SecretStr("emulator-client-secret")
+
+
+@asynccontextmanager
+async def emulator_client(
+    org: Org, gate: GovernorGate, metrics: Metrics, *, client_id: str = CLIENT_ID
+) -> AsyncIterator[SalesforceClient]:
+    """The real client on the emulator over a real socket, feeding the governor from every response."""
+    async with EmulatorServer(org) as server:
+        sf_settings = SalesforceSettings(
+            login_url=server.url, client_id=client_id, client_secret=CLIENT_SECRET, auth_flow="client_credentials"
+        )
+        auth = auth_from_settings(sf_settings)
+        async with SalesforceClient(sf_settings, auth, on_limit_info=gate.observe, metrics=metrics) as client:
+            yield client
