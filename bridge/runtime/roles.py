@@ -1,0 +1,81 @@
+"""The worker roles of a deployment and how each is built from `Settings` and run until told to stop.
+
+    await run_role("ingest", settings, stop)    # returns once `stop` is set and the role has drained
+
+Every role serves `/healthz`, `/readyz` and `/metrics` on `metrics.host:metrics.port`. The processor is the
+exception in shape only: faust's Worker owns its loop, so it runs through `run_processor` (blocking).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Literal
+
+from bridge.config import Settings
+from bridge.errors import ConfigError
+from bridge.metrics import Metrics
+from bridge.server import ReadinessCheck, WorkerServer, create_app
+
+log = logging.getLogger(__name__)
+
+Role = Literal["processor", "sink", "source", "ingest"]
+ROLES: tuple[Role, ...] = ("processor", "sink", "source", "ingest")
+
+RoleRunner = Callable[[Settings, Metrics, asyncio.Event], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    settings: Settings, metrics: Metrics, checks: Mapping[str, ReadinessCheck], routes: list[object] | None = None
+) -> AsyncIterator[WorkerServer]:
+    """Health, readiness and metrics (plus `routes`) on the configured metrics address."""
+    app = create_app(metrics.registry, checks, routes=routes or [])  # type: ignore[arg-type]
+    async with WorkerServer(app, host=settings.metrics.host, port=settings.metrics.port) as server:
+        log.info("serving /metrics, /healthz and /readyz on %s", server.url)
+        yield server
+
+
+async def run_ingest(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
+    """HTTP ingest on `ingest.host:ingest.port`, publishing through an idempotent acks=all producer."""
+    from bridge.events.schemas import SchemaRegistry  # noqa: PLC0415 - each role loads only what it runs
+    from bridge.ingest import create_ingest_app  # noqa: PLC0415
+    from bridge.publisher import Publisher  # noqa: PLC0415
+
+    registry = SchemaRegistry.load(settings.processor.schemas_dir)
+    async with Publisher(settings, schemas=registry) as publisher:
+        ingest_app = create_ingest_app(publisher, settings.ingest, metrics)
+        async with (
+            serving(settings, metrics, {"kafka": publisher.ready}),
+            WorkerServer(ingest_app, host=settings.ingest.host, port=settings.ingest.port) as ingest,
+        ):
+            log.info("ingest accepting CloudEvents on %s/v1/events", ingest.url)
+            await stop.wait()
+
+
+def role_runner(role: Role) -> RoleRunner:
+    """The async runner of an asyncio role (every role but the processor)."""
+    runners: dict[str, RoleRunner] = {"ingest": run_ingest, **_salesforce_roles()}
+    if role not in runners:
+        raise ConfigError(f"role {role!r} has no asyncio runner (known: {', '.join(sorted(runners))})")
+    return runners[role]
+
+
+def _salesforce_roles() -> dict[str, RoleRunner]:
+    from bridge.runtime.salesforce_roles import run_sink, run_source  # noqa: PLC0415
+
+    return {"sink": run_sink, "source": run_source}
+
+
+def run_processor(settings: Settings, org_dir: Path | None, log_level: str) -> None:
+    """The faust worker, blocking until SIGTERM; validation metadata from `org_dir` or read from the org."""
+    from bridge.processor.worker import run_worker  # noqa: PLC0415
+
+    if org_dir is None:
+        from bridge.runtime.salesforce_roles import fetch_org_snapshot  # noqa: PLC0415
+
+        org_dir = asyncio.run(fetch_org_snapshot(settings))
+    run_worker(settings, org_dir, metrics_port=settings.metrics.port, log_level=log_level)

@@ -1,0 +1,155 @@
+"""The roles that talk to Salesforce, composed from the real client: the sink, the source, the org snapshot.
+
+The Salesforce client is built here and only here, from `SalesforceSettings`; every call carries
+`Sforce-Call-Options: client=<call_options_client>`, so the source can tell our own writes' echoes apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bridge.config import Settings
+from bridge.errors import ConfigError
+from bridge.metrics import Metrics
+from bridge.salesforce import LimitInfo, SalesforceClient, auth_from_settings
+from bridge.source.subscriber import Credentials
+
+log = logging.getLogger(__name__)
+
+_API_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def salesforce_client(
+    settings: Settings, metrics: Metrics | None = None, on_limit_info: Any = None
+) -> SalesforceClient:
+    """The deployment's client (not yet entered: `async with salesforce_client(settings) as client:`)."""
+    auth = auth_from_settings(settings.salesforce)
+    return SalesforceClient(settings.salesforce, auth, metrics=metrics, on_limit_info=on_limit_info)
+
+
+def mapped_sobjects(settings: Settings) -> list[str]:
+    """The SObjects the configured mappings write (what validation needs metadata for)."""
+    from bridge.processing.mapping import default_mappings_dir, load_mappings  # noqa: PLC0415
+
+    schemas_dir = settings.processor.schemas_dir
+    mappings = load_mappings(schemas_dir / "mappings" if schemas_dir else default_mappings_dir())
+    return sorted(mappings.sobjects)
+
+
+async def fetch_org_snapshot(settings: Settings, out: Path | None = None) -> Path:
+    """Read describe, validation rules and triggers of the mapped SObjects into a snapshot folder."""
+    from bridge.catalog.fetch import fetch_snapshot  # noqa: PLC0415
+    from bridge.catalog.snapshot import write_snapshot  # noqa: PLC0415
+
+    folder = out or Path(tempfile.mkdtemp(prefix="crm-bridge-org-"))
+    async with salesforce_client(settings) as client:
+        snapshot = await fetch_snapshot(client, mapped_sobjects(settings))
+    write_snapshot(folder, snapshot)
+    log.info("org snapshot of %d SObject(s) written to %s", len(snapshot.describes), folder)
+    return folder
+
+
+class ClientCredentials:
+    """The source's credentials provider: the client's OAuth session, refreshed when the Pub/Sub API refuses it."""
+
+    def __init__(self, client: SalesforceClient, tenant_id: str | None) -> None:
+        self._client = client
+        self._tenant_id = tenant_id
+
+    def __repr__(self) -> str:
+        return f"ClientCredentials(tenant_id={self._tenant_id!r})"
+
+    async def __call__(self, refresh: bool) -> Credentials:
+        session = await self._client.session(refresh=refresh)
+        if self._tenant_id is None:
+            rows = [row async for row in self._client.query("SELECT Id FROM Organization LIMIT 1")]
+            if not rows:
+                raise ConfigError("cannot read the org id (set BRIDGE_SOURCE__TENANT_ID)")
+            self._tenant_id = str(rows[0]["Id"])
+        return Credentials(session.access_token.get_secret_value(), session.instance_url, self._tenant_id)
+
+
+class QueryReconciler:
+    """Reads current record state through SOQL when change events were lost (gaps, expired replay ids)."""
+
+    def __init__(self, client: SalesforceClient, fields: dict[str, Sequence[str]]) -> None:
+        self._client = client
+        self._fields = fields
+
+    def _select(self, entity: str) -> str:
+        if not set(entity) <= _API_NAME_CHARS:
+            raise ValueError(f"{entity!r} is not an API name")
+        names = ["Id", *(f for f in self._fields.get(entity, ()) if f != "Id" and set(f) <= _API_NAME_CHARS)]
+        return f"SELECT {', '.join(names)} FROM {entity}"  # noqa: S608 - API names checked above
+
+    async def changed_since(self, entity: str, since_ms: int) -> list[dict[str, Any]]:
+        """Every record of `entity` modified at or after `since_ms` (epoch milliseconds)."""
+        from datetime import UTC, datetime  # noqa: PLC0415
+
+        since = datetime.fromtimestamp(since_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        soql = f"{self._select(entity)} WHERE SystemModstamp >= {since}"
+        return [_plain(row) async for row in self._client.query(soql)]
+
+    async def read(self, entity: str, record_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The named records of `entity`, 200 ids per query."""
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(record_ids), 200):
+            ids = [i for i in record_ids[start : start + 200] if set(i) <= _API_NAME_CHARS]
+            if not ids:
+                continue
+            quoted = ", ".join(f"'{i}'" for i in ids)
+            soql = f"{self._select(entity)} WHERE Id IN ({quoted})"
+            rows.extend([_plain(row) async for row in self._client.query(soql)])
+        return rows
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "attributes"}
+
+
+async def run_source(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
+    """The source role: Pub/Sub API channels into Kafka with replay-id checkpoints in the same transaction."""
+    from bridge.runtime.roles import serving  # noqa: PLC0415
+    from bridge.source.runner import run_source as pump_channels  # noqa: PLC0415
+
+    async with salesforce_client(settings, metrics) as client, serving(settings, metrics, {}):
+        entities = [c.rsplit("/", 1)[-1].removesuffix("ChangeEvent") for c in settings.source.channels]
+        fields: dict[str, Sequence[str]] = {}
+        for entity in (e for e in entities if e and e != "ChangeEvents" and not e.endswith("__e")):
+            fields[entity] = [f["name"] for f in (await client.describe(entity)).get("fields", [])]
+        await pump_channels(
+            settings,
+            credentials=ClientCredentials(client, settings.source.tenant_id),
+            reconciler=QueryReconciler(client, fields),
+            reconcile_entities=sorted(fields),
+            metrics=metrics,
+            stop=stop,
+        )
+
+
+async def run_sink(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
+    """The sink role: write topics → governor → Salesforce → results/DLQ → offset commits."""
+    from bridge.runtime.roles import serving  # noqa: PLC0415
+    from bridge.sink.runner import build_gate  # noqa: PLC0415
+    from bridge.sink.runner import run_sink as sink_loop  # noqa: PLC0415
+
+    gate = build_gate(settings, metrics)
+    async with salesforce_client(settings, metrics, gate.observe) as client, serving(settings, metrics, {}):
+        stats = await sink_loop(settings, client, gate, stop, metrics=metrics)
+    log.info("sink stopped: %s", stats)
+
+
+def limit_reporter(metrics: Metrics) -> Any:
+    """A callback that mirrors every reported `Sforce-Limit-Info` into the budget gauges."""
+
+    def report(info: LimitInfo) -> None:
+        metrics.api_daily_limit.set(info.limit)
+        metrics.api_budget_used.set(info.used)
+        metrics.api_budget_remaining.set(max(0, info.limit - info.used))
+
+    return report

@@ -1,0 +1,1 @@
+"""The change-stream source: Salesforce Pub/Sub API channels onto Kafka with exactly-once replay-id checkpoints."""
