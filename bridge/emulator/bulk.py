@@ -286,7 +286,8 @@ class IngestJob:
         for row, outcome in zip(chunk.rows, outcomes, strict=True):
             record_id = str(outcome.get("id") or "")
             if outcome.get("success"):
-                self.successful.append([record_id, "true" if outcome.get("created") else "false", *row])
+                created = outcome.get("created", self.operation == "insert")  # inserts report no `created`
+                self.successful.append([record_id, "true" if created else "false", *row])
             else:
                 errors = outcome.get("errors") or [{"statusCode": "UNKNOWN_EXCEPTION", "message": "unknown error"}]
                 text = "; ".join(sf_error(e["statusCode"], e["message"], e.get("fields") or ()) for e in errors)

@@ -9,6 +9,7 @@ so the engine needs nothing else from the org.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -242,6 +243,7 @@ def _date_range(literal: Literal, category: str, now: datetime) -> tuple[Any, An
     return start, end
 
 
+@functools.lru_cache(maxsize=256)
 def _like(pattern: str) -> re.Pattern[str]:
     parts = re.split(r"(\\[%_]|[%_])", pattern)
     wild = {"%": ".*", "_": "."}
@@ -283,6 +285,7 @@ class _Matcher:
         self.bound = bound
         self.resolve = resolve
         self.now = now
+        self._literals: dict[tuple[int, str], Any] = {}
 
     def __call__(self, condition: Condition, row: Mapping[str, Any]) -> bool:
         if isinstance(condition, BoolOp):
@@ -304,12 +307,20 @@ class _Matcher:
         return self.literal_matches(comparison.op, field.category, value, comparison.values[0])
 
     def literal_matches(self, op: str, category: str, value: Any, literal: Literal) -> bool:
+        key = (id(literal), category)
+        if key not in self._literals:  # each literal is normalized once per query, not once per row
+            self._literals[key] = self.literal_value(category, literal)
         if literal.kind == "date_literal":
-            return _in_range(op, value, _date_range(literal, category, self.now))
+            return _in_range(op, value, self._literals[key])
+        return _compare(op, value, self._literals[key])
+
+    def literal_value(self, category: str, literal: Literal) -> Any:
+        if literal.kind == "date_literal":
+            return _date_range(literal, category, self.now)
         raw = literal.value
         if isinstance(raw, str) and literal.kind == "string":
             raw = raw.replace("\\%", "%").replace("\\_", "_")
-        return _compare(op, value, _normalized(category, raw))
+        return _normalized(category, raw)
 
 
 def _order_key(field: BoundField, nulls_first: bool, resolve: ResolveFn) -> Callable[[Mapping[str, Any]], Any]:

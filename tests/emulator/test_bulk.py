@@ -316,6 +316,8 @@ async def test_insert_update_delete_jobs(client: httpx.AsyncClient, ingest: Bulk
         for line in (await client.get(f"{BASE}/{inserted['id']}/successfulResults")).text.splitlines()[1:]
     ]
     assert len(ids) == 2
+    created = (await client.get(f"{BASE}/{inserted['id']}/successfulResults")).text.splitlines()[1:]
+    assert [line.split(",", 1)[1] for line in created] == ["true,One", "true,Two"]
     update = f"Id,Name\n{ids[0]},Uno\n"
     updated = await run_job(client, ingest, {"object": "Account", "operation": "update"}, update)
     assert updated["numberRecordsFailed"] == 0
