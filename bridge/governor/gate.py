@@ -45,6 +45,7 @@ class GovernorGate:
         self._clock = clock
         self._metrics = metrics
         self._changed = asyncio.Event()
+        self._waiters: set[asyncio.Task[object]] = set()
 
     def __repr__(self) -> str:
         state = self.state()
@@ -83,6 +84,9 @@ class GovernorGate:
 
     async def wait_for_permit(self, lane: Lane, calls: int = 1) -> Permit:
         """Wait for a permit; the caller must `release` it."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._waiters.add(task)
         try:
             while True:
                 changed = self._changed
@@ -94,6 +98,16 @@ class GovernorGate:
         except asyncio.CancelledError:
             self._governor.withdraw(lane)
             raise
+        finally:
+            if task is not None:
+                self._waiters.discard(task)
+
+    def cancel_waiters(self) -> int:
+        """Cancel every task still waiting for a permit (nothing was spent for them); how many were cancelled."""
+        waiting = list(self._waiters)
+        for task in waiting:
+            task.cancel()
+        return len(waiting)
 
     def release(self, permit: Permit) -> None:
         """The request of `permit` ended."""

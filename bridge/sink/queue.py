@@ -14,7 +14,7 @@ Batch sizes per SObject halve after `Apex CPU time limit exceeded` (floor 1) and
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from bridge.config import SinkSettings
@@ -94,9 +94,11 @@ class WriteQueue:
         self._pending_keys += Counter()
         return dropped
 
-    def take(self, now_s: float, *, flush: bool = False) -> Batch | None:
-        """The next batch to send, or None when nothing may go now."""
+    def take(self, now_s: float, *, flush: bool = False, lanes: Collection[Lane] = tuple(Lane)) -> Batch | None:
+        """The next batch of one of `lanes` to send, or None when nothing may go now."""
         for group_key in sorted(self._groups, key=self._group_order):
+            if group_key[0] not in lanes:
+                continue
             batch = self._take_from(group_key, now_s, flush)
             if batch is not None:
                 return batch

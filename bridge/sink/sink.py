@@ -16,6 +16,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -97,7 +98,7 @@ class Sink:
         self._partitions = Partitions(
             wiring.consumer, wiring.gate, wiring.metrics, settings.sink.group_id, self._topics
         )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], Lane] = {}
         self._paused: set[TopicPartition] = set()
         self._paused_until_s = 0.0
         self._fetched_nothing = False
@@ -173,13 +174,20 @@ class Sink:
         if now_s < self._paused_until_s:
             return
         flush = flush or self._fetched_nothing
-        while len(self._tasks) <= self._w.gate.governor.concurrency_cap:
-            batch = self._queue.take(now_s, flush=flush)
+        cap = self._w.gate.governor.concurrency_cap
+        while True:
+            # Each lane has its own task slots, so bulk batches waiting for budget never keep real-time out.
+            per_lane = Counter(self._tasks.values())
+            lanes = [lane for lane in Lane if per_lane[lane] < cap]
+            batch = self._queue.take(now_s, flush=flush, lanes=lanes) if lanes else None
             if batch is None:
                 return
             task = asyncio.create_task(self._process(batch), name=f"sink-batch-{batch.sobject}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks[task] = batch.lane
+            task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
 
     async def _idle(self) -> bool:
         if self._tasks or len(self._queue) or not self._fetched_nothing:
@@ -193,12 +201,17 @@ class Sink:
                 return False
         return True
 
-    async def _drain(self) -> None:
+    async def _settle_in_flight(self) -> None:
+        """Abandon batches still waiting for a permit (nothing was sent), let those sending finish (bounded)."""
+        self._w.gate.cancel_waiters()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=self._w.grace_s)
             for task in pending:  # abandoned: not settled, so never committed past (redone after a restart)
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _drain(self) -> None:
+        await self._settle_in_flight()
         await self._partitions.commit()
 
     # -- one batch ------------------------------------------------------------------------------------------
@@ -281,8 +294,7 @@ class Sink:
 
     async def on_revoked(self, revoked: list[TopicPartition]) -> None:
         """Before partitions move away: let in-flight batches finish (bounded), commit, forget their records."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=self._w.grace_s)
+        await self._settle_in_flight()
         await self._partitions.commit()
         gone = set(revoked)
         self._queue.drop(lambda item: TopicPartition(item.topic, item.partition) in gone)

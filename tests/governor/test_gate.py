@@ -68,3 +68,15 @@ async def test_a_cancelled_realtime_waiter_does_not_hold_bulk_back() -> None:
     gate.release(held)
     permit = await asyncio.wait_for(gate.wait_for_permit(Lane.BULK), timeout=5)
     gate.release(permit)
+
+
+async def test_cancel_waiters_abandons_only_those_still_waiting() -> None:
+    gate = _gate()
+    held = await gate.wait_for_permit(Lane.BULK)
+    waiter = asyncio.create_task(gate.wait_for_permit(Lane.BULK))
+    await asyncio.sleep(0.01)
+    assert gate.cancel_waiters() == 1
+    await asyncio.gather(waiter, return_exceptions=True)
+    assert waiter.cancelled()
+    assert gate.state().inflight_requests == 1  # the granted permit is untouched
+    gate.release(held)
