@@ -26,6 +26,7 @@ from bridge.emulator.soql_eval import QueryResult, execute
 DEFAULT_BATCH = 2000
 MIN_BATCH = 200
 MAX_CURSORS = 200
+CURSOR_IDLE_S = 15 * 60
 _BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
 _ONE_ROW_FIELDS = frozenset({"metadata", "fullname"})
 
@@ -156,15 +157,18 @@ class Cursor:
     total_size: int
     batch_size: int
     tooling: bool
+    last_used_s: float = 0.0
 
 
 class QueryCursors:
-    """Open query locators, newest last; the oldest are dropped past `limit` (Salesforce expires idle ones)."""
+    """Open query locators: idle ones expire after `idle_s` (15 minutes, as on Salesforce); past `limit` the
+    least recently used go first."""
 
-    def __init__(self, limit: int = MAX_CURSORS) -> None:
+    def __init__(self, limit: int = MAX_CURSORS, idle_s: float = CURSOR_IDLE_S) -> None:
         self._cursors: OrderedDict[str, Cursor] = OrderedDict()
         self._count = 0
         self._limit = limit
+        self._idle_s = idle_s
 
     def open(self, cursor: Cursor) -> str:
         """Keep `cursor`; returns its locator."""
@@ -175,9 +179,15 @@ class QueryCursors:
             self._cursors.popitem(last=False)
         return locator
 
-    def get(self, locator: str) -> Cursor | None:
-        """The cursor for `locator`, or None when unknown or expired."""
-        return self._cursors.get(locator)
+    def get(self, locator: str, now_s: float) -> Cursor | None:
+        """The cursor for `locator` (now used), or None when unknown or expired."""
+        cursor = self._cursors.get(locator)
+        if cursor is None or now_s - cursor.last_used_s > self._idle_s:
+            self._cursors.pop(locator, None)
+            return None
+        cursor.last_used_s = now_s
+        self._cursors.move_to_end(locator)
+        return cursor
 
 
 Guard = Callable[[Request, str], Awaitable[Response | None]]
@@ -271,12 +281,12 @@ class QueryResource:
         size = batch_size(request.headers.get("sforce-query-options"))
         if len(result.records) <= size:
             return {"totalSize": result.total_size, "done": True, "records": result.records}
-        locator = self.cursors.open(Cursor(result.records, result.total_size, size, tooling))
+        locator = self.cursors.open(Cursor(result.records, result.total_size, size, tooling, self.org.clock()))
         return self.page(request.path_params["version"], locator, 0)
 
     def page(self, version: str, locator: str, offset: int) -> dict[str, Any]:
         """The page of `locator` starting at `offset`."""
-        cursor = self.cursors.get(locator)
+        cursor = self.cursors.get(locator, self.org.clock())
         if cursor is None or not 0 <= offset <= len(cursor.records):
             raise SoqlError("INVALID_QUERY_LOCATOR", "invalid query locator")
         end = offset + cursor.batch_size

@@ -331,6 +331,17 @@ async def test_batch_size_header_and_query_all(client: httpx.AsyncClient) -> Non
     assert len(tiny["records"]) == 200  # the documented minimum
 
 
+async def test_idle_query_locators_expire(client: httpx.AsyncClient, org: Org) -> None:
+    q = {"q": "SELECT Id FROM Account"}
+    first = (await client.get(f"{BASE}/query", params=q, headers={"Sforce-Query-Options": "batchSize=200"})).json()
+    second = (await client.get(first["nextRecordsUrl"])).json()
+    org.clock.advance(14 * 60)
+    assert (await client.get(second["nextRecordsUrl"])).status_code == 200
+    org.clock.advance(16 * 60)
+    expired = await client.get(second["nextRecordsUrl"])
+    assert (expired.status_code, expired.json()[0]["errorCode"]) == (400, "INVALID_QUERY_LOCATOR")
+
+
 async def test_query_errors_are_rest_error_arrays(client: httpx.AsyncClient) -> None:
     response = await client.get(f"{BASE}/query", params={"q": "SELECT Nope FROM Account"})
     assert response.status_code == 400
