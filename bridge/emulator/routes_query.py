@@ -103,11 +103,22 @@ class Users(Protocol):
     def profile_name(self) -> str: ...
 
 
+class Entity(Protocol):
+    """An object of the org's profile."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+
+
 class UserDirectory(Protocol):
-    """The part of the org profile that lists users."""
+    """The parts of the org profile that list users and objects."""
 
     @property
     def users(self) -> Sequence[Users]: ...
+    @property
+    def objects(self) -> Mapping[str, Entity]: ...
 
 
 def user_tables(directory: UserDirectory) -> dict[str, list[dict[str, Any]]]:
@@ -254,14 +265,33 @@ class QueryResource:
             query, tables[sobject], describe, resolve, now=self._now(), sobjects_url=_sobjects(version, False)
         )
 
+    def _entity_definitions(self) -> list[dict[str, Any]]:
+        """EntityDefinition rows; DurableId is the API name, or the CustomObject id for custom objects."""
+        custom_ids = {str(row.get("FullName")): str(row["Id"]) for row in self.org.tooling_rows("CustomObject")}
+        rows = []
+        for spec in self.org.profile.objects.values():
+            durable_id = custom_ids.get(spec.name, spec.name)
+            rows.append(
+                {
+                    "Id": durable_id,
+                    "DurableId": durable_id,
+                    "QualifiedApiName": spec.name,
+                    "DeveloperName": spec.name.removesuffix("__c"),
+                    "Label": spec.label,
+                    "NamespacePrefix": None,
+                }
+            )
+        return rows
+
     def _run_tooling(self, query: SoqlQuery, version: str) -> QueryResult:
         described = _find(TOOLING_DESCRIBES, query.sobject)
-        rows = list(self.org.tooling_rows(str(described["name"]))) if described else []
-        parents = {str(r["EntityDefinitionId"]): r for r in rows if isinstance(r.get("EntityDefinition"), Mapping)}
+        entities = self._entity_definitions()
+        name = str(described["name"]) if described else ""
+        rows = entities if name == "EntityDefinition" else list(self.org.tooling_rows(name))
+        parents = {str(entity["DurableId"]): entity for entity in entities}
 
         def resolve(sobject: str, key: str) -> Mapping[str, Any] | None:
-            row = parents.get(key)
-            return None if row is None else {"Id": key, "DurableId": key, **row["EntityDefinition"]}
+            return parents.get(key)
 
         def describe(sobject: str) -> Mapping[str, Any] | None:
             return _find(TOOLING_DESCRIBES, sobject)

@@ -381,6 +381,22 @@ async def test_catalog_fetch_reads_rules_and_triggers_through_the_tooling_api(cl
     assert {t["TableEnumOrId"] for t in triggers} == {"Account"}
 
 
+async def test_entity_definitions_and_custom_object_rules(client: httpx.AsyncClient, org: Org) -> None:
+    q = "SELECT DurableId, QualifiedApiName FROM EntityDefinition WHERE QualifiedApiName LIKE 'Invoice%'"
+    [invoice] = (await client.get(f"{BASE}/tooling/query", params={"q": q})).json()["records"]
+    assert invoice["DurableId"].startswith("01I")
+    assert invoice["attributes"]["url"] == f"{BASE}/tooling/sobjects/EntityDefinition/{invoice['DurableId']}"
+    rules = (
+        "SELECT ValidationName, EntityDefinitionId FROM ValidationRule "
+        "WHERE EntityDefinition.QualifiedApiName = 'Invoice__c'"
+    )
+    found = (await client.get(f"{BASE}/tooling/query", params={"q": rules})).json()["records"]
+    expected = [r.name for r in org.profile.validation_rules if r.sobject == "Invoice__c"]
+    assert sorted(r["ValidationName"] for r in found) == sorted(expected)
+    assert expected
+    assert {r["EntityDefinitionId"] for r in found} == {invoice["DurableId"]}
+
+
 async def test_metadata_needs_a_single_row_query(client: httpx.AsyncClient) -> None:
     response = await client.get(f"{BASE}/tooling/query", params={"q": "SELECT Id, Metadata FROM ValidationRule"})
     assert response.status_code == 400
