@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bridge.emulator.app import create_app
 from bridge.emulator.bulk import CHUNK_RECORDS, BulkError, IngestJob, format_time, sf_error
 from bridge.emulator.org import Org
 from bridge.emulator.routes_bulk import BulkIngest
@@ -419,3 +420,34 @@ async def test_simple_salesforce_bulk2_upsert(org: Org) -> None:
     assert org.count("Account") == 450
     assert "REQUIRED_FIELD_MISSING" in failed
     assert "S-bad" in failed
+
+
+async def test_through_the_app_the_gate_counts_each_request_and_the_creator_is_the_session_user() -> None:
+    org = Org()
+    alice = org.user("alice@emulator.example")
+    human_app = next(app for app in org.profile.connected_apps if app.run_as == alice.username)
+    token = org.sessions.issue(alice, human_app).token
+    app = create_app(org)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="https://emulator.test",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client,
+    ):
+        used = org.api_usage.used()
+        job = (await client.post(BASE, json={"object": "Account", "operation": "insert"})).json()
+        assert job["createdById"] == alice.id
+        await client.put(f"{BASE}/{job['id']}/batches", content="Name\nHuman Co\n")
+        closed = await client.patch(f"{BASE}/{job['id']}", json={"state": "UploadComplete"})
+        assert closed.headers["Sforce-Limit-Info"] == f"api-usage={used + 3}/{org.api_usage.limit}"
+        for polls in range(1, 101):
+            info = (await client.get(f"{BASE}/{job['id']}")).json()
+            if info["state"] == "JobComplete":
+                break
+            await asyncio.sleep(0.01)
+        assert (info["state"], info["numberRecordsProcessed"]) == ("JobComplete", 1)
+        [account] = list(org.rows("Account"))
+        assert account["CreatedById"] == alice.id
+        assert org.api_usage.used() == used + 3 + polls  # create, upload, close, each poll; not the records
