@@ -211,6 +211,7 @@ class IngestJob:
         """Every data row of every upload; sets `header` from the first upload."""
         rows: list[list[str]] = []
         for data in self.uploads:
+            self._check_line_ending(data)
             text = data.decode("utf-8-sig", errors="replace")
             table = list(csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[self.column_delimiter]))
             if not table:
@@ -224,18 +225,30 @@ class IngestJob:
             raise BulkError("INVALIDBATCH", "InvalidBatch : No data uploaded to the job")
         return rows
 
+    def _check_line_ending(self, data: bytes) -> None:
+        # The header row's line break tells which ending the file uses; it must be the job's `lineEnding`.
+        first_break = data.find(b"\n")
+        crlf = first_break > 0 and data[first_break - 1 : first_break] == b"\r"
+        if first_break >= 0 and crlf != (self.line_ending == "CRLF"):
+            raise BulkError(
+                "CLIENTINPUTERROR",
+                "ClientInputError : LineEnding is invalid on user data. "
+                f"Current LineEnding setting is {self.line_ending}",
+            )
+
     def start(self, *, now: datetime) -> list[Chunk]:
         """UploadComplete → InProgress: parse the uploads into chunks, or fail the whole job as the API does."""
         if self.state != "UploadComplete":
             raise BulkError("INVALIDJOBSTATE", f"Job state must be UploadComplete to start; it is {self.state}")
         self.state = "InProgress"
         self.system_modstamp = now
+        rows: list[list[str]] = []
         try:
             rows = self._parsed()
             columns = [self._column(name) for name in self.header]
             self._check_key_column()
         except BulkError as error:
-            self.fail(error.message, now=now, rest=[])
+            self.fail(error.message, now=now, rest=[Chunk(rows, [])])  # every parsed row stays unprocessed
             return []
         chunks: list[Chunk] = []
         for start in range(0, len(rows), CHUNK_RECORDS):

@@ -172,6 +172,18 @@ def test_unknown_column_fails_the_job_and_leaves_rows_unprocessed() -> None:
     assert job.start(now=NOW) == []
     assert job.state == "Failed"
     assert job.info()["errorMessage"] == "InvalidBatch : Field name not found : Bogus"
+    assert job.unprocessed_csv() == "External_Id__c,Bogus\nA-1,x\n"
+
+
+@pytest.mark.parametrize(("line_ending", "data"), [("LF", b"Name\r\nx\r\n"), ("CRLF", b"Name\nx\n")])
+def test_line_endings_must_match_the_job(line_ending: str, data: bytes) -> None:
+    job = new_job(operation="insert", lineEnding=line_ending)
+    job.upload(data, now=NOW)
+    job.set_state("UploadComplete", now=NOW)
+    assert job.start(now=NOW) == []
+    assert job.info()["errorMessage"] == (
+        f"ClientInputError : LineEnding is invalid on user data. Current LineEnding setting is {line_ending}"
+    )
 
 
 def test_missing_key_column_fails_the_job() -> None:
