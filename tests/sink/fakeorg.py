@@ -39,6 +39,7 @@ class FakeOrg:
     calls: Counter[str] = field(default_factory=Counter)
     batch_sizes: list[int] = field(default_factory=list)
     limit_errors: int = 0
+    call_times: list[float] = field(default_factory=list)
 
     def spend(self, calls: int = 1) -> None:
         """Another integration spends `calls` of the same budget."""
@@ -50,6 +51,7 @@ class FakeOrg:
             raise RequestLimitExceeded("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", status=403)
         self.used += 1
         self.calls[kind] += 1
+        self.call_times.append(asyncio.get_running_loop().time())
         if self.on_limit_info is not None:
             self.on_limit_info(LimitInfo(self.used, self.limit))
 
@@ -65,7 +67,9 @@ class FakeOrg:
             raise ServerUnavailable("SERVER_UNAVAILABLE", "maintenance", status=503)
         if fault == "limit":
             self.limit_errors += 1
-            raise RequestLimitExceeded("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", status=403)
+            raise RequestLimitExceeded(
+                "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", status=403, retry_after_s=1.0
+            )
         errors = self._errors(sobject, records, lock=fault == "lock")
         if any(errors):
             return [SaveResult(None, False, False, (error or _ROLLED_BACK,)) for error in errors]

@@ -102,3 +102,18 @@ async def test_a_large_bulk_backlog_goes_as_a_bulk_job(kafka_bootstrap: str, new
     assert len(set(out.written_ids)) == 500
     assert org.calls["bulk"] >= 5
     assert org.calls["collections"] <= 2
+
+
+async def test_a_limit_error_anyway_pauses_all_writes_then_finishes(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    settings = await sink_settings(kafka_bootstrap, new_topic, partitions=1, batch_size=10)
+    await produce(settings, [account(f"A-{n}") for n in range(50)])
+    org = FakeOrg(faults=[None, "limit"])
+    await run_burst(settings, org)
+    out = await outcomes(settings)
+    assert len(set(out.written_ids)) == 50
+    assert out.dead == []
+    gaps = [later - earlier for earlier, later in zip(org.call_times, org.call_times[1:], strict=False)]
+    assert max(gaps) >= 0.9  # the pause after REQUEST_LIMIT_EXCEEDED (Retry-After 1 s), not a hammering retry
+    assert org.limit_errors == 1
