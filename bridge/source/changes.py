@@ -5,9 +5,10 @@ A change event from the Pub/Sub API (Avro with a `ChangeEventHeader` and bitmap 
 (or nulled) kept as values. On Kafka it travels as a CloudEvent keyed by record id, with extensions for the
 replay id, the change type, echo (our own write, invariant 6) and full state (a reconciliation read).
 
-    async for event in read_change_events(consumer):       # a read_committed aiokafka consumer
-        if event.is_echo: continue
-        apply(event.entity, event.record_ids, event.fields)
+    async with ChangeStream(bootstrap, ["crm.cdc.Account"], group_id="erp") as stream:   # bridge.source.reader
+        async for event in stream:                            # echoes are skipped unless asked for
+            apply(event.entity, event.record_ids, event.fields)
+            await stream.commit()
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bridge.errors import MalformedEvent
 from bridge.events.envelope import CloudEvent, Headers, decode_kafka
 from bridge.pubsub.bitmaps import decode_bitmap
 
@@ -164,7 +166,13 @@ def from_cloud_event(cloud_event: CloudEvent) -> ChangeEvent:
 
 def decode_change_record(key: bytes | None, value: bytes | None, headers: Headers) -> ChangeEvent:
     """Decode one Kafka record of a `crm.cdc.*` topic (raises MalformedEvent on foreign records)."""
-    return from_cloud_event(decode_kafka(key, value, headers))
+    cloud_event = decode_kafka(key, value, headers)
+    if cloud_event.type != CDC_TYPE or not isinstance(cloud_event.data, dict):
+        raise MalformedEvent(f"event {cloud_event.id!r} of type {cloud_event.type!r} is not a change event")
+    try:
+        return from_cloud_event(cloud_event)
+    except (KeyError, TypeError) as exc:
+        raise MalformedEvent(f"change event {cloud_event.id!r} lacks {exc}") from exc
 
 
 def full_state_event(entity: str, record: Mapping[str, Any], *, channel: str, now_ms: int) -> ChangeEvent:
