@@ -1,0 +1,165 @@
+"""The typed ChangeStream reader against a real broker: committed records only, skips, echoes, commits, patterns."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from bridge.events.envelope import CloudEvent, encode_kafka
+from bridge.source.changes import ChangeEvent, full_state_event, to_cloud_event
+from bridge.source.reader import ChangeStream
+from tests.conftest import NewTopicFactory
+
+pytestmark = [pytest.mark.kafka]
+
+Raw = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+def change(n: int, *, name: str = "", origin: str = "", echo: bool = False) -> ChangeEvent:
+    return ChangeEvent(
+        entity="Account",
+        change_type="UPDATE",
+        record_ids=(f"001{n % 3:015d}",),
+        fields={"Name": name or f"name-{n}"},
+        changed_fields=("Name",),
+        change_origin=origin,
+        transaction_key=f"tx-{n}",
+        sequence_number=1,
+        commit_timestamp_ms=1_700_000_000_000 + n,
+        commit_number=n,
+        commit_user="005000000000001AAA",
+        replay_id=f"{n:016x}",
+        channel="/data/ChangeEvents",
+        is_echo=echo,
+    )
+
+
+def raw(event: ChangeEvent) -> Raw:
+    record = encode_kafka(to_cloud_event(event, source="salesforce:pubsub/data/ChangeEvents"))
+    return record.key, record.value, list(record.headers)
+
+
+async def produce(bootstrap: str, topic: str, records: Sequence[Raw], *, abort: bool = False) -> None:
+    """Write records in one transaction; `abort` leaves them in the log but never committed."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"reader-test-{uuid.uuid4().hex}")
+    await producer.start()
+    try:
+        await producer.begin_transaction()
+        for key, value, headers in records:
+            await producer.send(topic, value, key=key, headers=headers)
+        if abort:
+            await producer.abort_transaction()
+        else:
+            await producer.commit_transaction()
+    finally:
+        await producer.stop()
+
+
+async def drain(stream: ChangeStream, expect: int, *, quiet_s: float = 1.0) -> list[ChangeEvent]:
+    """Read until `expect` events arrived and the stream then stayed quiet for one poll (or 20 polls passed)."""
+    events: list[ChangeEvent] = []
+    for _ in range(20):
+        event = await stream.next_event(timeout_s=quiet_s)
+        if event is None and len(events) >= expect:
+            break
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def group() -> str:
+    return f"reader-{uuid.uuid4().hex[:8]}"
+
+
+async def test_yields_the_typed_events_the_source_wrote(kafka_bootstrap: str, new_topic: NewTopicFactory) -> None:
+    topic = await new_topic("crm.cdc.Account", partitions=1)
+    snapshot = full_state_event("Account", {"Id": "001000000000000009", "Name": "now"}, channel="c", now_ms=5)
+    written = [change(1), change(2, name="Ünïcode ✓"), snapshot]
+    await produce(kafka_bootstrap, topic, [raw(e) for e in written])
+    async with ChangeStream(kafka_bootstrap, [topic], group()) as stream:
+        events = await drain(stream, 3)
+    assert [(e.event_id, dict(e.fields), e.full_state) for e in events] == [
+        (e.event_id, dict(e.fields), e.full_state) for e in written
+    ]
+    assert events[0].changed_fields == ("Name",)
+    assert events[0].commit_number == 1
+    assert stream.delivered == 3
+    assert not stream.skipped
+
+
+async def test_aborted_transactions_are_never_seen(kafka_bootstrap: str, new_topic: NewTopicFactory) -> None:
+    topic = await new_topic("crm.cdc.Account")
+    await produce(kafka_bootstrap, topic, [raw(change(1, name="aborted"))], abort=True)
+    await produce(kafka_bootstrap, topic, [raw(change(2, name="committed"))])
+    async with ChangeStream(kafka_bootstrap, [topic], group()) as stream:
+        events = await drain(stream, 1)
+    assert [e.fields["Name"] for e in events] == ["committed"]
+
+
+async def test_malformed_records_are_skipped_and_counted(kafka_bootstrap: str, new_topic: NewTopicFactory) -> None:
+    topic = await new_topic("crm.cdc.Account")
+    foreign = encode_kafka(CloudEvent(id="x", source="erp", type="com.acme.order", data={"a": 1}))
+    no_data = encode_kafka(to_cloud_event(change(3), source="s")._replace(data={"entity": "Account"}))
+    junk: list[Raw] = [
+        (b"k", b"not json at all", []),
+        (b"k", b'{"a": 1}', [("ce_id", b"\xff\xfe")]),
+        (foreign.key, foreign.value, list(foreign.headers)),
+        (no_data.key, no_data.value, list(no_data.headers)),
+    ]
+    await produce(kafka_bootstrap, topic, [raw(change(1)), *junk, raw(change(2))])
+    async with ChangeStream(kafka_bootstrap, [topic], group()) as stream:
+        events = await drain(stream, 2)
+    assert [e.transaction_key for e in events] == ["tx-1", "tx-2"]
+    assert stream.skipped == {"malformed": 4}
+
+
+async def test_echoes_are_left_out_unless_asked_for(kafka_bootstrap: str, new_topic: NewTopicFactory) -> None:
+    topic = await new_topic("crm.cdc.Account")
+    await produce(kafka_bootstrap, topic, [raw(change(1, echo=True)), raw(change(2)), raw(change(3, echo=True))])
+    async with ChangeStream(kafka_bootstrap, [topic], group()) as stream:
+        plain = await drain(stream, 1)
+    async with ChangeStream(kafka_bootstrap, [topic], group(), include_echoes=True) as stream:
+        everything = await drain(stream, 3)
+    assert [e.transaction_key for e in plain] == ["tx-2"]
+    assert stream.skipped == {}
+    assert [(e.transaction_key, e.is_echo) for e in everything] == [("tx-1", True), ("tx-2", False), ("tx-3", True)]
+
+
+async def test_commit_covers_what_was_handed_out_and_nothing_more(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    topic = await new_topic("crm.cdc.Account")
+    await produce(kafka_bootstrap, topic, [raw(change(n)) for n in range(1, 7)])
+    group_id = group()
+    async with ChangeStream(kafka_bootstrap, [topic], group_id) as stream:
+        first = [await stream.next_event(timeout_s=5) for _ in range(2)]
+        await stream.commit()
+        uncommitted = await stream.next_event(timeout_s=5)  # handed out, but the caller never commits it
+    async with ChangeStream(kafka_bootstrap, [topic], group_id) as stream:
+        rest = await drain(stream, 4)
+    assert [e.transaction_key for e in first if e] == ["tx-1", "tx-2"]
+    assert uncommitted is not None
+    assert uncommitted.transaction_key == "tx-3"
+    assert [e.transaction_key for e in rest] == ["tx-3", "tx-4", "tx-5", "tx-6"]
+
+
+async def test_a_pattern_subscribes_to_every_matching_topic(kafka_bootstrap: str, new_topic: NewTopicFactory) -> None:
+    run = uuid.uuid4().hex[:6]
+    accounts = await new_topic(f"r{run}.crm.cdc.Account")
+    contacts = await new_topic(f"r{run}.crm.cdc.Contact")
+    other = await new_topic(f"r{run}.crm.events.Order__e")
+    await produce(kafka_bootstrap, accounts, [raw(change(1))])
+    await produce(kafka_bootstrap, contacts, [raw(change(2))])
+    await produce(kafka_bootstrap, other, [raw(change(3))])
+    async with ChangeStream(kafka_bootstrap, rf"r{run}\.crm\.cdc\..*", group()) as stream:
+        events = await drain(stream, 2, quiet_s=2.0)
+    assert sorted(e.transaction_key for e in events) == ["tx-1", "tx-2"]
+
+
+async def test_iterating_a_closed_stream_is_refused(kafka_bootstrap: str) -> None:
+    stream = ChangeStream(kafka_bootstrap, ["crm.cdc.Account"], group())
+    with pytest.raises(RuntimeError, match="async with"):
+        await stream.next_event()
