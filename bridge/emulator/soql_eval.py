@@ -29,6 +29,7 @@ from bridge.emulator.soql import (
     positioned,
 )
 
+MAX_OFFSET = 2000
 DescribeFn = Callable[[str], Mapping[str, Any] | None]
 ResolveFn = Callable[[str, str], Mapping[str, Any] | None]
 
@@ -421,6 +422,8 @@ def execute(
     `now` anchors date literals such as TODAY; `sobjects_url` (`/services/data/v60.0/sobjects`) prefixes each
     record's `attributes.url`.
     """
+    if (query.offset or 0) > MAX_OFFSET:
+        raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is {MAX_OFFSET}")
     binder = _Binder(query, describe)
     selected = _selected(binder, query)
     bound: dict[FieldRef, BoundField] = {}

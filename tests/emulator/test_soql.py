@@ -252,6 +252,12 @@ def test_errors(text: str, code: str, tail: str) -> None:
     assert not caught.retryable
 
 
+def test_offset_is_capped() -> None:
+    assert len(names("SELECT Name FROM Account LIMIT 5 OFFSET 2000")) == 0
+    caught = error("SELECT Name FROM Account LIMIT 5 OFFSET 2001")
+    assert (caught.error_code, caught.message) == ("NUMBER_OUTSIDE_VALID_RANGE", "Maximum SOQL offset allowed is 2000")
+
+
 def test_error_points_at_the_row_and_column() -> None:
     caught = error("SELECT Id\nFROM Account\nWHERE Nope = 1")
     assert caught.message == (
