@@ -322,6 +322,14 @@ class IngestJob:
         self.system_modstamp = now
         self.unprocessed.extend(row for chunk in rest for row in chunk.rows)
 
+    def crash(self, message: str, *, now: datetime) -> None:
+        """Processing broke off: the job Failed and the rows after those processed are unprocessed."""
+        try:
+            rows = self._parsed()
+        except BulkError:
+            rows = []
+        self.fail(message, now=now, rest=[Chunk(rows[self.processed :], [])])
+
     def abandon(self, rest: Sequence[Chunk]) -> None:
         """The job was aborted while in progress: rows of `rest` are unprocessed."""
         self.unprocessed.extend(row for chunk in rest for row in chunk.rows)

@@ -11,6 +11,7 @@ as one API call; the records do not.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -223,8 +224,14 @@ class BulkIngest:
         if job.state == "UploadComplete":
             task = asyncio.create_task(self._run(job), name=f"bulk-ingest-{job.id}")
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(functools.partial(self._finished, job))
         return _json(job.info(full=False))
+
+    def _finished(self, job: IngestJob, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:  # a bug in the write path must not leave the job InProgress for ever
+            job.crash(f"InternalServerError : {error!r}", now=self._now())
 
     async def _delete(self, request: Request) -> Response:
         job = self._job(request)
@@ -252,12 +259,7 @@ class BulkIngest:
             if job.state != "InProgress":
                 job.abandon(chunks[index:])
                 return
-            try:
-                outcomes = self._write(job, chunk)
-            except (KeyError, ValueError, TypeError) as error:
-                job.fail(f"InternalServerError : {error}", now=self._now(), rest=chunks[index:])
-                return
-            job.record(chunk, outcomes)
+            job.record(chunk, self._write(job, chunk))  # an exception here ends in `_finished`
             await asyncio.sleep(self.org.latency.write_s(len(chunk.records), 0.0))
         job.finish(now=self._now(), elapsed_ms=(self.org.clock() - started_s) * 1000)
 

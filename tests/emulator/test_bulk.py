@@ -465,3 +465,36 @@ async def test_through_the_app_the_gate_counts_each_request_and_the_creator_is_t
         [account] = list(org.rows("Account"))
         assert account["CreatedById"] == alice.id
         assert org.api_usage.used() == used + 3 + polls  # create, upload, close, each poll; not the records
+
+
+class BrokenOrg(Org):
+    """An org whose write path breaks on the second chunk, as a bug in it would."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+        self.chunks = 0
+
+    def insert_many(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        self.chunks += 1
+        if self.chunks == 2:
+            raise self.error
+        return super().insert_many(*args, **kwargs)
+
+
+@pytest.mark.parametrize(("error", "unprocessed"), [(KeyError("Account"), 100), (RuntimeError("write path bug"), 0)])
+async def test_a_broken_write_path_fails_the_job(error: Exception, unprocessed: int) -> None:
+    org = BrokenOrg(error)
+    async with BulkIngest(org) as ingest:
+        app = Starlette(routes=ingest.routes())
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e") as client:
+            job = (await client.post(BASE, json={"object": "Account", "operation": "insert"})).json()
+            rows = "".join(f"Name {n}\n" for n in range(300))
+            await client.put(f"{BASE}/{job['id']}/batches", content="Name\n" + rows)
+            await client.patch(f"{BASE}/{job['id']}", json={"state": "UploadComplete"})
+            await ingest.idle()
+            info = (await client.get(f"{BASE}/{job['id']}")).json()
+            left = (await client.get(f"{BASE}/{job['id']}/unprocessedrecords")).text.splitlines()
+    assert (info["state"], info["numberRecordsProcessed"]) == ("Failed", 200)
+    assert info["errorMessage"].startswith("InternalServerError : ")
+    assert left == ["Name", *(f"Name {n}" for n in range(200, 300))]
