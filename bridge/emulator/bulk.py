@@ -99,6 +99,7 @@ class IngestJob:
     failed: list[list[str]] = field(default_factory=list)
     unprocessed: list[list[str]] = field(default_factory=list)
     processed: int = 0
+    retries: int = 0
     processing_ms: float = 0.0
     apex_ms: float = 0.0
 
@@ -163,7 +164,7 @@ class IngestJob:
             out |= {
                 "numberRecordsProcessed": self.processed,
                 "numberRecordsFailed": len(self.failed),
-                "retries": 0,
+                "retries": self.retries,
                 "totalProcessingTime": int(self.processing_ms),
                 "apiActiveProcessingTime": int(self.processing_ms),
                 "apexProcessingTime": int(self.apex_ms),

@@ -28,6 +28,7 @@ from bridge.emulator.ids import make_id
 from bridge.emulator.responses import SESSION_KEY, call_options_client
 
 Guard = Callable[[Request, str], Awaitable[Response | None]]
+LOCK_RETRIES = 3  # how often Salesforce retries lock failures inside a job is not documented for Bulk API 2.0
 _NOT_FOUND = BulkError("NOT_FOUND", "The requested resource does not exist", status=404)
 
 
@@ -85,6 +86,10 @@ async def admit(request: Request, kind: str) -> Response | None:
     """The default guard: nothing to check, because `ApiGate` in front of the routes already did."""
     del request, kind
     return None
+
+
+def _lock_error(outcome: Mapping[str, Any]) -> bool:
+    return any(error.get("statusCode") == "UNABLE_TO_LOCK_ROW" for error in outcome.get("errors") or ())
 
 
 def _error(error: BulkError) -> Response:
@@ -259,9 +264,23 @@ class BulkIngest:
             if job.state != "InProgress":
                 job.abandon(chunks[index:])
                 return
-            job.record(chunk, self._write(job, chunk))  # an exception here ends in `_finished`
+            job.record(chunk, await self._write_retrying(job, chunk))  # an exception here ends in `_finished`
             await asyncio.sleep(self.org.latency.write_s(len(chunk.records), 0.0))
         job.finish(now=self._now(), elapsed_ms=(self.org.clock() - started_s) * 1000)
+
+    async def _write_retrying(self, job: IngestJob, chunk: Chunk) -> list[dict[str, Any]]:
+        """Write a chunk; records refused with UNABLE_TO_LOCK_ROW are tried again (counted in `retries`)."""
+        outcomes = self._write(job, chunk)
+        for _attempt in range(LOCK_RETRIES):
+            locked = [i for i, outcome in enumerate(outcomes) if _lock_error(outcome)]
+            if not locked:
+                break
+            job.retries += 1
+            await asyncio.sleep(self.org.latency.request_s())
+            again = Chunk([chunk.rows[i] for i in locked], [chunk.records[i] for i in locked])
+            for index, outcome in zip(locked, self._write(job, again), strict=True):
+                outcomes[index] = outcome
+        return outcomes
 
     def _write(self, job: IngestJob, chunk: Chunk) -> list[dict[str, Any]]:
         """One internal transaction with partial success, as the job's creator and client."""

@@ -498,3 +498,15 @@ async def test_a_broken_write_path_fails_the_job(error: Exception, unprocessed: 
     assert (info["state"], info["numberRecordsProcessed"]) == ("Failed", 200)
     assert info["errorMessage"].startswith("InternalServerError : ")
     assert left == ["Name", *(f"Name {n}" for n in range(200, 300))]
+
+
+async def test_lock_failures_are_retried_inside_the_job(
+    org: Org, client: httpx.AsyncClient, ingest: BulkIngest
+) -> None:
+    org.faults.lock_error_rate = 0.3
+    rows = "".join(f"Name {n}\n" for n in range(200))
+    info = await run_job(client, ingest, {"object": "Account", "operation": "insert"}, "Name\n" + rows)
+    assert info["retries"] >= 1
+    # 0.3 ** 4 of 200 records: about one may still fail after three retries
+    assert info["numberRecordsFailed"] <= 5
+    assert org.count("Account") == 200 - info["numberRecordsFailed"]
