@@ -92,6 +92,7 @@ class EmulatorServer:
             log_level="warning",
             lifespan="on",
             access_log=False,
+            timeout_graceful_shutdown=2,
             **ssl,
         )
         self._server = _Server(config)
