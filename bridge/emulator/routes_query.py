@@ -29,6 +29,7 @@ MAX_CURSORS = 200
 CURSOR_IDLE_S = 15 * 60
 _BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
 _ONE_ROW_FIELDS = frozenset({"metadata", "fullname"})
+_DATA_API_TOOLING = frozenset({"apextrigger"})  # Tooling objects the data API's /query serves too
 
 
 def _tooling_describe(name: str, spec: str, *, entity: bool = True) -> dict[str, Any]:
@@ -247,6 +248,8 @@ class QueryResource:
         virtual = _find(USER_DESCRIBES, query.sobject) if described is None else None
         if virtual is not None:
             return self._run_users(query, str(virtual["name"]), version)
+        if described is None and query.sobject.lower() in _DATA_API_TOOLING:
+            return self._run_tooling(query, version, tooling=False)
         rows = self.org.rows(str(described["name"]), include_deleted=include_deleted) if described else []
         return execute(
             query, rows, self.org.describe, self.org.get, now=self._now(), sobjects_url=_sobjects(version, tooling)
@@ -283,7 +286,7 @@ class QueryResource:
             )
         return rows
 
-    def _run_tooling(self, query: SoqlQuery, version: str) -> QueryResult:
+    def _run_tooling(self, query: SoqlQuery, version: str, *, tooling: bool = True) -> QueryResult:
         described = _find(TOOLING_DESCRIBES, query.sobject)
         entities = self._entity_definitions()
         name = str(described["name"]) if described else ""
@@ -296,7 +299,7 @@ class QueryResource:
         def describe(sobject: str) -> Mapping[str, Any] | None:
             return _find(TOOLING_DESCRIBES, sobject)
 
-        result = execute(query, rows, describe, resolve, now=self._now(), sobjects_url=_sobjects(version, True))
+        result = execute(query, rows, describe, resolve, now=self._now(), sobjects_url=_sobjects(version, tooling))
         one_row = [f for f in _selected_names(query) if f.lower() in _ONE_ROW_FIELDS]
         if one_row and len(result.records) > 1:
             raise SoqlError(

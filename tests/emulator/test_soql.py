@@ -403,6 +403,13 @@ async def test_entity_definitions_and_custom_object_rules(client: httpx.AsyncCli
     assert {r["EntityDefinitionId"] for r in found} == {invoice["DurableId"]}
 
 
+async def test_apex_triggers_through_the_data_api(client: httpx.AsyncClient) -> None:
+    q = "SELECT Name, TableEnumOrId, Status FROM ApexTrigger WHERE Status = 'Active' ORDER BY Name"
+    records = (await client.get(f"{BASE}/query", params={"q": q})).json()["records"]
+    assert "AccountTrigger" in [r["Name"] for r in records]
+    assert records[0]["attributes"]["url"].startswith(f"{BASE}/sobjects/ApexTrigger/01q")
+
+
 async def test_metadata_needs_a_single_row_query(client: httpx.AsyncClient) -> None:
     response = await client.get(f"{BASE}/tooling/query", params={"q": "SELECT Id, Metadata FROM ValidationRule"})
     assert response.status_code == 400
