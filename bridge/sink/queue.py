@@ -56,6 +56,7 @@ class WriteQueue:
     _groups: dict[_GroupKey, list[WriteItem]] = field(default_factory=dict)
     _pending_keys: Counter[str] = field(default_factory=Counter)
     _busy_keys: Counter[str] = field(default_factory=Counter)
+    _partial_since_s: dict[_GroupKey, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sizer = BatchSizer(self.settings.batch_size)
@@ -125,11 +126,14 @@ class WriteQueue:
             return None
         lane, sobject, external_id_field = group_key
         path, limit = self._path_and_limit(lane, sobject, len(items))
-        if path is WritePath.COLLECTIONS and not self._ready(lane, items, limit, now_s, flush):
-            return None
-        chosen = self._choose(items, limit, now_s)
+        chosen, held_back = self._choose(items, limit, now_s)
         if not chosen:
             return None
+        if path is WritePath.COLLECTIONS and not self._ready(
+            group_key, len(chosen), limit, now_s, flush=flush, held_back=held_back
+        ):
+            return None
+        self._partial_since_s.pop(group_key, None)
         if path is WritePath.BULK and len(chosen) < self.settings.bulk_threshold_records:
             path = WritePath.COLLECTIONS  # too many were held back for a job to pay off
             chosen = chosen[: self.sizer.size(sobject)]
@@ -146,25 +150,33 @@ class WriteQueue:
             return WritePath.BULK, BULK_JOB_MAX_RECORDS
         return WritePath.COLLECTIONS, self.sizer.size(sobject)
 
-    def _ready(self, lane: Lane, items: list[WriteItem], limit: int, now_s: float, flush: bool) -> bool:
-        if flush or lane is Lane.REALTIME or len(items) >= limit:
+    def _ready(
+        self, group_key: _GroupKey, chosen: int, limit: int, now_s: float, *, flush: bool, held_back: bool
+    ) -> bool:
+        """A full batch goes; a partial one waits up to `batch_linger_s` for more records to become eligible
+        (new ones read, parents written, earlier writes of a key done), unless nothing more can come."""
+        if chosen >= limit or group_key[0] is Lane.REALTIME or (flush and not held_back):
             return True
-        return now_s - items[0].read_at_s >= self.settings.batch_linger_s
+        since_s = self._partial_since_s.setdefault(group_key, now_s)
+        return now_s - since_s >= self.settings.batch_linger_s
 
-    def _choose(self, items: list[WriteItem], limit: int, now_s: float) -> list[WriteItem]:
+    def _choose(self, items: list[WriteItem], limit: int, now_s: float) -> tuple[list[WriteItem], bool]:
+        """Up to `limit` eligible records, and whether any record was held back (it may become eligible soon)."""
         chosen: list[WriteItem] = []
         held: set[str] = set()
+        held_back = False
         for item in items:
             key = item.record_key
-            if key in held or self._busy_keys[key] > 0:
-                continue
+            if key in held:
+                continue  # an earlier write of the key goes first, never in the same batch
             held.add(key)
-            if item.not_before_s > now_s or self._waits_for_parent(item):
+            if self._busy_keys[key] > 0 or item.not_before_s > now_s or self._waits_for_parent(item):
+                held_back = True
                 continue
             chosen.append(item)
             if len(chosen) >= limit:
                 break
-        return chosen
+        return chosen, held_back
 
     def _waits_for_parent(self, item: WriteItem) -> bool:
         return any(self._pending_keys[key] > 0 or self._busy_keys[key] > 0 for key in item.parent_keys)

@@ -102,6 +102,7 @@ class Sink:
         self._paused: set[TopicPartition] = set()
         self._paused_until_s = 0.0
         self._fetched_nothing = False
+        self._caught_up = False  # every assigned partition read to its end: partial batches may go now
         self.stats = SinkStats()
 
     def __repr__(self) -> str:
@@ -137,6 +138,7 @@ class Sink:
             timeout_ms=_BUSY_FETCH_MS if busy else _IDLE_FETCH_MS, max_records=_FETCH_MAX_RECORDS
         )
         self._fetched_nothing = not any(fetched.values())
+        self._caught_up = self._fetched_nothing and await self._at_log_end()
         now_s = self._w.clock()
         for records in fetched.values():
             for record in records:
@@ -173,7 +175,7 @@ class Sink:
         now_s = self._w.clock()
         if now_s < self._paused_until_s:
             return
-        flush = flush or self._fetched_nothing
+        flush = flush or self._caught_up
         cap = self._w.gate.governor.concurrency_cap
         while True:
             # Each lane has its own task slots, so bulk batches waiting for budget never keep real-time out.
@@ -190,14 +192,23 @@ class Sink:
         self._tasks.pop(task, None)
 
     async def _idle(self) -> bool:
-        if self._tasks or len(self._queue) or not self._fetched_nothing:
+        if self._tasks or len(self._queue) or not self._caught_up:
             return False
         assigned = self._partitions.assigned
-        if not assigned:
-            return False
         ends = await self._w.consumer.end_offsets(assigned)
         for tp in assigned:
             if await self._w.consumer.position(tp) < ends[tp]:
+                return False
+        return True
+
+    async def _at_log_end(self) -> bool:
+        """Whether every assigned partition is read up to the high watermark its last fetch reported."""
+        assigned = self._partitions.assigned
+        if not assigned:
+            return False
+        for tp in assigned:
+            highwater = self._w.consumer.highwater(tp)
+            if highwater is None or await self._w.consumer.position(tp) < highwater:
                 return False
         return True
 

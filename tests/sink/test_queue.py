@@ -79,8 +79,9 @@ def test_bulk_lingers_for_a_full_batch_realtime_does_not() -> None:
     realtime = queue.take(0.5)
     assert realtime is not None
     assert realtime.lane is Lane.REALTIME
-    assert queue.take(0.5) is None
-    assert queue.take(1.0) is not None
+    assert queue.take(0.5) is None  # a partial bulk batch: its linger starts now
+    assert queue.take(1.0) is None
+    assert queue.take(1.5) is not None
 
 
 def test_a_large_bulk_backlog_becomes_one_bulk_job() -> None:
@@ -116,3 +117,17 @@ def test_drop_removes_revoked_partitions() -> None:
     dropped = queue.drop(lambda i: i.partition == 1)
     assert [i.record.external_id for i in dropped] == ["B"]
     assert len(queue) == 1
+
+
+def test_a_partial_batch_with_records_held_back_lingers_even_when_flushing() -> None:
+    queue = _queue()
+    queue.add(item("A-1", offset=0))
+    parent = queue.take(0.0, flush=True)
+    assert parent is not None
+    queue.add(item("O-1", sobject="Opportunity", offset=1))
+    queue.add(item("O-2", sobject="Opportunity", offset=2, fields={"Account": {"External_Id__c": "A-1"}}))
+    assert queue.take(0.0, flush=True) is None  # O-2 waits for its parent: O-1 waits a moment for company
+    queue.done(parent)
+    both = queue.take(0.5, flush=True)
+    assert both is not None
+    assert [i.record.external_id for i in both.items] == ["O-1", "O-2"]
