@@ -34,7 +34,7 @@ def deal(external_id: str, account_id: str) -> MappedRecord:
     return MappedRecord("Opportunity", "External_Id__c", external_id, fields, Lane.BULK, 1, (external_id,))
 
 
-async def test_one_bad_record_in_200_faults_retried_hostile_ids_and_children_first(
+async def test_one_bad_record_in_200_faults_retried_hostile_ids_children_first_token_expiry(
     kafka_bootstrap: str, new_topic: NewTopicFactory
 ) -> None:
     settings = await sink_settings(kafka_bootstrap, new_topic, governor=GovernorSettings())
@@ -48,6 +48,7 @@ async def test_one_bad_record_in_200_faults_retried_hostile_ids_and_children_fir
     org.faults.add("unavailable", path="/services/data", count=1)
     org.faults.add("drop_after_write", method="PATCH", count=1)
     org.faults.add("unable_to_lock_row", count=1)
+    org.faults.add("expire_session", count=1)  # the token expires mid-run: refreshed, the write retried
     metrics = Metrics.create(CollectorRegistry())
     gate = build_gate(settings, metrics)
     async with emulator_client(org, gate, metrics) as client:
