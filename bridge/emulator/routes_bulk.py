@@ -1,4 +1,5 @@
-"""Bulk API 2.0 ingest over HTTP: `/jobs/ingest` create, list, upload, close/abort, info, results and delete.
+"""Bulk API 2.0 over HTTP: `/jobs/ingest` create, list, upload, close/abort, info, results and delete (and the
+`/jobs/query` jobs of `routes_bulk_query`).
 
 After `UploadComplete` a job runs in the background: chunks of 200 records go through the org's write path
 (partial success, as the API does), each chunk taking the latency model's simulated time. Every request counts
@@ -26,6 +27,8 @@ from starlette.routing import Route
 from bridge.emulator.bulk import BulkError, Chunk, IngestJob
 from bridge.emulator.ids import make_id
 from bridge.emulator.responses import SESSION_KEY, call_options_client
+from bridge.emulator.routes_bulk_query import QueryJobs
+from bridge.emulator.routes_query import QueryOrg
 
 Guard = Callable[[Request, str], Awaitable[Response | None]]
 LOCK_RETRIES = 3  # how often Salesforce retries lock failures inside a job is not documented for Bulk API 2.0
@@ -46,8 +49,8 @@ class Latency(Protocol):
     def write_s(self, records: int, cpu_ms: float) -> float: ...
 
 
-class BulkOrg(Protocol):
-    """What the Bulk routes need from the org (`bridge.emulator.org.Org` provides it)."""
+class BulkOrg(QueryOrg, Protocol):
+    """What the Bulk routes need from the org (`bridge.emulator.org.Org` provides it); query jobs query it."""
 
     @property
     def clock(self) -> Callable[[], float]: ...
@@ -114,6 +117,7 @@ class BulkIngest:
         self._clients: dict[str, str | None] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._numbers = itertools.count(1)
+        self.queries = QueryJobs(org, self._creator, org.latency.request_s)
 
     def __repr__(self) -> str:
         return f"BulkIngest(jobs={len(self.jobs)}, running={len(self._tasks)})"
@@ -128,17 +132,18 @@ class BulkIngest:
 
     async def aclose(self) -> None:
         """Cancel jobs still processing (they stay InProgress, as after a server crash)."""
-        for task in list(self._tasks):
+        tasks = self._tasks | self.queries.tasks
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def idle(self) -> None:
         """Wait until every job that is processing has finished (for tests and benchmarks)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while self._tasks or self.queries.tasks:
+            await asyncio.gather(*self._tasks, *self.queries.tasks, return_exceptions=True)
 
     def routes(self) -> list[Route]:
-        """The `/jobs/ingest` routes (with and without a trailing slash, as clients use both)."""
+        """The `/jobs/ingest` and `/jobs/query` routes (with and without a trailing slash, as clients use both)."""
         base = "/services/data/v{version}/jobs/ingest"
         table: list[tuple[str, str, Callable[[Request], Awaitable[Response]]]] = [
             ("", "GET", self._list),
@@ -152,7 +157,7 @@ class BulkIngest:
             ("/{job_id}/unprocessedrecords", "GET", self._unprocessed),
             ("/{job_id}/unprocessedRecords", "GET", self._unprocessed),
         ]
-        routes = []
+        routes = self.queries.routes(self._guarded)
         for suffix, method, handler in table:
             endpoint = self._guarded(handler)
             routes.append(Route(base + suffix, endpoint, methods=[method]))

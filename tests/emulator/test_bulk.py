@@ -510,3 +510,68 @@ async def test_lock_failures_are_retried_inside_the_job(
     # 0.3 ** 4 of 200 records: about one may still fail after three retries
     assert info["numberRecordsFailed"] <= 5
     assert org.count("Account") == 200 - info["numberRecordsFailed"]
+
+
+# --- Bulk API 2.0 query jobs -----------------------------------------------------------------------------------
+
+QUERY_JOBS = "/services/data/v60.0/jobs/query"
+
+
+async def test_query_job_pages_csv_by_locator(client: httpx.AsyncClient, ingest: BulkIngest, org: Org) -> None:
+    [parent] = org.upsert_many("Account", "External_Id__c", [{"External_Id__c": "P-1", "Name": "Parent, Inc."}])
+    children = [
+        {
+            "External_Id__c": f"C-{n}",
+            "Name": f"Child {n}",
+            "AccountId": parent["id"],
+            "StageName": "Prospecting",
+            "CloseDate": "2026-12-01",
+            "Amount": n,
+        }
+        for n in range(5)
+    ]
+    org.upsert_many("Opportunity", "External_Id__c", children)
+    q = "SELECT External_Id__c, Name, Account.Name, Amount FROM Opportunity WHERE External_Id__c LIKE 'C-%'"
+    created = await client.post(QUERY_JOBS, json={"operation": "query", "query": q})
+    job = created.json()
+    assert (job["state"], job["jobType"], job["object"]) == ("UploadComplete", "V2Query", "Opportunity")
+    await ingest.idle()
+    info = (await client.get(f"{QUERY_JOBS}/{job['id']}")).json()
+    assert (info["state"], info["numberRecordsProcessed"]) == ("JobComplete", 5)
+    first = await client.get(f"{QUERY_JOBS}/{job['id']}/results", params={"maxRecords": 3})
+    assert (first.headers["Sforce-Locator"], first.headers["Sforce-NumberOfRecords"]) == ("3", "3")
+    lines = first.text.splitlines()
+    assert lines[0] == "External_Id__c,Name,Account.Name,Amount"
+    assert lines[1] == 'C-0,Child 0,"Parent, Inc.",0.0'
+    rest = await client.get(f"{QUERY_JOBS}/{job['id']}/results", params={"maxRecords": 3, "locator": "3"})
+    assert (rest.headers["Sforce-Locator"], len(rest.text.splitlines())) == ("null", 3)
+    assert (await client.delete(f"{QUERY_JOBS}/{job['id']}")).status_code == 204
+
+
+async def test_query_job_errors(client: httpx.AsyncClient) -> None:
+    bad = await client.post(QUERY_JOBS, json={"operation": "query", "query": "SELECT Nope FROM Account"})
+    assert (bad.status_code, bad.json()[0]["errorCode"]) == (400, "INVALID_FIELD")
+    wrong = await client.post(QUERY_JOBS, json={"operation": "insert", "query": "SELECT Id FROM Account"})
+    assert wrong.json()[0]["errorCode"] == "INVALIDJOB"
+    missing = await client.get(f"{QUERY_JOBS}/7505g0000000099AAA/results")
+    assert missing.status_code == 404
+    job = (await client.post(QUERY_JOBS, json={"operation": "queryAll", "query": "SELECT Id FROM Account"})).json()
+    early = await client.get(f"{QUERY_JOBS}/{job['id']}/results")
+    assert (early.status_code, early.json()[0]["errorCode"]) == (400, "INVALIDJOBSTATE")
+    aborted = await client.patch(f"{QUERY_JOBS}/{job['id']}", json={"state": "Aborted"})
+    assert aborted.json()["state"] == "Aborted"
+
+
+async def test_simple_salesforce_bulk2_query(org: Org) -> None:
+    org.insert_many("Account", [{"Name": f"Extract {n}"} for n in range(30)])
+    async with EmulatorServer(org, tls=True) as server:
+        sf = simple_salesforce_client(server, org)
+
+        def extract() -> list[str]:
+            pages = sf.bulk2.Account.query("SELECT Id, Name FROM Account ORDER BY Name", max_records=20, wait=0.05)
+            return list(pages)
+
+        pages = await asyncio.to_thread(extract)
+    assert len(pages) == 2
+    names = [line.split(",")[1].strip('"') for page in pages for line in page.splitlines()[1:]]
+    assert names == sorted(f"Extract {n}" for n in range(30))
