@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ def format_datetime(epoch_s: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_datetime_ms(text: str) -> int:
     """A Salesforce date-time string as epoch milliseconds."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("+0000", "+00:00"))

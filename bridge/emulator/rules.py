@@ -65,15 +65,17 @@ class ValidationRules:
         module = self._module
         if module is None:
             return []
-        errors = []
+        errors: list[SaveError] = []
+        if not self._rules.get(sobject):
+            return errors
         now = datetime.fromtimestamp(self._clock(), tz=UTC)
+        context = module.FormulaContext(
+            record=after, prior=before, is_new=before is None, merge=merge, today=now.date(), now=now
+        )
         for rule in self._rules.get(sobject, ()):
             compiled = self._compile(rule)
             if compiled is None:
                 continue
-            context = module.FormulaContext(
-                record=after, prior=before, is_new=before is None, merge=merge, today=now.date(), now=now
-            )
             try:
                 fired = compiled.evaluate(context)
             except (module.FormulaError, module.NotEvaluable) as exc:

@@ -73,6 +73,8 @@ class Writer:
         self._locks = locks
         self._env = env
         self._now = env.now_iso()
+        self._merge: Mapping[str, Any] | None = None
+        self._unique = {name: [f for f in spec.fields.values() if f.unique] for name, spec in objects.items()}
 
     def save(
         self, ops: Sequence[Prepared], *, all_or_none: bool, caller: Caller, tx: Transaction | None = None
@@ -80,6 +82,7 @@ class Writer:
         """Save `ops` in one transaction (or inside `tx`, which the caller commits); per-op results in order."""
         # One timestamp per save, as a Salesforce transaction stamps all its rows alike.
         self._now = self._env.now_iso()
+        self._merge = None
         results = [SaveResult(None, list(op)) if isinstance(op, list) else SaveResult(op.record_id) for op in ops]
         rows: dict[int, tuple[Op, Record | None, Record]] = {}
         seen: dict[tuple[str, str, Any], int] = {}
@@ -128,7 +131,9 @@ class Writer:
             required = missing_required(spec, after)
             errors = [required] if required else self._unique_errors(spec, index, before, after, seen)
         if op.kind != "delete" and not errors:
-            errors = self._rules.check(op.sobject, after, before, self._env.merge_for(caller.user))
+            if self._merge is None:  # read once per save: the running user does not change within it
+                self._merge = self._env.merge_for(caller.user)
+            errors = self._rules.check(op.sobject, after, before, self._merge)
         if errors:
             results[index] = SaveResult(None, errors)
         else:
@@ -193,9 +198,9 @@ class Writer:
         seen: dict[tuple[str, str, Any], int],
     ) -> list[SaveError]:
         errors = []
-        for fspec in spec.fields.values():
+        for fspec in self._unique[spec.name]:
             value = after.get(fspec.name)
-            if not fspec.unique or value in (None, "") or (before is not None and before.get(fspec.name) == value):
+            if value in (None, "") or (before is not None and before.get(fspec.name) == value):
                 continue
             key = (spec.name, fspec.name, index_key(value, case_sensitive=fspec.case_sensitive))
             other = [i for i in self._store.find(spec.name, fspec.name, value) if i != after["Id"]]
