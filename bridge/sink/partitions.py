@@ -49,14 +49,22 @@ class Partitions:
 
     def track(self, item: WriteItem) -> bool:
         """A record was read; False when it is a re-delivery to ignore."""
-        tracker = self._trackers.get(TopicPartition(item.topic, item.partition))
-        return tracker is not None and tracker.track(item.offset)
+        return self.track_offset(item.topic, item.partition, item.offset)
 
     def settle(self, item: WriteItem) -> None:
         """The record's outcome is durable."""
-        tracker = self._trackers.get(TopicPartition(item.topic, item.partition))
+        self.settle_offset(item.topic, item.partition, item.offset)
+
+    def track_offset(self, topic: str, partition: int, offset: int) -> bool:
+        """Like `track`, for a record that never became a `WriteItem` (an undecodable one)."""
+        tracker = self._trackers.get(TopicPartition(topic, partition))
+        return tracker is not None and tracker.track(offset)
+
+    def settle_offset(self, topic: str, partition: int, offset: int) -> None:
+        """Like `settle`, by position."""
+        tracker = self._trackers.get(TopicPartition(topic, partition))
         if tracker is not None:
-            tracker.settle(item.offset)
+            tracker.settle(offset)
 
     def assign(self, assigned: Iterable[TopicPartition]) -> None:
         """The partitions after a rebalance; the governor's share follows them."""

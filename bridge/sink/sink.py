@@ -17,10 +17,10 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
@@ -29,12 +29,14 @@ from aiokafka.structs import ConsumerRecord
 from bridge.config import Settings
 from bridge.governor import GovernorGate
 from bridge.metrics import Metrics
-from bridge.processing.routing import decode_write
+from bridge.processing.records import Origin
+from bridge.processing.routing import DeadLetter, dead_letter_message, decode_write
 from bridge.salesforce.limits import LimitInfo
 from bridge.sink.backoff import Backoff
 from bridge.sink.decide import LIMIT_PAUSE_S, Decider, Deliver, Resend
 from bridge.sink.executor import BatchExecutor, RecordWriter, Results
-from bridge.sink.items import Batch, WriteItem, WritePath
+from bridge.sink.items import Batch, Headers, WriteItem, WritePath
+from bridge.sink.messages import DLQ_STAGE
 from bridge.sink.outcomes import Failure, FailureKind, Written
 from bridge.sink.partitions import Partitions
 from bridge.sink.queue import WriteQueue
@@ -149,9 +151,10 @@ class Sink:
         headers = tuple((name, bytes(raw)) for name, raw in record.headers or ())
         try:
             mapped = decode_write(value)
-        except (ValueError, KeyError, TypeError) as exc:  # not a write record: the processor never made it
-            _log.warning("undecodable write at %s/%s@%s: %r", record.topic, record.partition, record.offset, exc)
-            self.stats.undecodable += 1
+        except (ValueError, KeyError, TypeError) as exc:  # not a write record: bad input never stops the stream
+            if self._partitions.track_offset(record.topic, record.partition, record.offset):
+                self.stats.undecodable += 1
+                self._spawn(self._dead_letter_undecodable(record, headers, exc), Lane.BULK)
             return
         item = WriteItem(record.topic, record.partition, record.offset, mapped, record.key, value, headers, now_s)
         if self._partitions.track(item):
@@ -184,12 +187,17 @@ class Sink:
             batch = self._queue.take(now_s, flush=flush, lanes=lanes) if lanes else None
             if batch is None:
                 return
-            task = asyncio.create_task(self._process(batch), name=f"sink-batch-{batch.sobject}")
-            self._tasks[task] = batch.lane
-            task.add_done_callback(self._forget)
+            self._spawn(self._process(batch), batch.lane)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], lane: Lane) -> None:
+        task = asyncio.create_task(work)
+        self._tasks[task] = lane
+        task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)
+        if not task.cancelled() and (exc := task.exception()) is not None:  # its records stay unsettled
+            _log.error("batch task failed; its records are redone after a restart", exc_info=exc)
 
     async def _idle(self) -> bool:
         if self._tasks or len(self._queue) or not self._caught_up:
@@ -283,13 +291,37 @@ class Sink:
                 for d in delivers
             ]
             await asyncio.gather(*futures)
-        except KafkaError as exc:  # not durable: write again later (an upsert again is harmless)
+        except (KafkaError, OSError, TimeoutError) as exc:  # not durable: write again (an upsert again is harmless)
             _log.warning("outcomes of %d records not acknowledged: %r", len(delivers), exc)
             retry_s = self._w.clock() + self._w.settings.sink.backoff_base_s
             self._resend([Resend(d.item, retry_s, "produce_failed") for d in delivers])
             return
         for deliver in delivers:
             self._account(deliver)
+
+    async def _dead_letter_undecodable(
+        self, record: ConsumerRecord[bytes, bytes], headers: Headers, exc: Exception
+    ) -> None:
+        letter = DeadLetter(
+            stage=DLQ_STAGE,
+            reason="malformed_write",
+            detail=f"not a write record: {exc!r}",
+            origin=Origin(record.topic, record.partition, record.offset),
+            key=record.key,
+            payload=record.value or b"",
+            headers=headers,
+        )
+        message = dead_letter_message(letter, self._w.settings.topics)
+        while True:  # settles only once the dead letter is acknowledged; a stop abandons it (redone on restart)
+            try:
+                await self._w.producer.send_and_wait(message.topic, message.value, key=message.key)
+                break
+            except (KafkaError, OSError, TimeoutError) as err:
+                _log.warning("dead letter of an undecodable write not acknowledged: %r", err)
+                await asyncio.sleep(self._w.settings.sink.backoff_max_s)
+        self._partitions.settle_offset(record.topic, record.partition, record.offset)
+        self._w.metrics.events.labels(topic=record.topic, outcome=Accounted.DEAD_LETTERED.value).inc()
+        self._w.metrics.dead_letters.labels(stage=DLQ_STAGE, reason="malformed_write").inc()
 
     def _account(self, deliver: Deliver) -> None:
         item = deliver.item

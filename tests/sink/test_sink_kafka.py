@@ -1,6 +1,7 @@
 """The sink on a real broker with the fake org: conservation, isolation, ordering, retries, CPU, commits."""
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from bridge.metrics import Metrics
@@ -117,3 +118,23 @@ async def test_a_limit_error_anyway_pauses_all_writes_then_finishes(
     gaps = [later - earlier for earlier, later in zip(org.call_times, org.call_times[1:], strict=False)]
     assert max(gaps) >= 0.9  # the pause after REQUEST_LIMIT_EXCEEDED (Retry-After 1 s), not a hammering retry
     assert org.limit_errors == 1
+
+
+async def test_an_undecodable_write_is_dead_lettered_and_the_stream_goes_on(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    settings = await sink_settings(kafka_bootstrap, new_topic, partitions=1)
+    await produce(settings, [account("A-1")])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topics.bulk, b"\xff not json", key=b"k")
+    finally:
+        await producer.stop()
+    await produce(settings, [account("A-2")])
+    stats = await run_burst(settings, FakeOrg())
+    out = await outcomes(settings)
+    assert sorted(out.written_ids) == ["A-1", "A-2"]
+    assert [(d.reason, d.payload, d.origin.offset) for d in out.dead] == [("malformed_write", b"\xff not json", 1)]
+    assert stats.undecodable == 1
+    assert await committed(settings) == {settings.topics.bulk: 3}
