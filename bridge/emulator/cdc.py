@@ -41,7 +41,10 @@ class ChangePublisher:
         self._clock = clock
         self._commit_number = 0
         for spec in objects.values():
-            if spec.change_events:
+            custom = [(f.name, f.type) for f in spec.fields.values() if not f.system]
+            if spec.platform_event:
+                feed.register_platform_event(spec.name, custom)
+            elif spec.change_events:
                 feed.register_entity(spec.name, [(f.name, f.type) for f in spec.fields.values() if f.name not in _SKIP])
 
     def publish(self, changes: Sequence[Change], *, transaction_key: str, user_id: str, origin: str) -> list[int]:
@@ -71,6 +74,12 @@ class ChangePublisher:
             }
             replay_ids.append(self._feed.append_change(first.sobject, header, values))
         return replay_ids
+
+    def publish_event(self, spec: ObjectSpec, values: Mapping[str, Any], *, event_uuid: str, user_id: str) -> int:
+        """Retain one Platform Event published through the API; returns its replay id."""
+        payload = {k: _avro_value(spec.fields[k].type, v) for k, v in values.items() if k in spec.fields}
+        payload.update(CreatedDate=int(self._clock() * 1000), CreatedById=user_id)
+        return self._feed.append_platform_event(spec.name, event_uuid, payload)
 
     @staticmethod
     def _merged(changes: Sequence[Change]) -> list[tuple[Change, list[str]]]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
+import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,12 +24,14 @@ from bridge.emulator.cdc import ChangePublisher
 from bridge.emulator.clock import EmulatorClock
 from bridge.emulator.describe import describe_global, describe_sobject
 from bridge.emulator.faults import Faults
+from bridge.emulator.fields import check_record, missing_required
+from bridge.emulator.ids import make_id
 from bridge.emulator.latency import LatencyModel
 from bridge.emulator.limits import ConcurrentRequests, DailyApiUsage
 from bridge.emulator.prepare import Prepared, prepare_create, prepare_delete, prepare_update, prepare_upsert
 from bridge.emulator.profile import ObjectSpec, Profile, UserSpec, load_profile
 from bridge.emulator.pubsub_feed import PubSubFeed
-from bridge.emulator.results import SaveResult
+from bridge.emulator.results import SaveError, SaveResult
 from bridge.emulator.rules import ValidationRules
 from bridge.emulator.sessions import Sessions
 from bridge.emulator.store import Record, RecordStore
@@ -77,6 +81,7 @@ class Org:
         self.call_log: deque[CallLogEntry] = deque(maxlen=10_000)
         self._publisher = ChangePublisher(self.feed, self.profile.objects, self.clock)
         self._numbers = itertools.count(1)
+        self._event_random = random.Random(seed)  # noqa: S311 - reproducible event UUIDs, not security
         env = WriteEnv(
             now_iso=self.clock.iso,
             next_number=lambda: next(self._numbers),
@@ -230,6 +235,22 @@ class Org:
                 await asyncio.sleep(wait_s)
         finally:
             self.release(tx)
+
+    def publish_event(self, sobject: str, body: Mapping[str, Any], user: UserRef = None) -> dict[str, Any]:
+        """Publish a Platform Event (`X__e`) as `POST /sobjects/X__e` does; a SaveResult-shaped answer.
+
+        Success carries the OPERATION_ENQUEUED entry whose message is the event's UUID, as the API answers.
+        """
+        spec = self._spec(sobject)
+        checked = check_record(spec, body)
+        missing = missing_required(spec, checked.values)
+        errors = [*checked.errors, *([missing] if missing else [])]
+        if errors:
+            return SaveResult(None, errors).as_item()
+        event_uuid = str(uuid.UUID(int=self._event_random.getrandbits(128), version=4))
+        self._publisher.publish_event(spec, checked.values, event_uuid=event_uuid, user_id=self.user(user).id)
+        enqueued = SaveError("OPERATION_ENQUEUED", event_uuid)
+        return {"id": make_id(spec.key_prefix, next(self._numbers)), "success": True, "errors": [enqueued.as_item()]}
 
     def _run(
         self, ops: Sequence[Prepared], all_or_none: bool, user: UserRef, client: str | None

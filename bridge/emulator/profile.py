@@ -63,6 +63,7 @@ class ObjectSpec:
     fields: Mapping[str, FieldSpec]
     custom: bool = False
     custom_setting: bool = False
+    platform_event: bool = False
     change_events: bool = True
     description: str = ""
 

@@ -67,6 +67,17 @@ async def save_one(org: Org, request: Request, ops: list[Any], version: str) -> 
     return results[0]
 
 
+async def object_body(request: Request) -> dict[str, Any] | Response:
+    """The JSON object body, or the JSON_PARSER_ERROR answer."""
+    try:
+        body = await json_body(request)
+    except ValueError as exc:
+        return parser_error(str(exc))
+    if not isinstance(body, dict):
+        return parser_error("Cannot deserialize instance of an sObject from a non-object value")
+    return body
+
+
 class SObjectRoutes:
     """Handlers bound to one org."""
 
@@ -141,17 +152,25 @@ class SObjectRoutes:
         if request.method == "GET":
             info = self.org.describe_global(version)["sobjects"]
             return JSON({"objectDescribe": next(o for o in info if o["name"] == spec.name), "recentItems": []})
-        try:
-            body = await json_body(request)
-        except ValueError as exc:
-            return parser_error(str(exc))
-        if not isinstance(body, dict):
-            return parser_error("Cannot deserialize instance of an sObject from a non-object value")
+        body = await object_body(request)
+        if isinstance(body, Response):
+            return body
+        if spec.platform_event:
+            return self._publish(request, spec, body)
         result = await save_one(self.org, request, [prepare_create(spec, body)], version)
         if not result.success:
             return save_errors(400, result.errors)
         url = f"/services/data/v{version}/sobjects/{spec.name}/{result.id}"
         return JSON({"id": result.id, "success": True, "errors": []}, status_code=201, headers={"Location": url})
+
+    def _publish(self, request: Request, spec: ObjectSpec, body: dict[str, Any]) -> Response:
+        published = self.org.publish_event(spec.name, body, session_of(request).user)
+        if published["success"]:
+            return JSON(published, status_code=201)
+        errors = [
+            {"message": e["message"], "errorCode": e["statusCode"], "fields": e["fields"]} for e in published["errors"]
+        ]
+        return JSON(errors, status_code=400)
 
     async def row(self, request: Request) -> Response:
         spec = self._spec(request)

@@ -98,3 +98,23 @@ def test_failed_saves_publish_nothing_and_settings_are_not_tracked() -> None:
     org.insert_many("Account", [{"Name": "ok"}, {"Industry": "Energy"}], all_or_none=True)
     assert events(org) == []
     assert not org.feed.topic_exists("/data/Integration_Bypass__ChangeEvent")
+
+
+async def test_platform_event_published_through_rest(http: httpx.AsyncClient, auth: dict[str, str], org: Org) -> None:
+    response = await http.post(
+        f"{API}/sobjects/Order_Event__e", json={"Order_Number__c": "SO-1", "Amount__c": 9.5}, headers=auth
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["success"] is True
+    assert body["errors"][0]["statusCode"] == "OPERATION_ENQUEUED"
+    [event] = org.feed.read_after("/event/Order_Event__e", 0, 10)
+    assert event.event_id == body["errors"][0]["message"]
+    schema = orjson.loads(org.feed.schema_json(event.schema_id) or "{}")
+    decoded = decode_payload(fastavro.parse_schema(schema), event.payload)
+    assert decoded["Order_Number__c"] == "SO-1"
+    assert decoded["Amount__c"] == 9.5
+    assert decoded["CreatedById"] == org.user().id
+    missing = await http.post(f"{API}/sobjects/Order_Event__e", json={"Status__c": "x"}, headers=auth)
+    assert missing.status_code == 400
+    assert missing.json()[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
