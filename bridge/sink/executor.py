@@ -22,6 +22,16 @@ from bridge.sink.items import Batch, WriteItem, WritePath
 from bridge.sink.outcomes import Failure, FailureKind, Outcome, Written
 
 BULK_JOB_CALLS = 8  # create, upload, close, a few polls, results: what the governor reserves for one job
+MAX_POLL_INTERVAL_S = 60.0
+
+
+def first_poll_s(records: int) -> float:
+    """When to ask first how a job is doing: every poll is an API call, and a job takes longer the larger it is
+    (about a millisecond a record is a fair first guess), so large jobs are polled later; then the interval
+    doubles up to `MAX_POLL_INTERVAL_S`."""
+    return min(MAX_POLL_INTERVAL_S, max(1.0, records / 1_000))
+
+
 _ISOLATED_KINDS = frozenset({FailureKind.PERMANENT, FailureKind.PARENT_MISSING})
 _UNEXPLAINED = Failure(FailureKind.ROLLED_BACK, "UNEXPLAINED", "no per-record result for this record")
 Results = list[tuple[WriteItem, Outcome]]
@@ -35,7 +45,13 @@ class RecordWriter(Protocol):
     ) -> list[SaveResult]: ...
 
     async def bulk_upsert(
-        self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        poll_interval_s: float = ...,
+        max_poll_interval_s: float = ...,
     ) -> BulkResult: ...
 
 
@@ -116,7 +132,13 @@ class BatchExecutor:
         async with self._gate.acquire(batch.lane, BULK_JOB_CALLS):
             started = self._clock()
             try:
-                result = await self._writer.bulk_upsert(batch.sobject, batch.external_id_field, records)
+                result = await self._writer.bulk_upsert(
+                    batch.sobject,
+                    batch.external_id_field,
+                    records,
+                    poll_interval_s=first_poll_s(len(records)),
+                    max_poll_interval_s=MAX_POLL_INTERVAL_S,
+                )
             except SalesforceError as exc:
                 self._observe("bulk", batch, len(records), started)
                 failure = Failure.from_exception(exc)

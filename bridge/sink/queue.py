@@ -6,8 +6,9 @@ Rules, in the order they apply when a batch is formed:
   one batch never holds an external ID twice and the writes of one key keep their order;
 - a record that references a parent still pending or in flight waits for it (the parent is written first);
 - a record waiting for a retry (`not_before_s`) waits, and so do the later writes of its key;
-- a bulk-lane group waits up to `batch_linger_s` for a full batch, unless `flush` is asked for;
-- a bulk-lane group with at least `bulk_threshold_records` eligible records becomes one Bulk API 2.0 job.
+- a bulk-lane group waits up to `batch_linger_s` for a full batch, unless `flush` says nothing more is coming;
+- a bulk-lane group with at least `bulk_threshold_records` pending becomes one Bulk API 2.0 job, as large as
+  `BULK_JOB_MAX_RECORDS`, waiting up to `BULK_LINGER_S` to grow (unless flushing).
 Batch sizes per SObject halve after `Apex CPU time limit exceeded` (floor 1) and grow back slowly.
 """
 
@@ -22,6 +23,7 @@ from bridge.sink.items import Batch, WriteItem, WritePath
 from bridge.types import Lane
 
 BULK_JOB_MAX_RECORDS = 100_000  # one job's CSV stays far below the 100 MB upload limit at this size
+BULK_LINGER_S = 5.0  # a job costs ~8 calls whatever its size: waiting a little for a bigger one pays
 _GroupKey = tuple[Lane, str, str]
 
 
@@ -129,9 +131,7 @@ class WriteQueue:
         chosen, held_back = self._choose(items, limit, now_s)
         if not chosen:
             return None
-        if path is WritePath.COLLECTIONS and not self._ready(
-            group_key, len(chosen), limit, now_s, flush=flush, held_back=held_back
-        ):
+        if not self._ready(group_key, path, len(chosen), limit, now_s, flush=flush, held_back=held_back):
             return None
         self._partial_since_s.pop(group_key, None)
         if path is WritePath.BULK and len(chosen) < self.settings.bulk_threshold_records:
@@ -151,14 +151,26 @@ class WriteQueue:
         return WritePath.COLLECTIONS, self.sizer.size(sobject)
 
     def _ready(
-        self, group_key: _GroupKey, chosen: int, limit: int, now_s: float, *, flush: bool, held_back: bool
+        self,
+        group_key: _GroupKey,
+        path: WritePath,
+        chosen: int,
+        limit: int,
+        now_s: float,
+        *,
+        flush: bool,
+        held_back: bool,
     ) -> bool:
-        """A full batch goes; a partial one waits up to `batch_linger_s` for more records to become eligible
-        (new ones read, parents written, earlier writes of a key done), unless nothing more can come."""
+        """A full batch goes; a partial one waits up to `batch_linger_s` (a job `BULK_LINGER_S`) for more records
+        to become eligible (new ones read, parents written, earlier writes of a key done), unless nothing more
+        can come."""
         if chosen >= limit or group_key[0] is Lane.REALTIME or (flush and not held_back):
             return True
+        linger_s = self.settings.batch_linger_s
+        if path is WritePath.BULK:
+            linger_s = max(linger_s, BULK_LINGER_S)
         since_s = self._partial_since_s.setdefault(group_key, now_s)
-        return now_s - since_s >= self.settings.batch_linger_s
+        return now_s - since_s >= linger_s
 
     def _choose(self, items: list[WriteItem], limit: int, now_s: float) -> tuple[list[WriteItem], bool]:
         """Up to `limit` eligible records, and whether any record was held back (it may become eligible soon)."""

@@ -47,6 +47,7 @@ _log = logging.getLogger(__name__)
 _FETCH_MAX_RECORDS = 1_000
 _BUSY_FETCH_MS = 20
 _IDLE_FETCH_MS = 200
+MAX_PENDING_RECORDS = 60_000
 
 
 @dataclass(slots=True)
@@ -101,6 +102,8 @@ class Sink:
             wiring.consumer, wiring.gate, wiring.metrics, settings.sink.group_id, self._topics
         )
         self._tasks: dict[asyncio.Task[None], Lane] = {}
+        # Enough pending records for a large Bulk API job to form, bounded for memory (~1 KB a record).
+        self._max_pending = max(2_000, min(5 * settings.sink.bulk_threshold_records, MAX_PENDING_RECORDS))
         self._paused: set[TopicPartition] = set()
         self._paused_until_s = 0.0
         self._fetched_nothing = False
@@ -166,7 +169,7 @@ class Sink:
         """Pause the bulk partitions while real-time work waits, and everything while the queue is full."""
         assigned = set(self._partitions.assigned)
         realtime_busy = self._queue.lane_size(Lane.REALTIME) > 0
-        full = len(self._queue) >= max(2 * self._w.settings.sink.bulk_threshold_records, 2_000)
+        full = len(self._queue) >= self._max_pending
         wanted = {tp for tp in assigned if full or (realtime_busy and tp.topic == self._topics[1])}
         if to_pause := wanted - self._paused:
             self._w.consumer.pause(*to_pause)

@@ -106,8 +106,15 @@ class FakeOrg:
         return SaveResult(stored["Id"], True, created)
 
     async def bulk_upsert(
-        self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        poll_interval_s: float = 1.0,
+        max_poll_interval_s: float = 30.0,
     ) -> BulkResult:
+        assert 0 < poll_interval_s <= max_poll_interval_s
         for _ in range(5):
             self._count("bulk")
         result = BulkResult(job_id="750000000000001", state="JobComplete")
