@@ -25,7 +25,7 @@ from bridge.emulator.clock import EmulatorClock
 from bridge.emulator.describe import describe_global, describe_sobject
 from bridge.emulator.faults import Faults
 from bridge.emulator.fields import check_record, missing_required
-from bridge.emulator.ids import make_id
+from bridge.emulator.ids import make_id, normalize_id
 from bridge.emulator.latency import LatencyModel
 from bridge.emulator.limits import ConcurrentRequests, DailyApiUsage
 from bridge.emulator.prepare import Prepared, prepare_create, prepare_delete, prepare_update, prepare_upsert
@@ -185,7 +185,8 @@ class Org:
     def get(self, sobject: str, record_id: str) -> Record | None:
         """One stored record by Id (deleted ones included), or None."""
         spec = self.sobject(sobject)
-        return None if spec is None else self.store.get(spec.name, record_id)
+        full = normalize_id(record_id)
+        return None if spec is None or full is None else self.store.get(spec.name, full)
 
     def by_external_id(self, sobject: str, field: str, value: Any) -> Record | None:
         """The live record whose external id `field` is `value` (for assertions)."""
