@@ -62,9 +62,7 @@ def _picklist(spec: FieldSpec) -> list[dict[str, Any]]:
     return [{"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v} for v in spec.picklist]
 
 
-def describe_field(spec: FieldSpec) -> dict[str, Any]:
-    """One field of the describe, with the documented keys."""
-    writable = not spec.system
+def _field_type(spec: FieldSpec) -> dict[str, Any]:
     text = spec.type not in _SOAP_TYPES
     return {
         "name": spec.name,
@@ -76,6 +74,25 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
         "digits": spec.precision if spec.type == "int" else 0,
         "precision": spec.precision if spec.type in {"double", "currency", "percent"} else 0,
         "scale": spec.scale,
+        "picklistValues": _picklist(spec),
+        "restrictedPicklist": spec.restricted,
+        "dependentPicklist": False,
+        "controllerName": None,
+        "referenceTo": [spec.reference_to] if spec.reference_to else [],
+        "relationshipName": spec.relationship_name,
+        "relationshipOrder": None,
+        "extraTypeInfo": None,
+        "highScaleNumber": False,
+        "displayLocationInDecimal": False,
+        "mask": None,
+        "maskType": None,
+        "referenceTargetField": None,
+    }
+
+
+def _field_behaviour(spec: FieldSpec) -> dict[str, Any]:
+    writable = not spec.system
+    return {
         "nillable": not spec.required and spec.type not in {"boolean", "id"} and spec.name != "IsDeleted",
         "createable": writable,
         "updateable": writable,
@@ -90,13 +107,6 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
         "caseSensitive": spec.case_sensitive,
         "autoNumber": False,
         "custom": spec.name.endswith("__c"),
-        "picklistValues": _picklist(spec),
-        "restrictedPicklist": spec.restricted,
-        "dependentPicklist": False,
-        "controllerName": None,
-        "referenceTo": [spec.reference_to] if spec.reference_to else [],
-        "relationshipName": spec.relationship_name,
-        "relationshipOrder": None,
         "cascadeDelete": False,
         "restrictedDelete": False,
         "polymorphicForeignKey": False,
@@ -111,15 +121,14 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
         "inlineHelpText": None,
         "permissionable": not spec.system and not spec.required,
         "deprecatedAndHidden": False,
-        "extraTypeInfo": None,
-        "highScaleNumber": False,
-        "displayLocationInDecimal": False,
-        "mask": None,
-        "maskType": None,
         "queryByDistance": False,
-        "referenceTargetField": None,
         "writeRequiresMasterRead": False,
     }
+
+
+def describe_field(spec: FieldSpec) -> dict[str, Any]:
+    """One field of the describe, with every documented key."""
+    return {**_field_type(spec), **_field_behaviour(spec)}
 
 
 def _children(spec: ObjectSpec, objects: Mapping[str, ObjectSpec]) -> list[dict[str, Any]]:

@@ -155,46 +155,62 @@ class CompositeRoutes:
         headers: dict[str, Any],
         tx: Transaction | None,
     ) -> tuple[int, dict[str, str], Any]:
-        parts = urlsplit(url)
-        outer = request.scope
-        sub_headers = [(b"content-type", b"application/json"), *[(k, v) for k, v in outer["headers"] if k == b"host"]]
-        client = request.headers.get("sforce-call-options")
-        if client:
-            sub_headers.append((b"sforce-call-options", client.encode()))
-        sub_headers.extend((str(k).lower().encode(), str(v).encode()) for k, v in headers.items())
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method.upper(),
-            "scheme": outer.get("scheme", "http"),
-            "server": outer.get("server"),
-            "client": outer.get("client"),
-            "path": unquote(parts.path),
-            "raw_path": parts.path.encode(),
-            "query_string": parts.query.encode(),
-            "root_path": "",
-            "headers": sub_headers,
-            SESSION_KEY: outer[SESSION_KEY],
-            TX_KEY: tx,
-        }
-        sent = {"body": False}
-        captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+        """Run one subrequest through the API routes; its status, `Location` header and parsed body."""
+        scope = sub_scope(request, method, url, headers=headers, tx=tx)
+        exchange = _Exchange(payload)
+        await self.api(scope, exchange.receive, exchange.send)
+        location = {k.decode().title(): v.decode() for k, v in exchange.headers if k.lower() == b"location"}
+        body = orjson.loads(exchange.body) if exchange.body.strip().startswith((b"{", b"[")) else None
+        return exchange.status, location, body
 
-        async def receive() -> Message:
-            if sent["body"]:
-                return {"type": "http.disconnect"}
-            sent["body"] = True
-            return {"type": "http.request", "body": payload, "more_body": False}
 
-        async def send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
-                captured["headers"] = message.get("headers", [])
-            elif message["type"] == "http.response.body":
-                captured["body"] += message.get("body", b"")
+class _Exchange:
+    """The ASGI channel of one in-process subrequest: the body in, the response captured."""
 
-        await self.api(scope, receive, send)
-        out_headers = {k.decode(): v.decode() for k, v in captured["headers"] if k.lower() == b"location"}
-        body = orjson.loads(captured["body"]) if captured["body"].strip().startswith((b"{", b"[")) else None
-        return captured["status"], {k.title(): v for k, v in out_headers.items()}, body
+    def __init__(self, payload: bytes) -> None:
+        self._payload: bytes | None = payload
+        self.status = 500
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = b""
+
+    async def receive(self) -> Message:
+        if self._payload is None:
+            return {"type": "http.disconnect"}
+        payload, self._payload = self._payload, None
+        return {"type": "http.request", "body": payload, "more_body": False}
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+
+
+def sub_scope(
+    request: Request, method: str, url: str, *, headers: dict[str, Any], tx: Transaction | None
+) -> dict[str, Any]:
+    """The ASGI scope of a subrequest: the outer session, host and client options, plus its own headers."""
+    parts = urlsplit(url)
+    outer = request.scope
+    sub_headers = [(b"content-type", b"application/json"), *[(k, v) for k, v in outer["headers"] if k == b"host"]]
+    options = request.headers.get("sforce-call-options")
+    if options:
+        sub_headers.append((b"sforce-call-options", options.encode()))
+    sub_headers.extend((str(k).lower().encode(), str(v).encode()) for k, v in headers.items())
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method.upper(),
+        "scheme": outer.get("scheme", "http"),
+        "server": outer.get("server"),
+        "client": outer.get("client"),
+        "path": unquote(parts.path),
+        "raw_path": parts.path.encode(),
+        "query_string": parts.query.encode(),
+        "root_path": "",
+        "headers": sub_headers,
+        SESSION_KEY: outer[SESSION_KEY],
+        TX_KEY: tx,
+    }
