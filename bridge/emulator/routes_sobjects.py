@@ -103,7 +103,7 @@ class SObjectRoutes:
             Route(
                 BASE + "/sobjects/{sobject}/{field}/{value:path}",
                 self.by_external_id,
-                methods=["GET", "PATCH", "DELETE", "POST"],
+                methods=["GET", "PATCH", "DELETE"],
             ),
         ]
 

@@ -225,3 +225,27 @@ async def test_composite_over_25_subrequests(http: httpx.AsyncClient, auth: dict
     sub = {"method": "GET", "url": f"{API}/limits", "referenceId": "x"}
     response = await http.post(f"{API}/composite", json={"compositeRequest": [sub] * 26}, headers=auth)
     assert response.status_code == 400
+
+
+async def test_composite_all_or_none_overrides_a_collections_subrequest(
+    http: httpx.AsyncClient, auth: dict[str, str], org: Org
+) -> None:
+    records = [account("C-1"), account("C-2", Type="Nope")]
+    body = {
+        "allOrNone": True,
+        "compositeRequest": [
+            {"method": "POST", "url": f"{API}/sobjects/Contact", "referenceId": "first", "body": {"LastName": "Kept?"}},
+            {
+                "method": "PATCH",
+                "url": f"{API}/composite/sobjects/Account/External_Id__c",
+                "referenceId": "batch",
+                "body": {"allOrNone": False, "records": records},
+            },
+        ],
+    }
+    response = await http.post(f"{API}/composite", json=body, headers=auth)
+    first, batch = response.json()["compositeResponse"]
+    assert first["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert batch["body"][0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    assert org.count("Contact") == 0
+    assert org.count("Account") == 0
