@@ -1,4 +1,5 @@
-"""One batch to Salesforce through the governor: Collections upsert (allOrNone) or a Bulk API 2.0 job.
+"""One batch to Salesforce through the governor: Collections upsert (allOrNone), a Bulk API 2.0 job, or
+Platform Events (`X__e` records on a write topic are published with `POST /sobjects/X__e`, one per call).
 
 The executor turns every record of a batch into an `Outcome` (`Written` or a `Failure` saying what to do next).
 A failed all-or-none Collections call is taken apart here: records Salesforce names as the cause (a validation
@@ -44,6 +45,8 @@ class RecordWriter(Protocol):
         self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]], all_or_none: bool
     ) -> list[SaveResult]: ...
 
+    async def create(self, sobject: str, fields: Mapping[str, Any]) -> SaveResult: ...
+
     async def bulk_upsert(
         self,
         sobject: str,
@@ -70,6 +73,8 @@ class BatchExecutor:
         """Every record of `batch` with its outcome."""
         if batch.path is WritePath.BULK:
             return await self._bulk(batch)
+        if batch.path is WritePath.EVENTS:
+            return [(item, await self._publish(batch, item)) for item in batch.items]
         return await self._collections(batch, list(batch.items))
 
     # -- Collections --------------------------------------------------------------------------------------
@@ -124,6 +129,23 @@ class BatchExecutor:
                 )
             finally:
                 self._observe("collections", batch, len(items), started)
+
+    # -- Platform Events ----------------------------------------------------------------------------------
+
+    async def _publish(self, batch: Batch, item: WriteItem) -> Outcome:
+        """Publish one Platform Event (`POST /sobjects/X__e`). Not idempotent: a retry after an answer lost in
+        transit can publish the event twice, so subscribers dedupe by a field of the event (at-least-once)."""
+        async with self._gate.acquire(batch.lane, 1):
+            started = self._clock()
+            try:
+                result = await self._writer.create(batch.sobject, item.record.fields)
+            except SalesforceError as exc:
+                return Failure.from_exception(exc)
+            finally:
+                self._observe("events", batch, 1, started)
+        if result.success:
+            return Written(result.id, created=True)
+        return Failure.from_error(result.errors[0]) if result.errors else _UNEXPLAINED
 
     # -- Bulk API 2.0 ---------------------------------------------------------------------------------------
 

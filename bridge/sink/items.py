@@ -18,6 +18,12 @@ class WritePath(StrEnum):
 
     COLLECTIONS = "collections"  # sObject Collections upsert, <= 200 records, allOrNone
     BULK = "bulk"  # a Bulk API 2.0 ingest job
+    EVENTS = "events"  # Platform Events (`X__e`): published one per call, never upserted
+
+
+def is_platform_event(sobject: str) -> bool:
+    """Platform Events are published (created), not upserted: their API names end in `__e`."""
+    return sobject.endswith("__e")
 
 
 @dataclass(slots=True, eq=False)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from bridge.config import SinkSettings
-from bridge.sink.items import Batch, WriteItem, WritePath
+from bridge.sink.items import Batch, WriteItem, WritePath, is_platform_event
 from bridge.types import Lane
 
 BULK_JOB_MAX_RECORDS = 100_000  # one job's CSV stays far below the 100 MB upload limit at this size
@@ -146,6 +146,8 @@ class WriteQueue:
         return Batch(lane, sobject, external_id_field, path, tuple(chosen))
 
     def _path_and_limit(self, lane: Lane, sobject: str, pending: int) -> tuple[WritePath, int]:
+        if is_platform_event(sobject):
+            return WritePath.EVENTS, 1
         if lane is Lane.BULK and pending >= self.settings.bulk_threshold_records:
             return WritePath.BULK, BULK_JOB_MAX_RECORDS
         return WritePath.COLLECTIONS, self.sizer.size(sobject)

@@ -40,6 +40,7 @@ class FakeOrg:
     batch_sizes: list[int] = field(default_factory=list)
     limit_errors: int = 0
     call_times: list[float] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def spend(self, calls: int = 1) -> None:
         """Another integration spends `calls` of the same budget."""
@@ -104,6 +105,11 @@ class FakeOrg:
         stored.update(record)
         self.writes[key] += 1
         return SaveResult(stored["Id"], True, created)
+
+    async def create(self, sobject: str, fields: Mapping[str, Any]) -> SaveResult:
+        self._count("create")
+        self.events.append((sobject, dict(fields)))
+        return SaveResult(f"e00{len(self.events):015d}", True, True)
 
     async def bulk_upsert(
         self,

@@ -118,3 +118,27 @@ async def test_apex_cpu_limit_shrinks_batches_without_loss(kafka_bootstrap: str,
     cpu = metrics.registry.get_sample_value("bridge_salesforce_trigger_cpu_errors_total", {"sobject": "Account"})
     assert cpu is not None
     assert cpu >= 1
+
+
+async def test_platform_events_are_published_from_the_write_topics(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    settings = await sink_settings(kafka_bootstrap, new_topic, partitions=1, governor=GovernorSettings())
+
+    def order_event(number: str, fields: dict[str, object]) -> MappedRecord:
+        return MappedRecord("Order_Event__e", "Order_Number__c", number, fields, Lane.REALTIME, 1, (number,))
+
+    events = [order_event(f"ORD-{n}", {"Order_Number__c": f"ORD-{n}", "Status__c": "Shipped"}) for n in range(5)]
+    events.append(order_event("ORD-X", {"Status__c": "no order number"}))  # a required field is missing
+    await produce(settings, events)
+    org = Org()
+    metrics = Metrics.create(CollectorRegistry())
+    gate = build_gate(settings, metrics)
+    async with emulator_client(org, gate, metrics) as client:
+        await run_burst(settings, client, metrics, gate=gate)
+    out = await outcomes(settings)
+    assert sorted(out.written_ids) == [f"ORD-{n}" for n in range(5)]
+    assert all(doc["id"] for doc in out.results)
+    assert [d.reason for d in out.dead] == ["REQUIRED_FIELD_MISSING"]
+    published = [e for e in org.call_log if e.path.endswith("/sobjects/Order_Event__e")]
+    assert [e.status for e in published].count(201) == 5
