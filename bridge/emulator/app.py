@@ -32,6 +32,7 @@ from bridge.emulator.responses import error
 from bridge.emulator.routes_collections import CollectionRoutes
 from bridge.emulator.routes_composite import CompositeRoutes
 from bridge.emulator.routes_control import ControlRoutes
+from bridge.emulator.routes_replication import ReplicationRoutes
 from bridge.emulator.routes_sobjects import SObjectRoutes
 
 
@@ -76,6 +77,7 @@ def api_routes(org: Org, bulk: list[BaseRoute]) -> list[BaseRoute]:
         *_query_routes(org),
         *bulk,
         *CollectionRoutes(org).routes(),
+        *ReplicationRoutes(org).routes(),
         *SObjectRoutes(org).routes(),
     ]
     return routes

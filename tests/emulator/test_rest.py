@@ -325,3 +325,21 @@ async def test_human_login_runs_as_the_human(http: httpx.AsyncClient, login: Log
     headers = await login(("emulator-human-client-id", "emulator-client-secret"))
     created = await http.post(f"{API}/sobjects/Account", json={"Name": "By hand"}, headers=headers)
     assert org.get("Account", created.json()["id"])["CreatedById"] == org.user("alice@emulator.example").id
+
+
+async def test_get_updated_and_deleted(http: httpx.AsyncClient, auth: dict[str, str], org: Org) -> None:
+    start = org.clock.iso()
+    kept, gone = (r["id"] for r in org.insert_many("Account", [{"Name": "Kept"}, {"Name": "Gone"}]))
+    org.delete_many([gone])
+    org.clock.advance(120)
+    end = org.clock.iso()
+    window = {"start": start, "end": end}
+    updated = await http.get(f"{API}/sobjects/Account/updated/", params=window, headers=auth)
+    assert updated.json()["ids"] == [kept]
+    assert updated.json()["latestDateCovered"].startswith(end[:16])
+    deleted = await http.get(f"{API}/sobjects/Account/deleted/", params=window, headers=auth)
+    assert [d["id"] for d in deleted.json()["deletedRecords"]] == [gone]
+    too_old = await http.get(
+        f"{API}/sobjects/Account/deleted/", params={"start": "2000-01-01T00:00:00+00:00", "end": end}, headers=auth
+    )
+    assert too_old.status_code == 400
