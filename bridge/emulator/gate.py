@@ -90,14 +90,13 @@ class ApiGate:
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
-                if not drop:
-                    headers = list(message.get("headers", []))
+                headers = list(message.get("headers", []))
                 headers.append((b"sforce-limit-info", usage.header().encode()))
-                message = {**message, "headers": headers}
                 if drop:
-                    # Headers promise a body that never comes; the server then closes the connection.
-                    message["headers"].append((b"content-length", b"1048576"))
+                    # Headers promising a body that never comes; the server then closes the connection.
+                    headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+                    headers.append((b"content-length", b"1048576"))
+                message = {**message, "headers": headers}
             elif drop and message["type"] == "http.response.body":
                 return
             await send(message)
