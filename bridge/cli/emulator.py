@@ -30,6 +30,7 @@ class ServeOptions:
     pubsub_port: int | None
     lock_error_rate: float
     seed: int
+    faults: tuple[str, ...] = ()
 
 
 def build_org(options: ServeOptions) -> Org:
@@ -41,7 +42,20 @@ def build_org(options: ServeOptions) -> Org:
     org.faults.lock_error_rate = options.lock_error_rate
     if options.latency_ms:
         org.faults.add("latency", latency_ms=options.latency_ms, count=None)
+    for fault in options.faults:
+        kind, path, count = parse_fault(fault)
+        org.faults.add(kind, path=path, count=count)
     return org
+
+
+def parse_fault(text: str) -> tuple[str, str, int | None]:
+    """`KIND[:PATH[:COUNT]]` (e.g. `unavailable:/services/data/v62.0/composite:3`); no count means always."""
+    kind, _, rest = text.partition(":")
+    path, _, count = rest.partition(":")
+    try:
+        return kind, path, int(count) if count else None
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r}: COUNT must be a number", param_hint="--fault") from exc
 
 
 async def serve(options: ServeOptions) -> None:
@@ -102,6 +116,13 @@ def announce(server: EmulatorServer, org: Org) -> None:
     "--lock-error-rate", type=float, default=0.0, show_default=True, help="Share of saves failing UNABLE_TO_LOCK_ROW."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for injected faults, so a run repeats.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    help="KIND[:PATH[:COUNT]] with KIND in latency, unavailable, drop_after_write, unable_to_lock_row, "
+    "expire_session; repeatable.",
+)
 def emulator(
     *,
     host: str,
@@ -116,6 +137,7 @@ def emulator(
     pubsub_port: int | None,
     lock_error_rate: float,
     seed: int,
+    faults: tuple[str, ...],
 ) -> None:
     """Serve an emulated Salesforce org: OAuth, REST, Collections, Composite, query, Bulk API 2.0, limits."""
     options = ServeOptions(
@@ -131,5 +153,10 @@ def emulator(
         pubsub_port=pubsub_port,
         lock_error_rate=lock_error_rate,
         seed=seed,
+        faults=faults,
     )
+    for fault in faults:
+        kind = parse_fault(fault)[0]
+        if kind not in {"latency", "unavailable", "drop_after_write", "unable_to_lock_row", "expire_session"}:
+            raise click.BadParameter(f"unknown fault kind {kind!r}", param_hint="--fault")
     asyncio.run(serve(options))

@@ -10,7 +10,10 @@ Each fault is a rule matching requests by method and path prefix, for the next `
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 KINDS = ("latency", "unavailable", "drop_after_write", "unable_to_lock_row", "expire_session")
@@ -42,9 +45,12 @@ class Faults:
     lock_error_rate: float = 0.0
     rules: list[FaultRule] = field(default_factory=list)
     _random: random.Random = field(init=False)
+    _forced: contextvars.ContextVar[bool] = field(init=False)
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)  # noqa: S311 - reproducible faults, not security
+        # Set while a request matched by an `unable_to_lock_row` rule runs: every row lock in it fails.
+        self._forced: contextvars.ContextVar[bool] = contextvars.ContextVar(f"locks_fail_{id(self)}", default=False)
 
     def add(
         self,
@@ -71,8 +77,19 @@ class Faults:
         return None
 
     def lock_fails(self) -> bool:
-        """Draw whether the next row lock fails at the configured rate."""
+        """Whether the next row lock fails: always inside a matched request, else drawn at the configured rate."""
+        if self._forced.get():
+            return True
         return self.lock_error_rate > 0 and self._random.random() < self.lock_error_rate
+
+    @contextlib.contextmanager
+    def locks_failing(self) -> Iterator[None]:
+        """Within this context (one request's task), every row lock fails with UNABLE_TO_LOCK_ROW."""
+        token = self._forced.set(True)
+        try:
+            yield
+        finally:
+            self._forced.reset(token)
 
     def clear(self) -> None:
         """Remove every rule and the lock-error rate."""

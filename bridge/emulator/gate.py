@@ -9,6 +9,7 @@ route run (the write is applied) and then closes the connection without a respon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from typing import Any
 
@@ -61,8 +62,10 @@ class ApiGate:
             if wait_s > 0:
                 await asyncio.sleep(wait_s)
             drop = org.faults.take("drop_after_write", method, path) is not None
+            locked = org.faults.take("unable_to_lock_row", method, path) is not None
             scope = {**scope, SESSION_KEY: session}
-            await self._app(scope, receive, self._wrap_send(send, status, drop=drop))
+            with org.faults.locks_failing() if locked else contextlib.nullcontext():
+                await self._app(scope, receive, self._wrap_send(send, status, drop=drop))
         finally:
             org.concurrency.release(ticket)
             self._log(method, path, status=status["code"], session=session, headers=headers, calls=1)

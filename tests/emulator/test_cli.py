@@ -26,6 +26,8 @@ def test_emulator_command_serves_until_sigterm() -> None:
         "7",
         "--speed",
         "0",
+        "--fault",
+        "unavailable:/services/data/v62.0/sobjects:1",
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -52,6 +54,9 @@ def test_emulator_command_serves_until_sigterm() -> None:
             f"{url}/services/data/v62.0/limits", headers={"Authorization": f"Bearer {token['access_token']}"}
         )
         assert limits.json()["DailyApiRequests"] == {"Max": 7, "Remaining": 6}
+        sobjects = f"{url}/services/data/v62.0/sobjects"
+        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        assert [httpx.get(sobjects, headers=auth).status_code for _ in range(2)] == [503, 200]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
         assert "emulator stopped" in process.stdout.read()

@@ -104,3 +104,13 @@ async def test_control_api(http: httpx.AsyncClient, auth: dict[str, str], org: O
     assert state["records"]["Account"] == 1
     await http.post("/__emulator__/sessions/expire")
     assert (await http.get(f"{API}/limits", headers=auth)).status_code == 401
+
+
+async def test_lock_fault_for_the_next_matching_request(
+    http: httpx.AsyncClient, auth: dict[str, str], org: Org
+) -> None:
+    org.faults.add("unable_to_lock_row", path=f"{API}/sobjects/Account", count=1)
+    locked = await http.patch(UPSERT, json={"Name": "F"}, headers=auth)
+    assert locked.status_code == 400
+    assert locked.json()[0]["errorCode"] == "UNABLE_TO_LOCK_ROW"
+    assert (await http.patch(UPSERT, json={"Name": "F"}, headers=auth)).status_code == 201
