@@ -23,6 +23,7 @@ from bridge.emulator.routes_sobjects import BASE
 from bridge.emulator.transaction import Transaction
 
 MAX_SUBREQUESTS = 25
+MAX_QUERIES = 5
 HALTED = "The transaction was rolled back since another operation in the same transaction failed."
 _REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])+)\}")
 
@@ -54,6 +55,11 @@ def substitute(text: str, results: dict[str, tuple[int, Any]]) -> str:
         return str(_lookup(body, path))
 
     return _REFERENCE.sub(replace, text)
+
+
+def _is_query(url: str) -> bool:
+    path = urlsplit(url).path.rstrip("/")
+    return re.search(r"/(query|queryAll)(/[^/]+)?$", path) is not None
 
 
 def _halted(reference_id: str, message: str = HALTED) -> dict[str, Any]:
@@ -96,6 +102,11 @@ class CompositeRoutes:
         if len(subrequests) > MAX_SUBREQUESTS:
             return error(
                 400, "INVALID_BATCH_REQUEST", f"Composite request can have at most {MAX_SUBREQUESTS} subrequests"
+            )
+        queries = sum(1 for sub in subrequests if isinstance(sub, dict) and _is_query(str(sub.get("url", ""))))
+        if queries > MAX_QUERIES:
+            return error(
+                400, "INVALID_BATCH_REQUEST", f"Composite request can have at most {MAX_QUERIES} query subrequests"
             )
         all_or_none = bool(body.get("allOrNone", False))
         tx = Transaction(self.org.store) if all_or_none else None

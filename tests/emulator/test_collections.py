@@ -249,3 +249,10 @@ async def test_composite_all_or_none_overrides_a_collections_subrequest(
     assert batch["body"][0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
     assert org.count("Contact") == 0
     assert org.count("Account") == 0
+
+
+async def test_composite_allows_at_most_five_queries(http: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    query = {"method": "GET", "url": f"{API}/query?q=SELECT+Id+FROM+Account", "referenceId": "q"}
+    response = await http.post(f"{API}/composite", json={"compositeRequest": [query] * 6}, headers=auth)
+    assert response.status_code == 400
+    assert response.json()[0]["errorCode"] == "INVALID_BATCH_REQUEST"
