@@ -54,6 +54,7 @@ class ApiGate:
         if ticket is None:
             response = error(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
             await self._answer(scope, receive, send, response)
+            self._log(method, path, status=403, session=session, headers=headers, calls=0)
             return
         org.api_usage.spend(1)
         status = {"code": 0}
