@@ -85,6 +85,7 @@ class CompositeRoutes:
         return [
             Route(BASE + "/composite", self.composite, methods=["POST", "GET"]),
             Route(BASE + "/composite/", self.composite, methods=["POST", "GET"]),
+            Route(BASE + "/composite/batch", self.batch, methods=["POST"]),
         ]
 
     async def composite(self, request: Request) -> Response:
@@ -142,6 +143,52 @@ class CompositeRoutes:
             )
             failed = tx is not None and _failed(status, out)
         return responses
+
+    async def batch(self, request: Request) -> Response:
+        """Composite Batch: independent subrequests, each committed alone and each counted as an API call."""
+        try:
+            body = await json_body(request)
+        except ValueError as exc:
+            return error(400, "JSON_PARSER_ERROR", str(exc))
+        subrequests = body.get("batchRequests") if isinstance(body, dict) else None
+        if not isinstance(subrequests, list) or not subrequests or len(subrequests) > MAX_SUBREQUESTS:
+            return error(400, "INVALID_BATCH_REQUEST", f"batchRequests must hold 1 to {MAX_SUBREQUESTS} subrequests")
+        halt_on_error = bool(body.get("haltOnError", False))
+        results: list[dict[str, Any]] = []
+        for index, sub in enumerate(subrequests):
+            if halt_on_error and any(r["statusCode"] >= 400 for r in results):
+                results.append(
+                    {
+                        "statusCode": 412,
+                        "result": [
+                            {"errorCode": "BATCH_PROCESSING_HALTED", "message": "Batch processing halted per request"}
+                        ],
+                    }
+                )
+                continue
+            # The request itself paid for the first subrequest; every further one costs a call of its own.
+            if index > 0 and not self.org.api_usage.try_spend(1):
+                results.append(
+                    {
+                        "statusCode": 403,
+                        "result": [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}],
+                    }
+                )
+                continue
+            results.append(await self._batch_one(request, sub))
+        return JSON({"hasErrors": any(r["statusCode"] >= 400 for r in results), "results": results})
+
+    async def _batch_one(self, request: Request, sub: Any) -> dict[str, Any]:
+        if not isinstance(sub, dict):
+            return {"statusCode": 400, "result": [{"errorCode": "JSON_PARSER_ERROR", "message": "not an object"}]}
+        url = str(sub.get("url", "")).lstrip("/")
+        url = url if url.startswith("services/data/") else f"services/data/{url}"
+        rich = sub.get("richInput")
+        payload = orjson.dumps(rich) if rich is not None else b""
+        status, _, out = await self._dispatch(
+            request, str(sub.get("method", "GET")), "/" + url, payload=payload, headers={}, tx=None
+        )
+        return {"statusCode": status, "result": out}
 
     async def _finish(self, request: Request, tx: Transaction, responses: list[dict[str, Any]]) -> None:
         failed_at = next((i for i, r in enumerate(responses) if _failed(r["httpStatusCode"], r["body"])), None)

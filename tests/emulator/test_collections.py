@@ -256,3 +256,28 @@ async def test_composite_allows_at_most_five_queries(http: httpx.AsyncClient, au
     response = await http.post(f"{API}/composite", json={"compositeRequest": [query] * 6}, headers=auth)
     assert response.status_code == 400
     assert response.json()[0]["errorCode"] == "INVALID_BATCH_REQUEST"
+
+
+async def test_composite_batch_counts_each_subrequest(http: httpx.AsyncClient, auth: dict[str, str], org: Org) -> None:
+    body = {
+        "haltOnError": True,
+        "batchRequests": [
+            {"method": "POST", "url": "v62.0/sobjects/Account", "richInput": {"Name": "Batch"}},
+            {"method": "GET", "url": "v62.0/limits"},
+            {"method": "POST", "url": "v62.0/sobjects/Account", "richInput": {"Industry": "Energy"}},
+            {"method": "GET", "url": "v62.0/limits"},
+        ],
+    }
+    before = org.api_usage.used()
+    response = await http.post(f"{API}/composite/batch", json=body, headers=auth)
+    created, limits, failed, halted = response.json()["results"]
+    assert response.json()["hasErrors"] is True
+    assert created["statusCode"] == 201
+    assert limits["statusCode"] == 200
+    assert failed["result"][0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+    assert halted == {
+        "statusCode": 412,
+        "result": [{"errorCode": "BATCH_PROCESSING_HALTED", "message": "Batch processing halted per request"}],
+    }
+    assert org.api_usage.used() == before + 3
+    assert org.count("Account") == 1
