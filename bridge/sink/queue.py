@@ -97,12 +97,15 @@ class WriteQueue:
         self._pending_keys += Counter()
         return dropped
 
-    def take(self, now_s: float, *, flush: bool = False, lanes: Collection[Lane] = tuple(Lane)) -> Batch | None:
-        """The next batch of one of `lanes` to send, or None when nothing may go now."""
+    def take(
+        self, now_s: float, *, flush: bool = False, lanes: Collection[Lane] = tuple(Lane), backlog: int = 0
+    ) -> Batch | None:
+        """The next batch of one of `lanes` to send, or None when nothing may go now. `backlog`: bulk-lane
+        records not read yet; with the pending ones they decide whether a Bulk API job is worth waiting for."""
         for group_key in sorted(self._groups, key=self._group_order):
             if group_key[0] not in lanes:
                 continue
-            batch = self._take_from(group_key, now_s, flush)
+            batch = self._take_from(group_key, now_s, flush, backlog)
             if batch is not None:
                 return batch
         return None
@@ -122,12 +125,12 @@ class WriteQueue:
         is_child = int(bool(items) and bool(items[0].parent_keys))
         return (0 if lane is Lane.REALTIME else 1, is_child, sobject)
 
-    def _take_from(self, group_key: _GroupKey, now_s: float, flush: bool) -> Batch | None:
+    def _take_from(self, group_key: _GroupKey, now_s: float, flush: bool, backlog: int) -> Batch | None:
         items = self._groups[group_key]
         if not items:
             return None
         lane, sobject, external_id_field = group_key
-        path, limit = self._path_and_limit(lane, sobject, len(items))
+        path, limit = self._path_and_limit(lane, sobject, len(items) + (0 if flush else backlog))
         chosen, held_back = self._choose(items, limit, now_s)
         if not chosen:
             return None

@@ -108,6 +108,7 @@ class Sink:
         self._paused_until_s = 0.0
         self._fetched_nothing = False
         self._caught_up = False  # every assigned partition read to its end: partial batches may go now
+        self._next_offsets: dict[TopicPartition, int] = {}
         self.stats = SinkStats()
 
     def __repr__(self) -> str:
@@ -145,9 +146,20 @@ class Sink:
         self._fetched_nothing = not any(fetched.values())
         self._caught_up = self._fetched_nothing and await self._at_log_end()
         now_s = self._w.clock()
-        for records in fetched.values():
+        for tp, records in fetched.items():
+            if records:
+                self._next_offsets[tp] = records[-1].offset + 1
             for record in records:
                 self._ingest(record, now_s)
+
+    def _backlog(self) -> int:
+        """Bulk-lane records not read yet (from the high watermarks the fetches reported)."""
+        unread = 0
+        for tp in self._partitions.assigned:
+            highwater = self._w.consumer.highwater(tp)
+            if tp.topic == self._topics[1] and highwater is not None:
+                unread += max(0, highwater - self._next_offsets.get(tp, 0))
+        return unread
 
     def _ingest(self, record: ConsumerRecord[bytes, bytes], now_s: float) -> None:
         value = record.value or b""
@@ -183,11 +195,12 @@ class Sink:
             return
         flush = flush or self._caught_up
         cap = self._w.gate.governor.concurrency_cap
+        backlog = self._backlog()
         while True:
             # Each lane has its own task slots, so bulk batches waiting for budget never keep real-time out.
             per_lane = Counter(self._tasks.values())
             lanes = [lane for lane in Lane if per_lane[lane] < cap]
-            batch = self._queue.take(now_s, flush=flush, lanes=lanes) if lanes else None
+            batch = self._queue.take(now_s, flush=flush, lanes=lanes, backlog=backlog) if lanes else None
             if batch is None:
                 return
             self._spawn(self._process(batch), batch.lane)
@@ -346,6 +359,8 @@ class Sink:
         self._queue.drop(lambda item: TopicPartition(item.topic, item.partition) in gone)
         self._partitions.revoke(revoked)
         self._paused -= gone
+        for tp in gone:
+            self._next_offsets.pop(tp, None)
 
     def on_assigned(self, assigned: list[TopicPartition]) -> None:
         """After a rebalance: trackers for the new partitions, and the governor's share."""
