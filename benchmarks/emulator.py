@@ -4,7 +4,8 @@
 
 The emulator runs with its latency model off (speed 0), as a test or a bridge benchmark would use it. Each
 request upserts 200 Accounts by `External_Id__c` through `PATCH /composite/sobjects/Account/External_Id__c`:
-a first pass creates them, a second pass updates the same records. The baseline is a bare Starlette route on
+a first pass creates them, a second pass changes a field of the same records (a real update with a change
+event). The baseline is a bare Starlette route on
 the same uvicorn setup that parses the same body with orjson and answers a 200-item result list, so the ratio
 is the emulator's cost over the HTTP stack alone. Both servers and the client share this process and event
 loop; rounds alternate (baseline, emulator, ...) and the median of each is reported. Writes results/emulator.json.
@@ -68,7 +69,7 @@ async def baseline_server() -> AsyncIterator[str]:
         await task
 
 
-def bodies(requests: int, tag: str) -> list[bytes]:
+def bodies(requests: int, tag: str, revenue: float = 1000.0) -> list[bytes]:
     return [
         orjson.dumps(
             {
@@ -80,7 +81,7 @@ def bodies(requests: int, tag: str) -> list[bytes]:
                         "Name": f"Account {r}-{i}",
                         "Industry": "Energy",
                         "Phone": "+1 555 0100",
-                        "AnnualRevenue": 1000.0 + i,
+                        "AnnualRevenue": revenue + i,
                     }
                     for i in range(BATCH)
                 ],
@@ -134,7 +135,8 @@ async def main(requests: int, concurrency: int, rounds: int) -> dict[str, Any]:
             payloads = bodies(requests, f"R{round_number}")
             figures["baseline"].append(await run_pass(base, payloads, concurrency, headers))
             figures["create"].append(await run_pass(em, payloads, concurrency, headers))
-            figures["update"].append(await run_pass(em, payloads, concurrency, headers))
+            changed = bodies(requests, f"R{round_number}", revenue=2000.0)  # same records, a changed field
+            figures["update"].append(await run_pass(em, changed, concurrency, headers))
     medians = {name: statistics.median(values) for name, values in figures.items()}
     return {
         "benchmark": "emulator collections upsert",
