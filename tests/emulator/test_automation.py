@@ -182,3 +182,18 @@ def test_setup_merge_field_lets_the_integration_user_skip_a_rule() -> None:
     assert org.insert_many("Account", [record])[0]["success"]
     human = org.insert_many("Account", [record], user="alice@emulator.example")[0]
     assert human["errors"][0]["message"] == "Describe the account when its type is Other."
+
+
+def test_bypass_hierarchy_user_over_profile_over_org() -> None:
+    org = Org()
+    alice = org.user("alice@emulator.example")
+    [profile_level] = org.insert_many(
+        "Integration_Bypass__c", [{"SetupOwnerId": alice.profile_id, "All__c": True, "Name": "Sales profile"}]
+    )
+    assert profile_level["success"]
+    assert org.bypass_for(alice)["All__c"] is True
+    [user_level] = org.insert_many("Integration_Bypass__c", [{"SetupOwnerId": alice.id, "All__c": False}])
+    assert user_level["success"]
+    assert org.bypass_for(alice)["All__c"] is False
+    [second] = org.insert_many("Integration_Bypass__c", [{"SetupOwnerId": alice.id, "All__c": True}])
+    assert second["errors"][0]["statusCode"] == "DUPLICATE_VALUE"
