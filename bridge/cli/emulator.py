@@ -36,8 +36,12 @@ class ServeOptions:
 def build_org(options: ServeOptions) -> Org:
     """The org the options describe: profile, limit, latency model and faults."""
     from bridge.emulator import LatencyModel, Org, load_profile  # noqa: PLC0415 - commands load their modules on use
+    from bridge.emulator.profile import ProfileError  # noqa: PLC0415
 
-    profile = load_profile(options.org if options.org == "default" else Path(options.org))
+    try:
+        profile = load_profile(options.org if options.org == "default" else Path(options.org))
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from exc
     org = Org(profile, daily_limit=options.daily_limit, latency=LatencyModel(speed=options.speed), seed=options.seed)
     org.faults.lock_error_rate = options.lock_error_rate
     if options.latency_ms:

@@ -14,6 +14,13 @@ from typing import Any
 
 import orjson
 
+from bridge.errors import ConfigError
+
+
+class ProfileError(ConfigError):
+    """The org profile file is missing, not JSON, or does not have the documented shape."""
+
+
 SYSTEM_FIELDS: tuple[tuple[str, str], ...] = (
     ("Id", "id"),
     ("IsDeleted", "boolean"),
@@ -214,9 +221,14 @@ def parse_profile(raw: Mapping[str, Any]) -> Profile:
 
 
 def load_profile(source: str | Path = "default") -> Profile:
-    """Load a bundled profile by name (`default`) or a profile file by path."""
-    if isinstance(source, str) and "/" not in source and not source.endswith(".json"):
-        text = resources.files("bridge.emulator.profiles").joinpath(f"{source}.json").read_bytes()
-    else:
-        text = Path(source).read_bytes()
-    return parse_profile(orjson.loads(text))
+    """Load a bundled profile by name (`default`) or a profile file by path; raises `ProfileError`."""
+    try:
+        if isinstance(source, str) and "/" not in source and not source.endswith(".json"):
+            text = resources.files("bridge.emulator.profiles").joinpath(f"{source}.json").read_bytes()
+        else:
+            text = Path(source).read_bytes()
+        return parse_profile(orjson.loads(text))
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ProfileError(f"cannot read org profile {source}: {exc}") from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProfileError(f"org profile {source} does not have the documented shape: {exc!r}") from exc

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bridge.emulator import Org, load_profile
 from bridge.emulator.ids import case_safe_suffix, make_id, normalize_id
-from bridge.emulator.profile import ObjectSpec
+from bridge.emulator.profile import ObjectSpec, ProfileError
 from bridge.emulator.store import RecordStore
 
 
@@ -120,3 +122,13 @@ def test_tooling_rows() -> None:
     fields = {f["FullName"] for f in org.tooling_rows("CustomField")}
     assert "Account.External_Id__c" in fields
     assert org.tooling_rows("Nope") == []
+
+
+@pytest.mark.parametrize(("content", "expected"), [(b"{nope", "cannot read"), (b'{"objects": []}', "shape")])
+def test_bad_profile_files(tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "org.json"
+    path.write_bytes(content)
+    with pytest.raises(ProfileError, match=expected):
+        load_profile(path)
+    with pytest.raises(ProfileError, match="cannot read"):
+        load_profile(tmp_path / "missing.json")
