@@ -284,7 +284,14 @@ class PubSubServer:
         self.target = ""
 
     async def __aenter__(self) -> PubSubServer:
-        self._server = grpc.aio.server()
+        # Accept the client keepalive pings that long-lived subscriptions send (the real service does); gRPC's
+        # default policy answers pings more often than every 5 minutes with GOAWAY "too_many_pings".
+        options = [
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_ping_strikes", 0),
+        ]
+        self._server = grpc.aio.server(options=options)
         pb_grpc.add_PubSubServicer_to_server(self._servicer, self._server)  # type: ignore[no-untyped-call]
         port = self._server.add_insecure_port(f"{self._host}:{self._port}")
         await self._server.start()
