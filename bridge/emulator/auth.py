@@ -19,13 +19,14 @@ from bridge.emulator.org import Org
 from bridge.emulator.profile import ConnectedApp, UserSpec
 from bridge.emulator.responses import JSON, error
 from bridge.emulator.sessions import signature
+from bridge.errors import BridgeError
 
 TEST_PASSWORD = "emulator-password"  # noqa: S105 - the emulator's documented fixed test password
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 
 
-class OAuthRefused(Exception):
+class OAuthRefused(BridgeError):
     """The token request is refused with an OAuth `error` and `error_description`."""
 
     def __init__(self, code: str, description: str) -> None:

@@ -20,12 +20,13 @@ from bridge.emulator.profile import ObjectSpec
 from bridge.emulator.responses import JSON, TX_KEY, call_options_client, error, json_body, parser_error, session_of
 from bridge.emulator.results import SaveError
 from bridge.emulator.routes_sobjects import BASE, record_json
+from bridge.errors import BridgeError
 
 MAX_RECORDS = 200
 MAX_CHUNKS = 10
 
 
-class BadRequest(Exception):
+class BadRequest(BridgeError):
     """The request is malformed as a whole: answered 400 with `code` and `message`."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -21,6 +21,7 @@ from bridge.emulator.org import Org
 from bridge.emulator.responses import JSON, SESSION_KEY, TX_KEY, call_options_client, error, json_body, session_of
 from bridge.emulator.routes_sobjects import BASE
 from bridge.emulator.transaction import Transaction
+from bridge.errors import BridgeError
 
 MAX_SUBREQUESTS = 25
 MAX_QUERIES = 5
@@ -28,7 +29,7 @@ HALTED = "The transaction was rolled back since another operation in the same tr
 _REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])+)\}")
 
 
-class UnresolvedReference(Exception):
+class UnresolvedReference(BridgeError):
     """A `@{ref.path}` that names no earlier successful result."""
 
 

@@ -16,12 +16,13 @@ from bridge.emulator.profile import SideEffect, TriggerSpec
 from bridge.emulator.results import SaveError
 from bridge.emulator.store import Record, RecordStore
 from bridge.emulator.transaction import CPU_LIMIT_MS, MAX_TRIGGER_DEPTH, Transaction
+from bridge.errors import BridgeError
 
 Rows = Sequence[tuple[Record | None, Record]]
 NestedUpdate = Callable[[Transaction, str, list[Record]], None]
 
 
-class TriggerFailure(Exception):
+class TriggerFailure(BridgeError):
     """An uncatchable exception in a trigger: the whole transaction rolls back."""
 
     def __init__(self, trigger: str, event: str, cause: str) -> None:
