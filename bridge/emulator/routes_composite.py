@@ -112,7 +112,13 @@ class CompositeRoutes:
             )
         all_or_none = bool(body.get("allOrNone", False))
         tx = Transaction(self.org.store) if all_or_none else None
-        responses = await self._run_all(request, subrequests, tx)
+        try:
+            responses = await self._run_all(request, subrequests, tx)
+        except BaseException:
+            if tx is not None:  # a crash or a cancelled request must not leave half a transaction or its locks
+                tx.rollback()
+                self.org.release(tx)
+            raise
         if tx is not None:
             await self._finish(request, tx, responses)
         return JSON({"compositeResponse": responses})

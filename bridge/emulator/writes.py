@@ -103,6 +103,9 @@ class Writer:
             for index in good:
                 results[index] = SaveResult(None, [failure.error()])
             return results, tx
+        except BaseException:
+            tx.rollback(savepoint)  # never leave half a save in the store
+            raise
         for index, (op, _, after) in good.items():
             results[index].id = after["Id"]
             results[index].created = op.created
