@@ -55,6 +55,7 @@ class _Quiet(uvicorn.Server):
 
 @contextlib.asynccontextmanager
 async def baseline_server() -> AsyncIterator[str]:
+    """A bare Starlette echo of the same route on the same uvicorn setup; yields its URL."""
     app = Starlette(routes=[Route(PATH, _echo, methods=["PATCH"])])
     server = _Quiet(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
@@ -70,6 +71,7 @@ async def baseline_server() -> AsyncIterator[str]:
 
 
 def bodies(requests: int, tag: str, revenue: float = 1000.0) -> list[bytes]:
+    """Request bodies of 200 Accounts each, external ids tagged with `tag`."""
     return [
         orjson.dumps(
             {
@@ -109,6 +111,7 @@ async def run_pass(http: httpx.AsyncClient, payloads: list[bytes], concurrency: 
 
 
 async def token(http: httpx.AsyncClient) -> dict[str, str]:
+    """Client-credentials login; headers for the API calls."""
     response = await http.post(
         "/services/oauth2/token",
         data={
@@ -121,6 +124,7 @@ async def token(http: httpx.AsyncClient) -> dict[str, str]:
 
 
 async def main(requests: int, concurrency: int, rounds: int) -> dict[str, Any]:
+    """Run the rounds and return the figures written to results/emulator.json."""
     org = Org(daily_limit=10_000_000, latency=LatencyModel(speed=0.0))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     figures: dict[str, list[float]] = {"baseline": [], "create": [], "update": []}
@@ -156,6 +160,7 @@ async def main(requests: int, concurrency: int, rounds: int) -> dict[str, Any]:
 
 
 def cli() -> None:
+    """Parse arguments, run, print and write the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=4)

@@ -112,6 +112,7 @@ class CollectionRoutes:
         return JSON([r.as_item() for r in results])
 
     async def collection(self, request: Request) -> Response:
+        """`POST|PATCH|DELETE /composite/sobjects`: create, update or delete records of any types."""
         try:
             if request.method == "DELETE":
                 return await self._delete(request)
@@ -136,6 +137,7 @@ class CollectionRoutes:
         return await self._save(request, ops, all_or_none)
 
     async def upsert(self, request: Request) -> Response:
+        """`PATCH /composite/sobjects/{S}/{extField}`: upsert records of one type by external id."""
         spec = self.org.sobject(request.path_params["sobject"])
         if spec is None:
             return error(404, "NOT_FOUND", "The requested resource does not exist")
@@ -163,6 +165,7 @@ class CollectionRoutes:
         return await self._save(request, ops, all_or_none)
 
     async def retrieve(self, request: Request) -> Response:
+        """`GET|POST /composite/sobjects/{S}`: records by id (null for ids that match nothing)."""
         spec = self.org.sobject(request.path_params["sobject"])
         if spec is None:
             return error(404, "NOT_FOUND", "The requested resource does not exist")

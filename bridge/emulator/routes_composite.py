@@ -90,6 +90,7 @@ class CompositeRoutes:
         ]
 
     async def composite(self, request: Request) -> Response:
+        """`POST /composite` (and `GET`, the list of composite resources)."""
         version = request.path_params["version"]
         if request.method == "GET":
             names = ("batch", "tree", "sobjects", "graph")

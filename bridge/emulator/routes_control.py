@@ -52,6 +52,7 @@ class ControlRoutes:
         return body if isinstance(body, dict) else {}
 
     async def faults(self, request: Request) -> Response:
+        """Add a fault rule, set the lock-error rate or seed (POST), clear (DELETE), list (GET)."""
         faults = self.org.faults
         if request.method == "DELETE":
             faults.clear()
@@ -78,19 +79,23 @@ class ControlRoutes:
         return JSON({"rules": rules, "lock_error_rate": faults.lock_error_rate, "seed": faults.seed})
 
     async def advance(self, request: Request) -> Response:
+        """Move the org's clock forward by `seconds`."""
         body = await self._body(request)
         self.org.clock.advance(float(body.get("seconds", 0)))
         return JSON({"now": self.org.clock.iso()})
 
     async def spend(self, request: Request) -> Response:
+        """Spend `calls` of the daily allocation, as another integration would."""
         body = await self._body(request)
         self.org.api_usage.spend(int(body.get("calls", 0)))
         return JSON({"api_usage": self.org.api_usage.header()})
 
     async def expire(self, request: Request) -> Response:
+        """End every session."""
         return JSON({"expired": self.org.sessions.expire()})
 
     async def records(self, request: Request) -> Response:
+        """Stored records of an object, or the one with `field` = `value`."""
         sobject = request.path_params["sobject"]
         field, value = request.query_params.get("field"), request.query_params.get("value")
         if field and value is not None:
@@ -99,6 +104,7 @@ class ControlRoutes:
         return JSON(list(self.org.rows(sobject)))
 
     async def calls(self, request: Request) -> Response:
+        """The API call log, oldest first."""
         return JSON(
             [
                 {
@@ -115,6 +121,7 @@ class ControlRoutes:
         )
 
     async def state(self, request: Request) -> Response:
+        """Counts, usage, clock and the rules the formula engine could not evaluate."""
         org = self.org
         return JSON(
             {

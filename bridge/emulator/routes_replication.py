@@ -63,6 +63,7 @@ class ReplicationRoutes:
         return [r for r in self.org.rows(spec.name, include_deleted=deleted) if bool(r.get("IsDeleted")) == deleted]
 
     async def updated(self, request: Request) -> Response:
+        """`GET /sobjects/{S}/updated?start=&end=`."""
         window = self._window(request, UPDATED_DAYS)
         if isinstance(window, Response):
             return window
@@ -76,6 +77,7 @@ class ReplicationRoutes:
         return JSON({"ids": ids, "latestDateCovered": format_datetime(window[1].timestamp())})
 
     async def deleted(self, request: Request) -> Response:
+        """`GET /sobjects/{S}/deleted?start=&end=`."""
         window = self._window(request, DELETED_DAYS)
         if isinstance(window, Response):
             return window

@@ -108,14 +108,17 @@ class SObjectRoutes:
         ]
 
     async def versions(self, request: Request) -> Response:
+        """`GET /services/data`: the API versions (free, no session needed)."""
         return JSON([{"label": _RELEASES[v], "url": f"/services/data/v{v}", "version": v} for v in VERSIONS])
 
     async def resources(self, request: Request) -> Response:
+        """`GET /services/data/vXX.X/`: the resources of a version."""
         v = request.path_params["version"]
         names = ("sobjects", "query", "queryAll", "composite", "limits", "tooling", "jobs", "search")
         return JSON({name: f"/services/data/v{v}/{name}" for name in names})
 
     async def limits(self, request: Request) -> Response:
+        """`GET /limits`: DailyApiRequests and a few other allocations."""
         usage = self.org.api_usage
         return JSON(
             {
@@ -129,6 +132,7 @@ class SObjectRoutes:
         )
 
     async def describe_global(self, request: Request) -> Response:
+        """`GET /sobjects`: describeGlobal."""
         return JSON(self.org.describe_global(request.path_params["version"]))
 
     def _spec(self, request: Request) -> ObjectSpec | None:
@@ -139,12 +143,14 @@ class SObjectRoutes:
         return error(404, "NOT_FOUND", "The requested resource does not exist")
 
     async def describe(self, request: Request) -> Response:
+        """`GET /sobjects/{S}/describe`."""
         spec = self._spec(request)
         if spec is None:
             return self._unknown(request)
         return JSON(self.org.describe(spec.name, request.path_params["version"]))
 
     async def basic(self, request: Request) -> Response:
+        """`GET /sobjects/{S}` (basic information) and `POST /sobjects/{S}` (create, or publish an `X__e`)."""
         spec = self._spec(request)
         if spec is None:
             return self._unknown(request)
@@ -173,6 +179,7 @@ class SObjectRoutes:
         return JSON(errors, status_code=400)
 
     async def row(self, request: Request) -> Response:
+        """`GET|PATCH|DELETE /sobjects/{S}/{id}`."""
         spec = self._spec(request)
         if spec is None:
             return self._unknown(request)
@@ -205,6 +212,7 @@ class SObjectRoutes:
         return Response(status_code=204) if result.success else save_errors(400, result.errors)
 
     async def by_external_id(self, request: Request) -> Response:
+        """`GET|PATCH|DELETE /sobjects/{S}/{extField}/{value}`: read, upsert or delete by external id."""
         spec = self._spec(request)
         if spec is None:
             return self._unknown(request)
