@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from pathlib import Path
 
 import httpx
 import pytest
 
 from bridge.emulator import EmulatorServer, LatencyModel, Org
+from bridge.emulator.tls import write_self_signed
 from tests.emulator.conftest import API
 
 pytestmark = pytest.mark.timeout(60)
@@ -68,7 +71,6 @@ async def test_latency_model_holds_the_rows_of_a_running_transaction() -> None:
     opp = {"Name": "O", "StageName": "Proposal", "CloseDate": "2026-01-01", "AccountId": parent["id"]}
     async with EmulatorServer(org) as server, httpx.AsyncClient(base_url=server.url) as http:
         headers = await _token(http)
-        import asyncio
 
         slow = asyncio.create_task(http.post(f"{API}/sobjects/Opportunity", json=opp, headers=headers))
         await asyncio.sleep(0.1)
@@ -76,3 +78,13 @@ async def test_latency_model_holds_the_rows_of_a_running_transaction() -> None:
         assert (await slow).status_code == 201
     assert blocked.status_code == 400
     assert blocked.json()[0]["errorCode"] == "UNABLE_TO_LOCK_ROW"
+
+
+async def test_https_with_a_given_certificate(tmp_path: Path) -> None:
+    certfile, keyfile = write_self_signed(tmp_path, "127.0.0.1")
+    async with EmulatorServer(Org(), certfile=certfile, keyfile=keyfile) as server:
+        assert server.tls
+        assert server.certfile == certfile
+        context = ssl.create_default_context(cafile=str(certfile))
+        async with httpx.AsyncClient(base_url=server.url, verify=context) as http:
+            assert (await http.get("/services/data")).status_code == 200
