@@ -66,14 +66,15 @@ async def test_pubsub_target_serves_the_orgs_feed() -> None:
 
 
 async def test_latency_model_holds_the_rows_of_a_running_transaction() -> None:
-    org = Org(latency=LatencyModel(request_ms=0, per_record_ms=300, speed=1.0))
+    org = Org(latency=LatencyModel(request_ms=0, per_record_ms=1000, speed=1.0))
     [parent] = org.insert_many("Account", [{"Name": "Parent"}])
     opp = {"Name": "O", "StageName": "Proposal", "CloseDate": "2026-01-01", "AccountId": parent["id"]}
     async with EmulatorServer(org) as server, httpx.AsyncClient(base_url=server.url) as http:
         headers = await _token(http)
 
         slow = asyncio.create_task(http.post(f"{API}/sobjects/Opportunity", json=opp, headers=headers))
-        await asyncio.sleep(0.1)
+        while org.locks.holder(parent["id"]) is None:  # the first transaction has saved and holds the parent
+            await asyncio.sleep(0.01)
         blocked = await http.post(f"{API}/sobjects/Opportunity", json=opp, headers=headers)
         assert (await slow).status_code == 201
     assert blocked.status_code == 400
