@@ -178,11 +178,13 @@ class Sink:
             self._w.metrics.events.labels(topic=record.topic, outcome="consumed").inc()
 
     def _prioritise(self) -> None:
-        """Pause the bulk partitions while real-time work waits, and everything while the queue is full."""
+        """Pause the bulk partitions while real-time work waits or the queue is full; the real-time ones only
+        when the queue is far over its bound (real-time traffic is small, and a person is waiting for it)."""
         assigned = set(self._partitions.assigned)
-        realtime_busy = self._queue.lane_size(Lane.REALTIME) > 0
-        full = len(self._queue) >= self._max_pending
-        wanted = {tp for tp in assigned if full or (realtime_busy and tp.topic == self._topics[1])}
+        pending = len(self._queue)
+        hold_bulk = pending >= self._max_pending or self._queue.lane_size(Lane.REALTIME) > 0
+        hold_all = pending >= 2 * self._max_pending
+        wanted = {tp for tp in assigned if hold_all or (hold_bulk and tp.topic == self._topics[1])}
         if to_pause := wanted - self._paused:
             self._w.consumer.pause(*to_pause)
         if to_resume := (self._paused - wanted) & assigned:
