@@ -5,7 +5,6 @@ channel, run until stopped. Salesforce-specific collaborators (credentials, reco
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -63,6 +62,7 @@ async def run_source(
             credentials=credentials,
             tls=settings.source.pubsub_tls,
             num_requested=settings.source.num_requested,
+            reconnect_backoff_s=(settings.source.retry_backoff_s, settings.source.retry_backoff_max_s),
         ) as client:
             pumps = [
                 ChannelPump(
@@ -97,6 +97,5 @@ async def _run_until_stopped(pumps: Sequence[ChannelPump], stop: asyncio.Event |
     finally:
         for task in [*tasks, waiter]:
             task.cancel()
-        for task in [*tasks, waiter]:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # gather, not `suppress(CancelledError)` per task: that would also swallow a cancel of run_source itself.
+        await asyncio.gather(*tasks, waiter, return_exceptions=True)

@@ -87,6 +87,7 @@ class ChannelPump:
         """Subscribe, pump, and resubscribe on every recoverable error, forever."""
         attempt, fresh, start = 0, False, self._start()
         while True:
+            _raise_if_cancelled()
             try:
                 async for batch in _watched(
                     self._client.subscribe(self.channel, start, fresh_login=fresh), self._config.watchdog_s
@@ -103,6 +104,7 @@ class ChannelPump:
                 log.info("channel %s: session refused, logging in again", self.channel)
                 fresh = True
             except PubSubError as exc:
+                _raise_if_cancelled()
                 if not exc.retryable:
                     raise
                 attempt += 1
@@ -214,11 +216,24 @@ class ChannelPump:
         return len(records)
 
 
+def _raise_if_cancelled() -> None:
+    """Re-raise a stop request that was turned into an ordinary outcome on the way.
+
+    Python 3.11's `asyncio.wait_for` returns the inner result (or raises its error) when the inner await finished
+    in the same loop iteration as the cancel, and a stream the server just closed does exactly that: the pump
+    would then back off and resubscribe forever instead of stopping.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def _watched(stream: AsyncIterator[T], watchdog_s: float) -> AsyncIterator[T]:
     """Iterate a stream, failing over to a resubscribe when nothing arrives within the watchdog period."""
     iterator = aiter(stream)
     try:
         while True:
+            _raise_if_cancelled()
             try:
                 item = await asyncio.wait_for(anext(iterator), timeout=watchdog_s)
             except StopAsyncIteration:

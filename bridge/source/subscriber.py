@@ -65,9 +65,16 @@ class PubSubClient:
     """An async Pub/Sub API client over one gRPC channel. Constructing it does no I/O."""
 
     def __init__(
-        self, target: str, *, credentials: CredentialsProvider, tls: bool = True, num_requested: int = 100
+        self,
+        target: str,
+        *,
+        credentials: CredentialsProvider,
+        tls: bool = True,
+        num_requested: int = 100,
+        reconnect_backoff_s: tuple[float, float] = (1.0, 30.0),
     ) -> None:
         self._target = target
+        self._reconnect_backoff_s = reconnect_backoff_s
         self._credentials = credentials
         self._tls = tls
         self._num_requested = num_requested
@@ -78,7 +85,16 @@ class PubSubClient:
         return f"PubSubClient(target={self._target!r}, tls={self._tls}, open={self._channel is not None})"
 
     async def __aenter__(self) -> PubSubClient:
-        options = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000)]
+        # gRPC's own reconnect backoff grows to 120 s by default, which would outlast the source's retry policy
+        # after an outage: bound it by the same (initial, max) pair.
+        initial_ms, max_ms = (int(s * 1000) for s in self._reconnect_backoff_s)
+        options = [
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.initial_reconnect_backoff_ms", initial_ms),
+            ("grpc.min_reconnect_backoff_ms", initial_ms),
+            ("grpc.max_reconnect_backoff_ms", max_ms),
+        ]
         if self._tls:
             self._channel = grpc.aio.secure_channel(self._target, grpc.ssl_channel_credentials(), options=options)
         else:
