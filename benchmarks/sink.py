@@ -5,7 +5,8 @@
 
 Ours: the records (Accounts, then Opportunities that reference them by external ID) are pre-published on a
 fresh `crm.writes.bulk` topic (6 partitions); one sink worker (`run_sink`, burst mode) writes them through the
-governor with the real client into an emulated org served over a real socket, produces every outcome to
+governor with the real client into an emulated org (`crm-bridge emulator --speed 1`, its own process, over a
+real socket), produces every outcome to
 `crm.results` with acks=all and commits. Wall time runs from the start of the worker until it is caught up and
 idle (group join included). `collections` sends sObject Collections upserts only (Bulk threshold off);
 `bulk` lets backlogs of 10,000+ records go as Bulk API 2.0 jobs.
@@ -25,10 +26,11 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,6 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from bridge.config import GovernorSettings, KafkaSettings, SalesforceSettings, Settings, SinkSettings, TopicSettings
-from bridge.emulator import EmulatorServer, LatencyModel, Org
 from bridge.metrics import Metrics
 from bridge.processing.records import MappedRecord
 from bridge.processing.routing import write_message
@@ -116,10 +117,53 @@ async def _publish(bootstrap: str, topics: TopicSettings, batch: list[MappedReco
         await producer.stop()
 
 
-def _client_settings(server: EmulatorServer) -> SalesforceSettings:
-    return SalesforceSettings(
-        login_url=server.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, auth_flow="client_credentials"
+@contextlib.asynccontextmanager
+async def emulator(speed: float) -> AsyncIterator[str]:
+    """`crm-bridge emulator` in its own process (Salesforce is remote: it must not share the sink's event loop)."""
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "crm-bridge"),
+        "emulator",
+        "--port",
+        "0",
+        "--speed",
+        str(speed),
+        stdout=asyncio.subprocess.PIPE,
     )
+    try:
+        assert process.stdout is not None
+        url = ""
+        while not url:
+            line = (await asyncio.wait_for(process.stdout.readline(), timeout=60)).decode()
+            if not line:
+                raise RuntimeError("the emulator exited before serving")
+            if "instance URL" in line:
+                url = line.split()[-1]
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await process.wait()
+
+
+def _client_settings(url: str) -> SalesforceSettings:
+    return SalesforceSettings(
+        login_url=url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, auth_flow="client_credentials"
+    )
+
+
+async def _used(client: SalesforceClient) -> int:
+    """Calls used in the org's window, from `/limits` (which counts itself: the caller subtracts it)."""
+    limits = (await client.limits())["DailyApiRequests"]
+    return int(limits["Max"]) - int(limits["Remaining"])
+
+
+async def _count(client: SalesforceClient, sobject: str) -> int:
+    response = await client.request(
+        "query",
+        "GET",
+        f"{client.base_path}/query",
+        params={"q": f"SELECT COUNT() FROM {sobject}"},  # noqa: S608 - a constant SObject name
+    )
+    return int(response.json()["totalSize"])
 
 
 async def ours(bootstrap: str, args: argparse.Namespace, path: str) -> dict[str, Any]:
@@ -137,19 +181,18 @@ async def ours(bootstrap: str, args: argparse.Namespace, path: str) -> dict[str,
         ),
         governor=GovernorSettings(bucket_capacity_calls=max(50, 2 * minimum_calls)),
     )
-    org = Org(latency=LatencyModel(speed=args.speed))
     metrics = Metrics.create(CollectorRegistry())
     gate = build_gate(settings, metrics)
-    async with EmulatorServer(org) as server:
-        sf_settings = _client_settings(server)
+    async with emulator(args.speed) as url:
+        sf_settings = _client_settings(url)
         auth = auth_from_settings(sf_settings)
         async with SalesforceClient(sf_settings, auth, on_limit_info=gate.observe, metrics=metrics) as client:
-            used_before = org.api_usage.used()
+            used_before = await _used(client)
             started = time.perf_counter()
             stats = await run_sink(settings, client, gate, asyncio.Event(), metrics=metrics, burst=True)
             wall_s = time.perf_counter() - started
-            calls = org.api_usage.used() - used_before
-    written = org.count("Account") + org.count("Opportunity")
+            calls = await _used(client) - used_before - 1
+            written = await _count(client, "Account") + await _count(client, "Opportunity")
     limit_errors = metrics.registry.get_sample_value("bridge_salesforce_limit_errors_total") or 0.0
     return {
         "path": path,
@@ -170,22 +213,21 @@ async def ours(bootstrap: str, args: argparse.Namespace, path: str) -> dict[str,
 
 async def naive(args: argparse.Namespace) -> dict[str, Any]:
     """One REST upsert per record, ten at a time, no governor."""
-    org = Org(latency=LatencyModel(speed=args.speed))
     batch = records(args.naive, 0)
     gate = asyncio.Semaphore(10)
-    async with EmulatorServer(org) as server:
-        sf_settings = _client_settings(server)
+    async with emulator(args.speed) as url:
+        sf_settings = _client_settings(url)
         async with SalesforceClient(sf_settings, auth_from_settings(sf_settings)) as client:
 
             async def one(record: MappedRecord) -> None:
                 async with gate:
                     await client.upsert(record.sobject, record.external_id_field, record.external_id, record.fields)
 
-            used_before = org.api_usage.used()
+            used_before = await _used(client)
             started = time.perf_counter()
             await asyncio.gather(*(one(record) for record in batch))
             wall_s = time.perf_counter() - started
-            calls = org.api_usage.used() - used_before
+            calls = await _used(client) - used_before - 1
     return {
         "records": len(batch),
         "wall_s": round(wall_s, 2),

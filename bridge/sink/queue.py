@@ -134,6 +134,8 @@ class WriteQueue:
         chosen, held_back = self._choose(items, limit, now_s)
         if not chosen:
             return None
+        if path is WritePath.BULK and not flush and backlog >= self.settings.batch_size:
+            return None  # a job costs the same calls whatever its size: let the backlog be read into it first
         if not self._ready(group_key, path, len(chosen), limit, now_s, flush=flush, held_back=held_back):
             return None
         self._partial_since_s.pop(group_key, None)

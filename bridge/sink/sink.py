@@ -103,7 +103,7 @@ class Sink:
         )
         self._tasks: dict[asyncio.Task[None], Lane] = {}
         # Enough pending records for a large Bulk API job to form, bounded for memory (~1 KB a record).
-        self._max_pending = max(2_000, min(5 * settings.sink.bulk_threshold_records, MAX_PENDING_RECORDS))
+        self._max_pending = max(2_000, min(10 * settings.sink.bulk_threshold_records, MAX_PENDING_RECORDS))
         self._paused: set[TopicPartition] = set()
         self._paused_until_s = 0.0
         self._fetched_nothing = False
@@ -195,7 +195,8 @@ class Sink:
         now_s = self._w.clock()
         if now_s < self._paused_until_s:
             return
-        flush = flush or self._caught_up
+        # Read to the end, or the queue is full: nothing more can join a batch by waiting.
+        flush = flush or self._caught_up or len(self._queue) >= self._max_pending
         cap = self._w.gate.governor.concurrency_cap
         backlog = self._backlog()
         while True:

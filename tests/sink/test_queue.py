@@ -138,3 +138,18 @@ def test_a_partial_batch_with_records_held_back_lingers_even_when_flushing() -> 
     both = queue.take(0.5, flush=True)
     assert both is not None
     assert [i.record.external_id for i in both.items] == ["O-1", "O-2"]
+
+
+def test_an_unread_backlog_makes_a_job_wait_to_grow_instead_of_starting_with_collections() -> None:
+    queue = _queue(bulk_threshold_records=100)
+    for offset in range(10):
+        queue.add(item(f"K{offset}", offset=offset))
+    assert queue.take(60.0, backlog=500) is None  # 10 read, 500 to come: neither 200-batches nor a tiny job
+    assert queue.take(60.0, backlog=0) is not None  # nothing more to come: a Collections batch goes
+    for offset in range(10, 160):
+        queue.add(item(f"K{offset}", offset=offset))
+    assert queue.take(60.0, backlog=500) is None
+    job = queue.take(60.0, flush=True, backlog=500)  # the queue is full: the job goes as it is
+    assert job is not None
+    assert job.path is WritePath.BULK
+    assert len(job) == 157  # the 7 left after one Collections batch of 3, and the 150 read since
