@@ -46,16 +46,19 @@ async def run_source(
     """Pump every configured channel into Kafka until `stop` is set (or forever); returns the pumps."""
     kafka, topics = settings.kafka, settings.topics
     await ensure_topics(kafka, [s for s in bridge_topics(settings) if s.name == topics.source_checkpoints])
-    checkpoints = await load_checkpoints(str(kafka.bootstrap_servers), topics.source_checkpoints)
-    log.info("source resuming %d channel(s) from checkpoints: %s", len(checkpoints), sorted(checkpoints))
 
     async def ensure_cdc(names: set[str]) -> None:
         specs = [TopicSpec(n, topics.partitions, topics.replication_factor, {}) for n in sorted(names)]
         await ensure_topics(kafka, specs)
 
     producer = transactional_producer(settings)
+    # Fence first, then read the checkpoints: starting the producer (InitProducerId) aborts a previous instance's
+    # open transaction and refuses its later ones, so what is read next is final. Read before fencing, a zombie
+    # could still commit past the position this instance resumes from, and its events would be written twice.
     await producer.start()
     try:
+        checkpoints = await load_checkpoints(str(kafka.bootstrap_servers), topics.source_checkpoints)
+        log.info("source resuming %d channel(s) from checkpoints: %s", len(checkpoints), sorted(checkpoints))
         writer = TransactionalWriter(producer, topics.source_checkpoints, ensure_topics=ensure_cdc)
         async with PubSubClient(
             settings.source.pubsub_target,
