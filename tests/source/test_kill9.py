@@ -61,8 +61,11 @@ def _settings_json(settings: Settings) -> str:
 
 
 @contextlib.asynccontextmanager
-async def source_process(settings: Settings, log_file: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    """One incarnation of the source, killed with SIGKILL on the way out; it must not have died on its own."""
+async def source_process(
+    settings: Settings, log_file: Path, *, may_exit: bool = False
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """One incarnation of the source, killed with SIGKILL on the way out; unless `may_exit`, it must not have
+    died on its own."""
     with log_file.open("ab") as log:
         proc = await _spawn(settings, log)
     try:
@@ -72,7 +75,7 @@ async def source_process(settings: Settings, log_file: Path) -> AsyncIterator[as
             proc.kill()
         await proc.wait()
     died_alone = proc.returncode != -signal.SIGKILL
-    assert not died_alone, f"source exited {proc.returncode}: {log_file.read_text()[-3000:]}"
+    assert may_exit or not died_alone, f"source exited {proc.returncode}: {log_file.read_text()[-3000:]}"
 
 
 async def _spawn(settings: Settings, log: Any) -> asyncio.subprocess.Process:
@@ -136,6 +139,32 @@ async def test_kill9_ten_times_every_change_exactly_once(
     assert_exactly_once_in_order(events, names)
     progressed = sum(after > before for before, after in itertools.pairwise(positions))
     assert progressed >= KILLS // 2, f"seed {seed}: the source rarely got going before its kill: {positions}"
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+async def test_a_second_instance_fences_the_first(
+    source_settings: Settings, org: Org, pubsub: PubSubServer, tmp_path: Path
+) -> None:
+    names: list[str] = []
+    stop_changing = asyncio.Event()
+    changer = asyncio.create_task(keep_changing(org, names, stop_changing, random.Random(7)))
+    try:
+        async with source_process(source_settings, tmp_path / "old.log", may_exit=True) as old:
+            await wait_for_checkpoint(source_settings, 1)  # the old instance is committing
+            async with source_process(source_settings, tmp_path / "new.log"):
+                await asyncio.wait_for(old.wait(), timeout=20)  # fenced at its next transaction: it stops
+                stop_changing.set()
+                await changer
+                await wait_for_checkpoint(source_settings, org.change(0, name="final"))
+                names.append("final")
+    finally:
+        stop_changing.set()
+        await changer
+    assert old.returncode == 1
+    assert "SourceFenced" in (tmp_path / "old.log").read_text()
+    events = await read_changes(source_settings, expect=len(names))
+    assert_exactly_once_in_order(events, names)
 
 
 if __name__ == "__main__":
