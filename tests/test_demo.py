@@ -56,7 +56,7 @@ def test_reconcile_finds_lost_duplicated_altered_and_unexpected_events() -> None
 
 @pytest.mark.kafka
 def test_demo_command_publishes_reads_back_and_prints_the_summary(bootstrap: str) -> None:
-    result = CliRunner().invoke(main, ["demo", "--events", "3000", "--bootstrap-servers", bootstrap])
+    result = CliRunner().invoke(main, ["demo", "--publish-only", "--events", "3000", "--bootstrap-servers", bootstrap])
     assert result.exit_code == 0, result.output
     assert "published (acknowledged) │ 3,000" in result.output
     assert "lost                     │ 0" in result.output
@@ -65,6 +65,8 @@ def test_demo_command_publishes_reads_back_and_prints_the_summary(bootstrap: str
 
 
 def test_demo_against_an_unreachable_broker_fails_with_a_message() -> None:
-    result = CliRunner().invoke(main, ["demo", "--events", "10", "--bootstrap-servers", "127.0.0.1:1"])
+    result = CliRunner().invoke(
+        main, ["demo", "--publish-only", "--events", "10", "--bootstrap-servers", "127.0.0.1:1"]
+    )
     assert result.exit_code == 1
     assert "Error: cannot create topics" in result.output

@@ -1,18 +1,20 @@
-"""`crm-bridge demo`: the interim demo. Starts a local broker (unless one is configured), publishes, verifies.
+"""`crm-bridge demo`: the nightly sync end to end on a local deployment, with progress bars and a report.
 
-    crm-bridge demo                      # 20,000 events to a local Kafka broker, read back and compared
-    crm-bridge demo --events 100000
+    crm-bridge demo                                  # 42,000 accounts + 12,200 opportunities, report.json
+    crm-bridge demo --accounts 2000 --opportunities 600
+    crm-bridge demo --publish-only --events 100000   # only the Publisher: publish, read back, compare
 
-Exit status 1 when any event was lost, duplicated, altered or not acknowledged.
+Exit status 1 when any invariant failed (the report says which).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
+import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -31,8 +33,7 @@ def _broker(settings: Settings, console: Console) -> Iterator[Settings]:
         console.print(f"using Kafka at {settings.kafka.bootstrap_servers}")
         yield settings
         return
-    # Imported by name until bridge.kafka.local lands in the tree; only needed when no cluster is configured.
-    local_kafka = importlib.import_module("bridge.kafka.local").LocalKafka
+    from bridge.kafka.local import LocalKafka as local_kafka  # noqa: PLC0415, N813 - loaded only when needed
 
     console.print("starting a local Kafka broker ...")
     with local_kafka() as kafka:
@@ -42,9 +43,46 @@ def _broker(settings: Settings, console: Console) -> Iterator[Settings]:
 
 
 @click.command("demo")
+@click.option("--accounts", default=42_000, show_default=True, type=click.IntRange(1, 10_000_000))
+@click.option("--opportunities", default=12_200, show_default=True, type=click.IntRange(0, 10_000_000))
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".cache/demo"),
+    show_default=True,
+    help="Logs of the roles, the org snapshot and report.json go here.",
+)
+@click.option("--latency/--no-latency", default=True, show_default=True, help="Realistic emulator latency.")
+@click.option("--trigger-bypass/--no-trigger-bypass", default=True, show_default=True)
+@click.option("--publish-only", is_flag=True, help="Only publish demo events and read them back (no sync).")
 @click.option("--events", "count", default=20_000, show_default=True, type=click.IntRange(1, 10_000_000))
 @click.option("--bootstrap-servers", default=None, help="Use this Kafka cluster instead of starting a local broker.")
-def demo(count: int, bootstrap_servers: str | None) -> None:
+def demo(
+    *,
+    accounts: int,
+    opportunities: int,
+    workdir: Path,
+    latency: bool,
+    trigger_bypass: bool,
+    publish_only: bool,
+    count: int,
+    bootstrap_servers: str | None,
+) -> None:
+    """Run the nightly sync end to end on a local deployment and report on every invariant."""
+    if publish_only:
+        _publish_only(count, bootstrap_servers)
+        return
+    if bootstrap_servers:
+        os.environ["BRIDGE_KAFKA__BOOTSTRAP_SERVERS"] = bootstrap_servers
+    from bridge.cli.demo_nightly import run_nightly_demo  # noqa: PLC0415
+
+    options = {"accounts": accounts, "opportunities": opportunities, "workdir": workdir.resolve()}
+    ok = run_nightly_demo(options, latency_speed=1.0 if latency else 0.0, trigger_bypass=trigger_bypass)
+    if not ok:
+        raise SystemExit(1)
+
+
+def _publish_only(count: int, bootstrap_servers: str | None) -> None:
     """Publish deterministic customer and deal events through the Publisher and prove none is lost."""
     from rich.console import Console  # noqa: PLC0415
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415

@@ -54,8 +54,18 @@ class Scenario:
     events: list[CloudEvent] = field(default_factory=list)
     expected: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     must_reject: dict[str, Rejection] = field(default_factory=dict)
+    stale_ids: set[str] = field(default_factory=set)
     duplicates: int = 0
-    stale: int = 0
+
+    @property
+    def stale(self) -> int:
+        """Records that had an older version published after a newer one."""
+        return len(self.stale_ids)
+
+    @property
+    def distinct_ids(self) -> set[str]:
+        """Every event id published (a redelivery repeats its original's id)."""
+        return {event.id for event in self.events}
 
 
 def nightly_scenario(
@@ -78,7 +88,8 @@ def nightly_scenario(
         # Deals follow their customers closely; a few arrive before the customer (the sink makes them wait).
         while opportunities and deal < opportunities and deal * per_account < number:
             deal += 1
-            builder.deal(deal, rng.randint(max(1, number - 50), number + (5 if rng.random() < 0.02 else 0)))
+            ahead = 5 if rng.random() < 0.02 else 0
+            builder.deal(deal, rng.randint(max(1, number - 50), min(accounts, number + ahead)))
     while deal < opportunities:
         deal += 1
         builder.deal(deal, rng.randint(1, max(1, accounts)))
@@ -93,6 +104,7 @@ class _Builder:
         self.out_of_order_share = out_of_order_share
         self.scenario = Scenario()
         self._sequence = 0
+        self._rejected_customers: set[str] = set()
 
     def _event(self, kind: _Kind, ext_id: str, data: dict[str, Any]) -> CloudEvent:
         self._sequence += 1
@@ -117,6 +129,7 @@ class _Builder:
         rejection = None
         if self.rng.random() < self.invalid_share:
             rejection, data = self._break_customer(data)
+            self._rejected_customers.add(ext_id)
         self._emit(_CUSTOMER, ext_id, data, rejection)
 
     def deal(self, number: int, customer: int) -> None:
@@ -132,6 +145,16 @@ class _Builder:
             data |= {"stage": "Closed Won", "amount": None}
         self._emit(_DEAL, ext_id, data, rejection)
 
+    def _orphan_deals_of_rejected_customers(self) -> None:
+        """A valid deal of a customer that was refused cannot be written either: Salesforce refuses it."""
+        scenario = self.scenario
+        for event in scenario.events:
+            orphan = event.type == DEAL_TYPE and event.data["customer_id"] in self._rejected_customers
+            if not orphan or event.id in scenario.must_reject or event.id in scenario.stale_ids:
+                continue
+            scenario.must_reject[event.id] = Rejection(BY_CRM, "parent_not_found")
+            scenario.expected.pop(("Opportunity", str(event.externalid)), None)
+
     def _break_customer(self, data: dict[str, Any]) -> tuple[Rejection, dict[str, Any]]:
         if self.rng.random() < 0.5:
             return Rejection(PRE_VALIDATION, "Account_Phone_Format"), data | {"phone": "ask for Bob"}
@@ -141,8 +164,9 @@ class _Builder:
         if rejection is None and self.rng.random() < self.out_of_order_share:
             newer = data | {"version": data["version"] + 1, "name": data["name"] + " (renamed)"}
             self.scenario.events.append(self._event(kind, ext_id, newer))
-            self.scenario.events.append(self._event(kind, ext_id, dict(data)))
-            self.scenario.stale += 1
+            older = self._event(kind, ext_id, dict(data))
+            self.scenario.events.append(older)
+            self.scenario.stale_ids.add(older.id)
             data = newer
         else:
             event = self._event(kind, ext_id, data)
@@ -153,6 +177,7 @@ class _Builder:
             self.scenario.expected[(kind.sobject, ext_id)] = kind.expected_fields(data)
 
     def finish(self, duplicate_share: float) -> Scenario:
+        self._orphan_deals_of_rejected_customers()
         events = self.scenario.events
         later: dict[int, list[CloudEvent]] = {}
         for index, event in enumerate(events):  # a redelivery comes some time after the original
@@ -173,7 +198,7 @@ def _customer(rng: random.Random, ext_id: str, number: int) -> dict[str, Any]:
         "phone": f"+41 44 {rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
         "website": f"https://www.{name.split(maxsplit=1)[0].lower()}{number}.example.com",
         "industry": rng.choice(_INDUSTRIES),
-        "annual_revenue": round(rng.uniform(1e5, 5e8), 2),
+        "annual_revenue": rng.randint(100_000, 500_000_000),
         "employees": rng.randint(1, 50_000),
         "segment": rng.choice(("enterprise", "mid_market", "smb")),
         "billing_address": {"street": f"{rng.randint(1, 200)} Main Street", "city": city, "country": country},

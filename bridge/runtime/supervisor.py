@@ -33,7 +33,7 @@ class Child:
 def plan(roles: Sequence[str], base_port: int, extra_args: Sequence[str] = ()) -> list[Child]:
     """The children for `roles`: `crm-bridge run <role>` each, metrics on consecutive ports from `base_port`."""
     return [
-        Child(role, (sys.executable, "-m", "bridge.cli.main", "run", role, *extra_args), base_port + index)
+        Child(role, (sys.executable, "-m", "bridge", "run", role, *extra_args), base_port + index)
         for index, role in enumerate(roles)
     ]
 

@@ -1,0 +1,186 @@
+"""The main job end to end: the nightly sync of accounts and opportunities through a real local deployment.
+
+    report = await run_nightly(NightlyOptions(workdir=Path(".cache/demo")), progress)
+    report.ok           # every invariant held; report.failures says which did not
+
+Flow: start Kafka, the emulator (15,000-call daily limit, realistic latency) and the roles (`crm-bridge run
+processor|sink|source`); snapshot the org's metadata for validation as `crm-bridge catalog` does; publish the
+scenario through the Publisher; wait until every event is accounted for (written, skipped, dead-lettered); then
+check the org record by record and collect the figures from the roles' `/metrics` and the emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from bridge.demo.nightly_report import NightlyReport, build_report
+from bridge.demo.observe import Outcomes, scrape, total
+from bridge.demo.scenario import CUSTOMER_TYPE, DEAL_TYPE, Scenario, nightly_scenario
+from bridge.demo.stack import CHANNELS, LocalStack, StackOptions
+from bridge.demo.verify import verify_org
+from bridge.emulator import LatencyModel
+from bridge.events.schemas import SchemaRegistry
+from bridge.kafka.topics import TopicSpec, ensure_topics
+from bridge.publisher import Publisher
+
+_PUBLISH_BATCH = 2_000
+_POLL_S = 0.5
+_SETTLE_S = 3.0
+_LOG_EVERY_S = 10.0
+
+log = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    """Where the demo reports how far it is (a progress bar in the CLI, nothing in tests)."""
+
+    def stage(self, name: str, total: int) -> None: ...
+
+    def advance(self, name: str, done: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NightlyOptions:
+    """The scenario's size and the deployment it runs on."""
+
+    workdir: Path
+    accounts: int = 42_000
+    opportunities: int = 12_200
+    seed: int = 42
+    run_id: str = field(default_factory=lambda: f"nightly{int(time.time())}")
+    daily_limit: int = 15_000
+    latency_speed: float = 1.0
+    trigger_bypass: bool = True
+    bulk_threshold_records: int = 10_000
+    parent_wait_s: float = 30.0
+    timeout_s: float = 3_600.0
+
+
+async def run_nightly(options: NightlyOptions, progress: Progress) -> NightlyReport:
+    """Run the scenario on a fresh local deployment and report on it."""
+    scenario = nightly_scenario(
+        accounts=options.accounts, opportunities=options.opportunities, seed=options.seed, run_id=options.run_id
+    )
+    stack_options = StackOptions(
+        workdir=options.workdir,
+        daily_limit=options.daily_limit,
+        latency=LatencyModel(speed=options.latency_speed),
+        parent_wait_s=options.parent_wait_s,
+        bulk_threshold_records=options.bulk_threshold_records,
+        trigger_bypass=options.trigger_bypass,
+    )
+    async with LocalStack(stack_options) as stack:
+        return await _run(stack, scenario, options, progress)
+
+
+async def _run(stack: LocalStack, scenario: Scenario, options: NightlyOptions, progress: Progress) -> NightlyReport:
+    from bridge.runtime.salesforce_roles import fetch_org_snapshot  # noqa: PLC0415
+
+    settings = stack.settings()
+    await fetch_org_snapshot(settings, options.workdir / "org")
+    registry = SchemaRegistry.load(settings.processor.schemas_dir)
+    t = settings.topics
+    domain = sorted({registry.spec(name).topic for name in (CUSTOMER_TYPE, DEAL_TYPE)})
+    cdc = tuple(f"{t.cdc_prefix}{c.rsplit('/', 1)[-1].removesuffix('ChangeEvent')}" for c in CHANNELS)
+    await ensure_topics(settings.kafka, [TopicSpec(n, t.partitions, t.replication_factor, {}) for n in (*domain, *cdc)])
+    calls_before = stack.org.api_usage.used()
+    started = time.perf_counter()
+    async with Outcomes(stack.bootstrap_servers, t, options.run_id, cdc) as outcomes:
+        await stack.start_roles()
+        published = await _publish(settings, registry, scenario, progress)
+        async with httpx.AsyncClient() as http:
+            await _wait_accounted(
+                stack, scenario=scenario, outcomes=outcomes, http=http, progress=progress, timeout_s=options.timeout_s
+            )
+            wall_s = time.perf_counter() - started
+            await _wait_changes_settle(outcomes, progress)
+            metrics = {role: await scrape(url, http) for role, url in stack.metrics_urls.items()}
+        check = verify_org(scenario, stack.org, options.run_id)
+        calls = stack.org.api_usage.used() - calls_before
+        return build_report(
+            scenario, outcomes, check, metrics=metrics, published=published, api_calls=calls, wall_s=wall_s, stack=stack
+        )
+
+
+async def _publish(settings: object, registry: SchemaRegistry, scenario: Scenario, progress: Progress) -> int:
+    progress.stage("publish", len(scenario.events))
+    acknowledged = 0
+    async with Publisher(settings, schemas=registry) as publisher:  # type: ignore[arg-type]
+        for start in range(0, len(scenario.events), _PUBLISH_BATCH):
+            results = await publisher.publish_many(scenario.events[start : start + _PUBLISH_BATCH])
+            acknowledged += sum(1 for r in results if r.ok)
+            progress.advance("publish", start + len(results))
+    return acknowledged
+
+
+async def _wait_accounted(
+    stack: LocalStack,
+    *,
+    scenario: Scenario,
+    outcomes: Outcomes,
+    http: httpx.AsyncClient,
+    progress: Progress,
+    timeout_s: float,
+) -> None:
+    """Until every event that must reach an outcome has one (written or dead-lettered), and the skips add up."""
+    must_account = scenario.distinct_ids - scenario.stale_ids
+    deliveries = len(scenario.events)
+    progress.stage("sync", deliveries)
+    deadline = time.monotonic() + timeout_s
+    next_log = time.monotonic() + _LOG_EVERY_S
+    while True:
+        exited = stack.exited()
+        if exited:
+            role, code = next(iter(exited.items()))
+            raise RuntimeError(f"role {role} exited with code {code}:\n{stack.log_tail(role)}")
+        processor = await scrape(stack.metrics_urls["processor"], http)
+        # Every delivery is accounted for by the processor (forwarded, skipped or dead-lettered), and every
+        # event that must reach an outcome has one on crm.results or crm.dlq.
+        seen_by_processor = int(total(processor, "bridge_events_total"))
+        accounted = outcomes.written_ids | outcomes.dead_lettered_ids
+        progress.advance("sync", min(deliveries, len(accounted & must_account) + deliveries - len(must_account)))
+        if must_account <= accounted and seen_by_processor >= deliveries:
+            return
+        if time.monotonic() > deadline:
+            missing = sorted(must_account - accounted)
+            raise TimeoutError(f"{len(missing)} events without an outcome after {timeout_s:.0f} s, e.g. {missing[:5]}")
+        if time.monotonic() >= next_log:
+            next_log = time.monotonic() + _LOG_EVERY_S
+            missing = sorted(must_account - accounted)
+            log.info(
+                "waiting for %d outcomes (e.g. %s); the processor saw %d of %d deliveries",
+                len(missing),
+                missing[:3],
+                seen_by_processor,
+                deliveries,
+            )
+        await asyncio.sleep(_POLL_S)
+
+
+async def _wait_changes_settle(outcomes: Outcomes, progress: Progress, max_s: float = 60.0) -> None:
+    """Change events of the last writes take a moment to flow back through the source; wait until they stop."""
+    progress.stage("change events", 0)
+    last, quiet_since, deadline = -1, time.monotonic(), time.monotonic() + max_s
+    while time.monotonic() < deadline:
+        if outcomes.changes != last:
+            last, quiet_since = outcomes.changes, time.monotonic()
+            progress.advance("change events", last)
+        elif time.monotonic() - quiet_since >= _SETTLE_S:
+            return
+        await asyncio.sleep(_POLL_S)
+
+
+def dead_letter_reasons(outcomes: Outcomes) -> dict[str, Counter[str]]:
+    """Dead letters by stage (processor = before the CRM, sink = by the CRM) and reason."""
+    reasons: dict[str, Counter[str]] = {}
+    for letter in outcomes.letters.values():
+        reasons.setdefault(letter.stage, Counter())[letter.reason] += len(letter.event_ids)
+    return reasons

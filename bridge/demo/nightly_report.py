@@ -1,0 +1,155 @@
+"""The nightly sync's report: what happened, the figures, and which invariant failed (if any).
+
+`report.failures` lists every broken invariant in plain words; the CLI exits non-zero when it is not empty.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bridge.demo.observe import by_label, total
+from bridge.demo.scenario import BY_CRM, PRE_VALIDATION, Scenario
+from bridge.demo.verify import OrgCheck, samples
+
+if TYPE_CHECKING:
+    from bridge.demo.observe import Outcomes
+    from bridge.demo.stack import LocalStack
+
+_CRM_STAGE = "sink"  # dead letters of the sink are the CRM's refusals; every other stage is the processor's
+
+
+def _caught(stage: str) -> str:
+    return BY_CRM if stage == _CRM_STAGE else PRE_VALIDATION
+
+
+@dataclass(slots=True)
+class NightlyReport:
+    """Everything the demo prints and writes as JSON."""
+
+    wall_s: float
+    events_published: int
+    events_distinct: int
+    records_expected: int
+    records_in_crm: dict[str, int]
+    written_events: int
+    skipped: dict[str, int]
+    dead_lettered: dict[str, dict[str, int]]
+    rejections_pre_validation: int
+    rejections_by_crm: int
+    api_calls: int
+    daily_limit: int
+    limit_errors: int
+    trigger_cpu_errors: int
+    retries: int
+    duplicates_in_crm: list[str]
+    missing_in_crm: list[str]
+    wrong_in_crm: list[str]
+    change_events: int
+    echoes_tagged: int
+    metrics_urls: dict[str, str]
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every invariant held."""
+        return not self.failures
+
+    @property
+    def api_share(self) -> float:
+        """The share of the daily API allocation the sync used."""
+        return self.api_calls / self.daily_limit if self.daily_limit else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as a JSON document."""
+        return asdict(self) | {"ok": self.ok, "api_share_of_daily_limit": round(self.api_share, 4)}
+
+
+def build_report(
+    scenario: Scenario,
+    outcomes: Outcomes,
+    check: OrgCheck,
+    *,
+    metrics: dict[str, dict[str, float]],
+    published: int,
+    api_calls: int,
+    wall_s: float,
+    stack: LocalStack,
+) -> NightlyReport:
+    """Join the scenario, the outcomes read from Kafka, the org check and the roles' metrics."""
+    processor, sink = metrics.get("processor", {}), metrics.get("sink", {})
+    letters: dict[str, Counter[str]] = {}
+    for letter in outcomes.letters.values():
+        letters.setdefault(letter.stage, Counter())[letter.reason] += len(letter.event_ids)
+    report = NightlyReport(
+        wall_s=round(wall_s, 2),
+        events_published=published,
+        events_distinct=len(scenario.distinct_ids),
+        records_expected=len(scenario.expected),
+        records_in_crm=check.records,
+        written_events=len(outcomes.written_ids),
+        skipped={k: int(v) for k, v in by_label(processor, "bridge_dedupe_skips_total", "reason").items()},
+        dead_lettered={stage: dict(reasons) for stage, reasons in letters.items()},
+        rejections_pre_validation=sum(sum(c.values()) for stage, c in letters.items() if stage != _CRM_STAGE),
+        rejections_by_crm=sum(letters.get(_CRM_STAGE, Counter()).values()),
+        api_calls=api_calls,
+        daily_limit=stack.options.daily_limit,
+        limit_errors=int(total(sink, "bridge_salesforce_limit_errors_total")),
+        trigger_cpu_errors=int(total(sink, "bridge_salesforce_trigger_cpu_errors_total")),
+        retries=int(total(sink, "bridge_retries_total")),
+        duplicates_in_crm=samples(check.duplicates),
+        missing_in_crm=samples(check.missing),
+        wrong_in_crm=samples(check.wrong),
+        change_events=outcomes.changes,
+        echoes_tagged=outcomes.echoes,
+        metrics_urls=dict(stack.metrics_urls),
+    )
+    report.failures = _failures(scenario, outcomes, check, report, processor)
+    return report
+
+
+def _failures(
+    scenario: Scenario, outcomes: Outcomes, check: OrgCheck, report: NightlyReport, processor: dict[str, float]
+) -> list[str]:
+    failures: list[str] = []
+    accounted_by_processor = int(total(processor, "bridge_events_total"))
+    if accounted_by_processor != report.events_published:
+        failures.append(
+            f"conservation: {report.events_published} events published, the processor accounted for "
+            f"{accounted_by_processor}"
+        )
+    if report.limit_errors:
+        failures.append(f"never locked out: {report.limit_errors} REQUEST_LIMIT_EXCEEDED answers")
+    if check.duplicates:
+        failures.append(f"idempotent writes: {len(check.duplicates)} external ids exist more than once")
+    if check.missing or check.wrong or check.unexpected:
+        failures.append(
+            f"every valid record right: {len(check.missing)} missing, {len(check.wrong)} with wrong values, "
+            f"{len(check.unexpected)} that should not exist"
+        )
+    failures += _rejection_failures(scenario, outcomes)
+    if report.change_events == 0:
+        failures.append("no change events flowed back from the CRM")
+    elif report.echoes_tagged != report.change_events:
+        failures.append(
+            f"no echo loops: {report.change_events - report.echoes_tagged} of our own writes' change events "
+            "were not tagged as echoes"
+        )
+    return failures
+
+
+def _rejection_failures(scenario: Scenario, outcomes: Outcomes) -> list[str]:
+    stage_of_id = {event_id: letter.stage for ids, letter in outcomes.letters.items() for event_id in ids}
+    failures: list[str] = []
+    not_rejected = [i for i in scenario.must_reject if i not in stage_of_id]
+    if not_rejected:
+        failures.append(f"{len(not_rejected)} invalid events were not dead-lettered (e.g. {not_rejected[:3]})")
+    valid_ids = scenario.distinct_ids - set(scenario.must_reject)
+    wrongly = sorted(valid_ids & set(stage_of_id))
+    if wrongly:
+        failures.append(f"{len(wrongly)} valid events were dead-lettered (e.g. {wrongly[:3]})")
+    late = [i for i, r in scenario.must_reject.items() if i in stage_of_id and _caught(stage_of_id[i]) != r.caught]
+    if late:
+        failures.append(f"{len(late)} invalid events were caught at the wrong stage (e.g. {late[:3]})")
+    return failures
