@@ -1,0 +1,59 @@
+"""The doctor's composition: gather Kafka and Salesforce facts side by side, turn them into redacted findings.
+
+findings = await diagnose(Settings(), timeout_s=5.0)
+print("\\n".join(f.line() for f in findings)); sys.exit(exit_code(findings))
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bridge.config import Settings
+from bridge.doctor.findings import Finding, redact
+from bridge.doctor.kafka_checks import kafka_findings
+from bridge.doctor.kafka_gather import gather_kafka
+from bridge.doctor.salesforce_checks import salesforce_findings
+from bridge.doctor.salesforce_gather import ClientFactory, gather_salesforce
+from bridge.errors import BridgeError
+from bridge.kafka.topics import bridge_topics
+from bridge.mediation import load_trigger_map
+from bridge.runtime.salesforce_roles import salesforce_client
+
+DEFAULT_TIMEOUT_S = 5.0
+
+
+def changelog_prefix(settings: Settings) -> str:
+    """faust names a table's changelog `<app_id>-<table>-changelog`."""
+    return f"{settings.processor.app_id}-"
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret value in the settings, so no finding can print one."""
+    values = [settings.salesforce.client_secret, settings.kafka.sasl_password]
+    return [v.get_secret_value() for v in values if v is not None]
+
+
+async def diagnose(
+    settings: Settings,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    *,
+    trigger_map_file: Path | None = None,
+    client_factory: ClientFactory = salesforce_client,
+) -> list[Finding]:
+    """All findings, Kafka first; each side gets `timeout_s` per step and the two sides run concurrently."""
+    specs = bridge_topics(settings)
+    prefix = changelog_prefix(settings)
+    try:
+        trigger_map = load_trigger_map(trigger_map_file)
+    except (BridgeError, OSError) as exc:
+        raise BridgeError(f"cannot read the trigger map {trigger_map_file}: {exc}") from exc
+    kafka, salesforce = await asyncio.gather(
+        gather_kafka(settings, [s.name for s in specs], prefix, timeout_s),
+        gather_salesforce(settings, timeout_s, trigger_map=trigger_map, client_factory=client_factory),
+    )
+    findings = [
+        *kafka_findings(kafka, specs, prefix),
+        *salesforce_findings(salesforce, settings.salesforce.auth_flow, settings.governor),
+    ]
+    return redact(findings, secrets_of(settings))
