@@ -27,7 +27,7 @@ import orjson
 
 from bridge.config import Settings
 from bridge.emulator import EmulatorServer, LatencyModel, Org
-from bridge.kafka.local import LocalKafka, free_ports
+from bridge.kafka.local import LocalKafka, die_with_parent, free_ports
 from bridge.kafka.topics import bridge_topics, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,9 @@ class StackOptions:
     parent_wait_s: float = 30.0
     bulk_threshold_records: int = 10_000
     trigger_bypass: bool = True
+    # Extra `BRIDGE_*` variables for every role, applied last (e.g. a source checkpoint topic of a run's own,
+    # so runs that share a broker do not resume each other's replay ids).
+    env: dict[str, str] = field(default_factory=dict)
 
 
 class LocalStack:
@@ -108,7 +111,7 @@ class LocalStack:
             "BRIDGE_SOURCE__TENANT_ID": self.org.profile.org_id,
             "BRIDGE_SOURCE__CHANNELS": orjson.dumps(list(CHANNELS)).decode(),
             "BRIDGE_PROCESSOR__ORG_DIR": str(options.workdir / "org"),
-        }
+        } | options.env
 
     def settings(self) -> Settings:
         """The bridge's settings as the roles see them (for in-process work: the catalog, the Publisher)."""
@@ -138,12 +141,21 @@ class LocalStack:
         ports = free_ports(len(roles))
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")} | self.environment()
         for role, port in zip(roles, ports, strict=True):
-            env = base_env | {"BRIDGE_METRICS__PORT": str(port), "BRIDGE_SINK__GROUP_ID": "crm-bridge-demo-sink"}
+            env = (
+                base_env
+                | {"BRIDGE_METRICS__PORT": str(port), "BRIDGE_SINK__GROUP_ID": "crm-bridge-demo-sink"}
+                | self.options.env
+            )
             log_file = (self.options.workdir / f"{role}.log").open("ab")
             self._stack.callback(log_file.close)
             command = [sys.executable, "-m", "bridge", "--log-level", "WARNING", "run", role]
+            # The roles die with the demo, even when it is killed: no orphan keeps writing to the next run's org.
             self._children[role] = await asyncio.create_subprocess_exec(
-                *command, env=env, stdout=log_file, stderr=asyncio.subprocess.STDOUT
+                *command,
+                env=env,
+                stdout=log_file,
+                stderr=asyncio.subprocess.STDOUT,
+                preexec_fn=die_with_parent,
             )
             self.metrics_urls[role] = f"http://127.0.0.1:{port}/metrics"
             log.info("started %s (pid %d), metrics on port %d", role, self._children[role].pid, port)

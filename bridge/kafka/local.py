@@ -121,7 +121,8 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """A `preexec_fn`: the child gets its own session and is SIGKILLed when its parent thread dies."""
     os.setsid()
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -210,7 +211,7 @@ class _Node:
             f"-Dlog4j2.configurationFile={self.run_dir / 'log4j2.properties'}",
             "-cp", f"{self._lib}/*", "kafka.Kafka", str(self.run_dir / "server.properties"),
         ]  # fmt: skip
-        preexec = _detach if detached or threading.current_thread() is not threading.main_thread() else _die_with_parent
+        preexec = _detach if detached or threading.current_thread() is not threading.main_thread() else die_with_parent
         with (self.run_dir / "logs" / "stdout.log").open("ab") as out:
             # preexec_fn is the only way to set PR_SET_PDEATHSIG; it runs before exec and touches no locks.
             self.process = subprocess.Popen(  # noqa: S603 - fixed argv

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from bridge.kafka.local import die_with_parent
+
 log = logging.getLogger(__name__)
 
 _STOP_GRACE_S = 30.0
@@ -39,25 +41,33 @@ def plan(roles: Sequence[str], base_port: int, extra_args: Sequence[str] = ()) -
 
 
 async def supervise(children: Sequence[Child], stop: asyncio.Event, env: Mapping[str, str] | None = None) -> int:
-    """Run the children until `stop` is set or one exits; then SIGTERM the rest. Returns the worst exit code."""
+    """Run the children until `stop` is set or one exits; then SIGTERM the rest.
+
+    Returns the exit code of the role that ended on its own (1 if it said 0), else 0 when every role stopped cleanly.
+    """
     base_env = dict(os.environ if env is None else env)
     processes: dict[str, asyncio.subprocess.Process] = {}
     for child in children:
         child_env = {**base_env, "BRIDGE_METRICS__PORT": str(child.metrics_port)}
-        processes[child.role] = await asyncio.create_subprocess_exec(*child.argv, env=child_env)
+        # A child dies with the supervisor (PR_SET_PDEATHSIG): a killed `run all` leaves no role running.
+        processes[child.role] = await asyncio.create_subprocess_exec(
+            *child.argv, env=child_env, preexec_fn=die_with_parent
+        )
         log.info(
             "started role %s (pid %d, metrics on port %d)", child.role, processes[child.role].pid, child.metrics_port
         )
     waits = {asyncio.create_task(p.wait(), name=f"wait:{role}"): role for role, p in processes.items()}
     stopper = asyncio.create_task(stop.wait(), name="stop")
     done, _ = await asyncio.wait([*waits, stopper], return_when=asyncio.FIRST_COMPLETED)
-    for task in done:
-        if task in waits:
-            log.error("role %s exited with code %s; stopping the others", waits[task], task.result())
+    failed = [(waits[task], task.result()) for task in done if task in waits]
+    for role, code in failed:
+        log.error("role %s exited with code %s; stopping the others", role, code)
     await _terminate(processes.values())
     stopper.cancel()
-    codes = [p.returncode for p in processes.values()]
-    return max((abs(code) for code in codes if code is not None), default=0)
+    if failed:  # a role ended on its own: that is the failure, whatever its code (roles run until stopped)
+        return abs(failed[0][1]) or 1
+    codes = [p.returncode or 0 for p in processes.values()]
+    return max((abs(c) for c in codes if c not in (0, -signal.SIGTERM)), default=0)
 
 
 async def _terminate(processes: Iterable[asyncio.subprocess.Process]) -> None:

@@ -1,0 +1,98 @@
+"""`crm-bridge run`: a role as a real process (health, metrics, SIGTERM), and the supervisor behind `run all`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+
+import httpx
+import orjson
+import pytest
+
+from bridge.kafka.local import free_ports
+from bridge.runtime.supervisor import Child, plan, supervise
+
+
+def test_plan_gives_each_role_its_own_metrics_port() -> None:
+    children = plan(("sink", "source"), 9200, ("--org-dir", "x"))
+    assert [c.metrics_port for c in children] == [9200, 9201]
+    assert children[1].argv[-4:] == ("run", "source", "--org-dir", "x")
+    assert children[0].argv[1:3] == ("-m", "bridge")
+
+
+def _child(role: str, code: str) -> Child:
+    return Child(role, (sys.executable, "-c", code), 0)
+
+
+async def test_one_role_exiting_stops_the_others_and_its_code_is_returned() -> None:
+    started = time.monotonic()
+    children = [
+        _child("a", "import time; time.sleep(60)"),
+        _child("b", "import sys, time; time.sleep(0.5); sys.exit(3)"),
+    ]
+    code = await supervise(children, asyncio.Event())
+    assert code == 3
+    assert time.monotonic() - started < 30  # "a" was terminated, not waited for
+
+
+async def test_stop_terminates_every_role() -> None:
+    stop = asyncio.Event()
+    children = [_child(r, "import time; time.sleep(60)") for r in ("a", "b")]
+    task = asyncio.create_task(supervise(children, stop))
+    await asyncio.sleep(0.5)
+    stop.set()
+    assert await asyncio.wait_for(task, 30) == 0  # stopped by our SIGTERM, as asked: a clean stop
+
+
+@pytest.mark.kafka
+async def test_run_ingest_serves_health_metrics_and_events_then_stops_on_sigterm(kafka_bootstrap: str) -> None:
+    metrics_port, ingest_port = free_ports(2)
+    env = {
+        **os.environ,
+        "BRIDGE_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "BRIDGE_METRICS__PORT": str(metrics_port),
+        "BRIDGE_INGEST__PORT": str(ingest_port),
+    }
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bridge", "run", "ingest", env=env)
+    try:
+        async with httpx.AsyncClient() as http:
+            ready = await _wait_ready(http, f"http://127.0.0.1:{metrics_port}/readyz")
+            assert ready.json()["checks"] == {"kafka": True}
+            event = {
+                "specversion": "1.0",
+                "id": "run-test-1",
+                "source": "erp://test",
+                "type": "com.acme.crm.customer.upserted",
+                "data": {"customer_id": "RUN-1", "version": 1, "name": "Run Test"},
+            }
+            response = await http.post(
+                f"http://127.0.0.1:{ingest_port}/v1/events",
+                content=orjson.dumps(event),
+                headers={"content-type": "application/cloudevents+json"},
+            )
+            assert response.status_code == 202, response.text
+            metrics = await http.get(f"http://127.0.0.1:{metrics_port}/metrics")
+            assert "bridge_ingest_requests_total" in metrics.text
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _wait_ready(http: httpx.AsyncClient, url: str) -> httpx.Response:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            response = await http.get(url)
+            if response.status_code == 200:
+                return response
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} not ready in 60 s")
+        await asyncio.sleep(0.2)
