@@ -17,131 +17,202 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Each field's docstring is its description: the README's configuration reference is generated from it.
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class KafkaSettings(_Section):
     """How to reach the Kafka cluster. Without `bootstrap_servers` the tools start a local broker."""
 
     bootstrap_servers: str | None = None
+    """Comma-separated `host:port` list. Unset: the demo and the tests start a local broker."""
     client_id: str = "crm-bridge"
+    """Prefix of every Kafka client id (role names are appended)."""
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."""
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 when SASL is used."""
     sasl_username: str | None = None
+    """SASL user name."""
     sasl_password: SecretStr | None = None
+    """SASL password (a secret: never logged)."""
     request_timeout_s: float = Field(default=30.0, gt=0)
+    """Timeout of one Kafka request."""
     delivery_timeout_s: float = Field(default=120.0, gt=0)
+    """How long a produced record may take to be acknowledged before the send fails."""
 
 
 class TopicSettings(_Section):
     """Names and shape of the bridge's topics."""
 
     domain_prefix: str = "domain."
+    """Prefix of the domain topics the source systems publish to (`domain.<system>.<entity>`)."""
     realtime: str = "crm.writes.realtime"
+    """Writes a person is waiting for (priority lane)."""
     bulk: str = "crm.writes.bulk"
+    """Batch writes (nightly syncs, backfills)."""
     dlq: str = "crm.dlq"
+    """Dead letters: every rejected record with its reason and original payload."""
     results: str = "crm.results"
+    """One outcome per written record (Salesforce Id, created or updated)."""
     cdc_prefix: str = "crm.cdc."
+    """Change events from Salesforce, one topic per SObject (`crm.cdc.Account`)."""
     events_prefix: str = "crm.events."
+    """Platform Events from Salesforce (`crm.events.Order_Event__e`)."""
     source_checkpoints: str = "crm.source.checkpoints"
+    """Compacted topic of the source's replay-id checkpoints."""
     partitions: int = Field(default=6, ge=1)
+    """Partitions of the topics the bridge creates."""
     replication_factor: int = Field(default=1, ge=1)
+    """Replication factor of the topics the bridge creates (3 in production)."""
 
 
 class PublisherSettings(_Section):
     """The Publisher SDK: idempotent producer, acks=all, schema check before send."""
 
     max_event_bytes: int = Field(default=1_000_000, gt=0)
+    """Largest encoded event accepted; larger ones are refused with EventTooLarge."""
     linger_ms: int = Field(default=5, ge=0)
+    """Producer linger: how long a batch waits to fill."""
     max_batch_bytes: int = Field(default=1_048_576, gt=0)
+    """Producer batch size in bytes."""
     compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+    """gzip, snappy, lz4 or zstd; unset: none."""
 
 
 class IngestSettings(_Section):
     """The HTTP ingest endpoint (`POST /v1/events`)."""
 
     host: str = "127.0.0.1"
+    """Address the HTTP ingest endpoint binds (0.0.0.0 in a container)."""
     port: int = Field(default=8080, ge=0, le=65535)
+    """Port of the HTTP ingest endpoint."""
     max_body_bytes: int = Field(default=5_000_000, gt=0)
-    ack_timeout_s: float = Field(default=10.0, gt=0)  # no Kafka ack in this time: 503, never 202
+    """Largest request body; larger ones get 413."""
+    ack_timeout_s: float = Field(default=10.0, gt=0)
+    """No Kafka ack within this time: 503, never 202."""
 
 
 class MetricsSettings(_Section):
     """Where every worker serves `/metrics`, `/healthz` and `/readyz`."""
 
     host: str = "127.0.0.1"
+    """Address `/metrics`, `/healthz` and `/readyz` bind (0.0.0.0 in a container)."""
     port: int = Field(default=9108, ge=0, le=65535)
+    """Port of `/metrics`, `/healthz` and `/readyz` (`run all`: this port and the next ones)."""
 
 
 class SalesforceSettings(_Section):
     """How to reach and authenticate against the Salesforce org."""
 
     login_url: str = "https://login.salesforce.com"
+    """OAuth endpoint: login.salesforce.com, test.salesforce.com or a My Domain URL."""
     api_version: str = "62.0"
+    """REST API version used in every path (`/services/data/v62.0`)."""
     auth_flow: Literal["jwt_bearer", "client_credentials"] = "jwt_bearer"
+    """`jwt_bearer` (private key + connected app) or `client_credentials`."""
     client_id: str | None = None
+    """The connected app's consumer key."""
     client_secret: SecretStr | None = None
+    """The connected app's consumer secret (client credentials flow; a secret)."""
     username: str | None = None
+    """The integration user (the JWT's `sub`; the user whose trigger bypass is checked)."""
     private_key_file: Path | None = None
+    """PEM private key whose certificate is on the connected app (JWT bearer flow)."""
     call_options_client: str = "crm-bridge"
+    """Sent as `Sforce-Call-Options: client=...` on every call; change events naming it are echoes."""
     timeout_s: float = Field(default=60.0, gt=0)
+    """Timeout of one HTTP request to Salesforce."""
     max_connections: int = Field(default=10, ge=1)
+    """HTTP connection pool size."""
     verify_tls: bool = True
+    """Verify Salesforce's TLS certificate (turn off only for a local emulator)."""
 
 
 class GovernorSettings(_Section):
     """API budget shaping shared by every sink worker of a deployment."""
 
     daily_limit_calls: int | None = Field(default=None, ge=1)
+    """The org's daily API allocation; unset: taken from what Salesforce reports."""
     realtime_reserve: float = Field(default=0.2, ge=0.0, lt=1.0)
+    """Share of the daily budget only real-time writes may spend."""
     safety_margin_calls: int = Field(default=50, ge=0)
+    """Calls never spent, covering other workers' calls in flight between two reports."""
     max_concurrency: int = Field(default=10, ge=1)
+    """Concurrent Salesforce calls of the whole deployment (divided among sink workers)."""
     bucket_capacity_calls: int = Field(default=50, ge=1)
+    """Token bucket burst: bulk calls that may go at once before the spread rate applies."""
     starvation_guard_s: float = Field(default=30.0, gt=0)
+    """Bulk work gets a turn after waiting this long behind real-time work."""
 
 
 class SinkSettings(_Section):
     """The sink: batching, the Bulk API threshold and retries."""
 
     batch_size: int = Field(default=200, ge=1, le=200)
+    """Records per sObject Collections upsert (at most 200)."""
     bulk_threshold_records: int = Field(default=10_000, ge=1)
+    """Pending bulk-lane records of one SObject from which a Bulk API 2.0 job is used."""
     max_attempts: int = Field(default=8, ge=1)
+    """Attempts of a transient failure before the record is dead-lettered."""
     backoff_base_s: float = Field(default=0.5, gt=0)
+    """First retry delay (exponential, full jitter)."""
     backoff_max_s: float = Field(default=60.0, gt=0)
+    """Longest retry delay."""
     batch_linger_s: float = Field(default=0.5, ge=0)
-    parent_wait_s: float = Field(default=600.0, gt=0)  # a child whose parent never appears: DLQ after this
+    """How long a partial bulk-lane batch waits to fill."""
+    parent_wait_s: float = Field(default=600.0, gt=0)
+    """How long a child waits for its parent record to exist before it is dead-lettered."""
     group_id: str = "crm-bridge-sink"
+    """Consumer group of the sink workers (they share partitions and the API budget)."""
 
 
 class ProcessorSettings(_Section):
     """The stream processor: dedupe and coalescing."""
 
     app_id: str = "crm-bridge-processor"
+    """faust app id: the consumer group and the prefix of the changelog topic."""
     coalesce_window_s: float = Field(default=2.0, ge=0)
+    """Updates of one key arriving within this window become one write."""
     schemas_dir: Path | None = None
+    """Folder with `events/`, `mappings/` and `envelope.schema.json`; unset: the bundled `schemas/`."""
     max_batch_records: int = Field(default=1_000, ge=1)
+    """Records the processor decides on per batch."""
     not_evaluable: Literal["pass_through", "reject"] = "pass_through"
+    """A validation rule the local evaluator cannot decide: `pass_through` (the CRM decides) or `reject`."""
     recent_event_ids: int = Field(default=16, ge=1)
+    """Event ids remembered per key to drop redeliveries."""
     source_topics: tuple[str, ...] = ()
-    # Global merge fields the integration user sees, for validation rules that read them, as JSON, e.g.
-    # {"$Setup": {"Integration_Bypass__c": {"All__c": true}}}; a rule reading an absent one is not evaluable.
+    """Domain topics to read (JSON list); unset: those the event schemas name."""
     merge_fields: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    org_dir: Path | None = None  # an org snapshot (crm-bridge catalog); read from the org at start when unset
+    """Merge fields for validation rules (JSON), e.g. `{"$Setup": {"Integration_Bypass__c": {"All__c": true}}}`."""
+    org_dir: Path | None = None
+    """Org snapshot for validation (`crm-bridge catalog --out DIR`); unset: read from the org at start."""
 
 
 class SourceSettings(_Section):
     """The CDC / Platform Event source: Pub/Sub API channels onto Kafka with transactional checkpoints."""
 
     pubsub_target: str = "api.pubsub.salesforce.com:7443"
+    """The Pub/Sub API endpoint (`host:port`)."""
     pubsub_tls: bool = True
+    """Use TLS to the Pub/Sub API (off only for a local emulator)."""
     tenant_id: str | None = None
+    """The org id sent as `tenantid`; unset: read from the org."""
     channels: tuple[str, ...] = ("/data/ChangeEvents",)
+    """Channels to subscribe (JSON list): `/data/ChangeEvents`, `/data/AccountChangeEvent`, `/event/Order_Event__e`."""
     num_requested: int = Field(default=100, ge=1, le=100)
+    """Events requested per FetchRequest (flow control, at most 100)."""
     transactional_id: str = "crm-bridge-source"
+    """Kafka transactional id; the same in every instance, so a zombie is fenced."""
     watchdog_s: float = Field(default=300.0, gt=0)
+    """Resubscribe when nothing (not even a keepalive) arrives for this long."""
     retry_backoff_s: float = Field(default=1.0, gt=0)
+    """First delay before resubscribing after an error."""
     retry_backoff_max_s: float = Field(default=30.0, gt=0)
+    """Longest delay before resubscribing."""
     first_start: Literal["EARLIEST", "LATEST"] = "EARLIEST"
+    """Where a channel without a checkpoint starts: EARLIEST (retained events) or LATEST."""
 
 
 class Settings(BaseSettings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,25 +19,33 @@ def _section(annotation: Any) -> type[BaseModel] | None:
 
 
 def _describe_default(info: FieldInfo) -> str:
-    default = info.default
+    default = info.get_default(call_default_factory=True)
     if default is None:
         return "(unset)"
     if isinstance(default, SecretStr):
         return "(secret)"
-    if isinstance(default, tuple):
-        return ",".join(str(d) for d in default)
+    if isinstance(default, tuple | list | dict):
+        return json.dumps(default)
     return str(default)
 
 
 def settings_rows(model: type[BaseModel] = Settings, prefix: str = "BRIDGE_") -> Iterator[tuple[str, str, str]]:
-    """(environment variable, default, section description) for every leaf setting."""
+    """(environment variable, default, meaning) for every leaf setting; the meaning is the field's docstring."""
     for name, info in model.model_fields.items():
         section = _section(info.annotation)
         if section is not None:
             yield from settings_rows(section, f"{prefix}{name.upper()}__")
             continue
-        doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
-        yield f"{prefix}{name.upper()}", _describe_default(info), doc
+        yield f"{prefix}{name.upper()}", _describe_default(info), info.description or ""
+
+
+def sections() -> Iterator[tuple[str, str, list[tuple[str, str, str]]]]:
+    """(section name, its description, its rows) for every section of the root model."""
+    for name, info in Settings.model_fields.items():
+        section = _section(info.annotation)
+        if section is not None:
+            doc = (section.__doc__ or "").strip().splitlines()[0]
+            yield name, doc, list(settings_rows(section, f"BRIDGE_{name.upper()}__"))
 
 
 def metric_rows() -> Iterator[tuple[str, str, str, str]]:
@@ -55,10 +64,17 @@ def _labels_of(registry: CollectorRegistry, family_name: str) -> list[str]:
 
 
 def markdown_settings() -> str:
-    """The configuration reference as a Markdown table."""
-    lines = ["| variable | default | section |", "|---|---|---|"]
-    lines += [f"| `{env}` | `{default}` | {doc} |" for env, default, doc in settings_rows()]
-    return "\n".join(lines)
+    """The configuration reference: one Markdown table per section."""
+    lines: list[str] = []
+    for name, doc, rows in sections():
+        lines += [f"**`{name}`**: {doc}", "", "| variable | default | meaning |", "|---|---|---|"]
+        lines += [f"| `{env}` | `{default}` | {_cell(meaning)} |" for env, default, meaning in rows]
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", r"\|")
 
 
 def markdown_metrics() -> str:
