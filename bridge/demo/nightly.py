@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 import httpx
+import orjson
 
 from bridge.demo.nightly_report import NightlyReport, build_report
 from bridge.demo.observe import Outcomes, scrape, total
@@ -62,12 +63,35 @@ class NightlyOptions:
     bulk_threshold_records: int = 10_000
     parent_wait_s: float = 30.0
     timeout_s: float = 3_600.0
+    invalid_share: float = 0.03
+    duplicate_share: float = 0.05
+    out_of_order_share: float = 0.01
+    env: dict[str, str] = field(default_factory=dict)  # extra `BRIDGE_*` variables for the roles (StackOptions.env)
+
+
+def run_scoped_source(run_id: str) -> dict[str, str]:
+    """Role variables that give one run's source its own checkpoints, for runs that share a broker.
+
+    Each run has a fresh emulator whose replay ids start again at 1, so a source resuming from an earlier run's
+    checkpoint would skip or reconcile this run's changes. The processor and sink keep their consumer groups:
+    they resume after the earlier runs' events instead of reading them again.
+    """
+    return {
+        "BRIDGE_SOURCE__TRANSACTIONAL_ID": f"crm-bridge-source-{run_id}",
+        "BRIDGE_TOPICS__SOURCE_CHECKPOINTS": f"crm.source.checkpoints.{run_id}",
+    }
 
 
 async def run_nightly(options: NightlyOptions, progress: Progress) -> NightlyReport:
     """Run the scenario on a fresh local deployment and report on it."""
     scenario = nightly_scenario(
-        accounts=options.accounts, opportunities=options.opportunities, seed=options.seed, run_id=options.run_id
+        accounts=options.accounts,
+        opportunities=options.opportunities,
+        invalid_share=options.invalid_share,
+        duplicate_share=options.duplicate_share,
+        out_of_order_share=options.out_of_order_share,
+        seed=options.seed,
+        run_id=options.run_id,
     )
     stack_options = StackOptions(
         workdir=options.workdir,
@@ -76,6 +100,7 @@ async def run_nightly(options: NightlyOptions, progress: Progress) -> NightlyRep
         parent_wait_s=options.parent_wait_s,
         bulk_threshold_records=options.bulk_threshold_records,
         trigger_bypass=options.trigger_bypass,
+        env=options.env,
     )
     async with LocalStack(stack_options) as stack:
         return await _run(stack, scenario, options, progress)
@@ -103,6 +128,8 @@ async def _run(stack: LocalStack, scenario: Scenario, options: NightlyOptions, p
             wall_s = time.perf_counter() - started
             await _wait_changes_settle(outcomes, progress)
             metrics = {role: await scrape(url, http) for role, url in stack.metrics_urls.items()}
+        # The roles stop with the stack: keep their last figures beside their logs (benchmarks read them).
+        (options.workdir / "metrics.json").write_bytes(orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
         check = verify_org(scenario, stack.org, options.run_id)
         calls = stack.org.api_usage.used() - calls_before
         return build_report(
