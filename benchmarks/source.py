@@ -137,8 +137,10 @@ class Readable:
     async def wait_for(self, event_ids: Sequence[str], timeout_s: float = 120) -> float:
         """When the last of `event_ids` became readable."""
         deadline = time.perf_counter() + timeout_s
-        while any(e not in self.seen_at for e in event_ids):
-            if time.perf_counter() > deadline:
+        waiting = [e for e in event_ids if e not in self.seen_at]
+        while waiting:
+            waiting = [e for e in waiting if e not in self.seen_at]
+            if waiting and time.perf_counter() > deadline:
                 missing = sum(e not in self.seen_at for e in event_ids)
                 raise TimeoutError(f"{missing} of {len(event_ids)} events never became readable")
             await asyncio.sleep(0.01)
