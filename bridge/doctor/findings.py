@@ -30,7 +30,9 @@ class Finding(NamedTuple):
     def line(self) -> str:
         """`FAIL  kafka.topics  crm.dlq is missing. Fix: ...`."""
         fix = f" Fix: {self.fix}" if self.fix else ""
-        return f"{self.status.value:<4}  {self.check}  {self.message}{fix}"
+        # One line per finding: Salesforce messages (a SOQL error, say) may span several.
+        text = " ".join(f"{self.message}{fix}".split())
+        return f"{self.status.value:<4}  {self.check}  {text}"
 
     def as_dict(self) -> dict[str, str]:
         """The finding for `--json`."""

@@ -120,5 +120,8 @@ def bypass_findings(facts: SalesforceFacts) -> list[Finding]:
         return []
     if not facts.bypass_warnings:
         return [ok("salesforce.bypass", f"System syncs as {facts.username} bypass the non-essential triggers.")]
-    fix = "see `crm-bridge mediation status` and docs/doctor.md."
+    fix = (
+        "see `crm-bridge mediation status`; when the org's bypass setting has other flags than the packaged "
+        "trigger map (salesforce/), pass your own with `crm-bridge doctor --map triggers.toml`."
+    )
     return [warn("salesforce.bypass", line, fix) for line in facts.bypass_warnings]

@@ -31,6 +31,8 @@ def test_exit_code(findings: list[Finding], strict: bool, expected: int) -> None
 def test_line_names_status_check_and_fix() -> None:
     assert FAIL.line() == "FAIL  kafka.topic[crm.dlq]  Topic crm.dlq is missing. Fix: create it."
     assert OK.line() == "OK    kafka.connect  Connected."
+    multi = fail("salesforce.bypass", "INVALID_FIELD:\nSELECT Id\n   ^", "pass --map.")
+    assert multi.line() == "FAIL  salesforce.bypass  INVALID_FIELD: SELECT Id ^ Fix: pass --map."
     assert FAIL.as_dict() == {
         "status": "FAIL",
         "check": "kafka.topic[crm.dlq]",
