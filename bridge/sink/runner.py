@@ -46,6 +46,10 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_partition_fetch_bytes=4 * 1024 * 1024,
+        # The outcomes of a 100,000-record Bulk API job take seconds of CPU to produce: do not let one such
+        # stretch cost the group membership (and redo the job elsewhere).
+        session_timeout_ms=30_000,
+        heartbeat_interval_ms=3_000,
     )
     return config
 

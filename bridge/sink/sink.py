@@ -48,6 +48,7 @@ _FETCH_MAX_RECORDS = 1_000
 _BUSY_FETCH_MS = 20
 _IDLE_FETCH_MS = 200
 MAX_PENDING_RECORDS = 60_000
+_YIELD_EVERY = 500
 
 
 @dataclass(slots=True)
@@ -303,12 +304,13 @@ class Sink:
             return
         producer = self._w.producer
         try:
-            futures = [
-                await producer.send(
-                    d.message.topic, d.message.value, key=d.message.key, headers=list(d.message.headers)
-                )
-                for d in delivers
-            ]
+            futures = []
+            for n, deliver in enumerate(delivers, start=1):
+                message = deliver.message
+                sent = await producer.send(message.topic, message.value, key=message.key, headers=list(message.headers))
+                futures.append(sent)
+                if n % _YIELD_EVERY == 0:  # a Bulk API job's outcomes: let heartbeats and other batches run
+                    await asyncio.sleep(0)
             await asyncio.gather(*futures)
         except (KafkaError, OSError, TimeoutError) as exc:  # not durable: write again (an upsert again is harmless)
             _log.warning("outcomes of %d records not acknowledged: %r", len(delivers), exc)
