@@ -26,6 +26,31 @@ def write_catalog(out: Path, snapshot: OrgSnapshot) -> list[Path]:
     return written
 
 
+def _read_org(sobjects: tuple[str, ...]) -> OrgSnapshot:
+    """Describe, validation rules and triggers of `sobjects` (default: the mapped ones) from the configured org."""
+    import asyncio  # noqa: PLC0415
+
+    from bridge.catalog.fetch import fetch_snapshot  # noqa: PLC0415
+    from bridge.config import Settings  # noqa: PLC0415
+    from bridge.errors import BridgeError  # noqa: PLC0415
+    from bridge.runtime.salesforce_roles import mapped_sobjects, salesforce_client  # noqa: PLC0415
+
+    settings = Settings()
+    try:
+        client = salesforce_client(settings)  # refuses an incomplete configuration before any I/O
+    except BridgeError as exc:
+        raise click.ClickException(f"{exc} (or render from a snapshot with --from-snapshot DIR)") from exc
+
+    async def read() -> OrgSnapshot:
+        async with client:
+            return await fetch_snapshot(client, sobjects or mapped_sobjects(settings))
+
+    try:
+        return asyncio.run(read())
+    except BridgeError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.command("catalog")
 @click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Output folder.")
 @click.option("--sobject", "sobjects", multiple=True, help="SObjects to read (default: those the mappings write).")
@@ -37,9 +62,7 @@ def write_catalog(out: Path, snapshot: OrgSnapshot) -> list[Path]:
 )
 def catalog(out: Path, sobjects: tuple[str, ...], from_snapshot: Path | None) -> None:
     """Document the org's objects, fields, validation rules and triggers, and write the validation schemas."""
-    if from_snapshot is None:
-        raise click.UsageError("reading a live org needs the Salesforce client; pass --from-snapshot for now")
-    snapshot = read_snapshot(from_snapshot)
+    snapshot = read_snapshot(from_snapshot) if from_snapshot is not None else _read_org(sobjects)
     if sobjects:
         keep = set(sobjects)
         snapshot = OrgSnapshot(

@@ -118,5 +118,6 @@ async def test_cli_writes_docs_and_schemas(tmp_path: Path) -> None:
     ]
     assert "custom field `badName__c` is camelCase" in (out / "Account.md").read_text()
     assert load_snapshot(out).objects["Account"].fields["badName__c"].type == "string"
-    refused = CliRunner().invoke(main, ["catalog", "--out", str(out)])
-    assert refused.exit_code != 0
+    refused = CliRunner().invoke(main, ["catalog", "--out", str(out)], env={"BRIDGE_SALESFORCE__CLIENT_ID": ""})
+    assert refused.exit_code == 1
+    assert "--from-snapshot" in refused.output
