@@ -53,7 +53,8 @@ class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka
 class ChangeStream:
     """A consumer-group subscription to change topics yielding `ChangeEvent`s. Constructing it does no I/O.
 
-    `topics` is a list of topic names or one regular expression (a `str`), e.g. `r"crm\\.cdc\\..*"`.
+    `topics` is a list of topic names or one regular expression (a `str`), e.g. `r"crm\\.cdc\\..*"`; topics that
+    appear later (a new object's first change) are picked up within `metadata_max_age_s`.
     Echoes (changes the bridge itself wrote to Salesforce) are skipped unless `include_echoes`.
     """
 
@@ -67,6 +68,7 @@ class ChangeStream:
         auto_offset_reset: Literal["earliest", "latest"] = "earliest",
         max_records: int = 500,
         metrics: Metrics | None = None,
+        metadata_max_age_s: float = 30.0,
     ) -> None:
         self._topics = topics
         self._include_echoes = include_echoes
@@ -78,6 +80,8 @@ class ChangeStream:
             "isolation_level": "read_committed",
             "enable_auto_commit": False,
             "auto_offset_reset": auto_offset_reset,
+            # The source creates `crm.cdc.<SObject>` on its first change: look for new topics every 30 s, not 5 min.
+            "metadata_max_age_ms": int(metadata_max_age_s * 1000),
         }
         self._consumer: AIOKafkaConsumer | None = None
         self._buffer: deque[ConsumerRecord[bytes, bytes]] = deque()
