@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from bridge.config import KafkaSettings, Settings, SourceSettings, TopicSettings
+from bridge.emulator import Org
+from bridge.emulator.server import EmulatorServer
 from bridge.events.envelope import CloudEvent, encode_kafka
 from bridge.source.changes import ChangeEvent, full_state_event, to_cloud_event
 from bridge.source.reader import ChangeStream
+from bridge.source.runner import run_source
+from bridge.source.subscriber import Credentials
 from tests.conftest import NewTopicFactory
+from tests.source.conftest import wait_for_checkpoint
 
 pytestmark = [pytest.mark.kafka]
 
@@ -163,3 +172,70 @@ async def test_iterating_a_closed_stream_is_refused(kafka_bootstrap: str) -> Non
     stream = ChangeStream(kafka_bootstrap, ["crm.cdc.Account"], group())
     with pytest.raises(RuntimeError, match="async with"):
         await stream.next_event()
+
+
+def oauth_login(server: EmulatorServer) -> Callable[[bool], Awaitable[Credentials]]:
+    """The source's credentials: a client-credentials login against the emulator, kept until refused."""
+    current: list[Credentials] = []
+
+    async def provide(fresh: bool) -> Credentials:
+        if fresh or not current:
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": "emulator-client-id",
+                "client_secret": "emulator-client-secret",
+            }
+            async with httpx.AsyncClient(base_url=server.url) as http:
+                token = (await http.post("/services/oauth2/token", data=form)).raise_for_status().json()
+            current[:] = [Credentials(token["access_token"], token["instance_url"], server.org.profile.org_id)]
+        return current[0]
+
+    return provide
+
+
+class _NoReads:
+    async def changed_since(self, entity: str, since_ms: int) -> list[dict[str, Any]]:
+        raise AssertionError("no reconciliation expected")
+
+    async def read(self, entity: str, record_ids: Sequence[str]) -> list[dict[str, Any]]:
+        raise AssertionError("no reconciliation expected")
+
+
+async def test_emulator_writes_reach_the_reader_with_echoes_tagged(kafka_bootstrap: str) -> None:
+    """The whole path: writes to the emulated org, its Pub/Sub API, the source, Kafka, ChangeStream."""
+    org = Org()
+    run = uuid.uuid4().hex[:8]
+    async with EmulatorServer(org, pubsub_port=0) as server:
+        assert server.pubsub_target is not None
+        settings = Settings(
+            kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap),
+            topics=TopicSettings(cdc_prefix=f"e{run}.crm.cdc.", source_checkpoints=f"e{run}.checkpoints"),
+            source=SourceSettings(pubsub_target=server.pubsub_target, pubsub_tls=False, transactional_id=f"e{run}"),
+        )
+        [ours] = org.insert_many("Account", [{"Name": "Written by the bridge"}], client="crm-bridge")
+        [theirs] = org.insert_many("Account", [{"Name": "Written by the ERP"}], client="erp-sync")
+        org.update_many("Account", [{"Id": theirs["id"], "Phone": "555 0100"}], client="erp-sync")
+        stop = asyncio.Event()
+        source = asyncio.create_task(
+            run_source(settings, credentials=oauth_login(server), reconciler=_NoReads(), stop=stop)
+        )
+        topic = f"{settings.topics.cdc_prefix}Account"
+        try:
+            await wait_for_checkpoint(settings, org.feed.latest("/data/ChangeEvents"))
+            async with ChangeStream(kafka_bootstrap, [topic], group()) as stream:
+                events = await drain(stream, 2)
+            async with ChangeStream(kafka_bootstrap, [topic], group(), include_echoes=True) as stream:
+                everything = await drain(stream, 3)
+        finally:
+            stop.set()
+            await asyncio.wait_for(source, timeout=10)
+    assert [(e.change_type, e.record_ids) for e in events] == [
+        ("CREATE", (theirs["id"],)),
+        ("UPDATE", (theirs["id"],)),
+    ]
+    assert events[1].fields["Phone"] == "555 0100"
+    assert stream.skipped == {}
+    # Different records may sit on different partitions: only per-record order is defined.
+    assert sorted((e.record_ids[0], e.change_type, e.is_echo) for e in everything) == sorted(
+        [(ours["id"], "CREATE", True), (theirs["id"], "CREATE", False), (theirs["id"], "UPDATE", False)]
+    )
