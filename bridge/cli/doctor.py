@@ -15,6 +15,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
@@ -22,14 +23,28 @@ from pydantic import ValidationError
 from bridge.config import Settings
 from bridge.errors import BridgeError
 
+if TYPE_CHECKING:
+    from bridge.doctor import Finding
 
-def _settings() -> Settings:
+
+def _findings(timeout_s: float, map_file: Path | None) -> list[Finding]:
+    """Findings of every check; settings or a trigger map that cannot be read are findings too."""
+    # Commands load their modules on use: `crm-bridge --help` should not pay for aiokafka, httpx and grpc.
+    from bridge.doctor import diagnose  # noqa: PLC0415
+    from bridge.doctor.findings import fail  # noqa: PLC0415
+    from bridge.mediation import load_trigger_map  # noqa: PLC0415
+
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         # Only where and why: the rejected input may be a secret.
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise click.UsageError(f"invalid settings: {problems}") from None
+        return [fail("settings", f"The settings are invalid: {problems}.", "fix the BRIDGE_* variables named.")]
+    try:
+        trigger_map = load_trigger_map(map_file)
+    except (BridgeError, OSError) as exc:
+        return [fail("salesforce.bypass", f"Cannot read the trigger map {map_file}: {exc}.", "fix the --map file.")]
+    return asyncio.run(diagnose(settings, timeout_s, trigger_map=trigger_map))
 
 
 @click.command()
@@ -51,15 +66,11 @@ def _settings() -> Settings:
 )
 def doctor(as_json: bool, strict: bool, timeout_s: float, map_file: Path | None) -> None:
     """Check Kafka, the topics, Salesforce login, the API budget and the trigger bypass."""
-    from bridge.doctor import diagnose, exit_code  # noqa: PLC0415 - commands load their modules on use
-
-    settings = _settings()
     # aiokafka logs every refused connection; the findings already say it once, with the fix.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    try:
-        findings = asyncio.run(diagnose(settings, timeout_s, trigger_map_file=map_file))
-    except BridgeError as exc:
-        raise click.UsageError(exc.message) from None
+    from bridge.doctor import exit_code  # noqa: PLC0415
+
+    findings = _findings(timeout_s, map_file)
     code = exit_code(findings, strict=strict)
     if as_json:
         document = {"exit_code": code, "findings": [f.as_dict() for f in findings]}

@@ -7,7 +7,6 @@ print("\\n".join(f.line() for f in findings)); sys.exit(exit_code(findings))
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from bridge.config import Settings
 from bridge.doctor.findings import Finding, redact
@@ -15,9 +14,8 @@ from bridge.doctor.kafka_checks import kafka_findings
 from bridge.doctor.kafka_gather import gather_kafka
 from bridge.doctor.salesforce_checks import salesforce_findings
 from bridge.doctor.salesforce_gather import ClientFactory, gather_salesforce
-from bridge.errors import BridgeError
 from bridge.kafka.topics import bridge_topics
-from bridge.mediation import load_trigger_map
+from bridge.mediation import TriggerMap
 from bridge.runtime.salesforce_roles import salesforce_client
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -38,16 +36,15 @@ async def diagnose(
     settings: Settings,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     *,
-    trigger_map_file: Path | None = None,
+    trigger_map: TriggerMap | None = None,
     client_factory: ClientFactory = salesforce_client,
 ) -> list[Finding]:
-    """All findings, Kafka first; each side gets `timeout_s` per step and the two sides run concurrently."""
+    """All findings, Kafka first; each side gets `timeout_s` per step and the two sides run concurrently.
+
+    `trigger_map` names the bypass flags of the org's triggers (default: the packaged map mirroring salesforce/).
+    """
     specs = bridge_topics(settings)
     prefix = changelog_prefix(settings)
-    try:
-        trigger_map = load_trigger_map(trigger_map_file)
-    except (BridgeError, OSError) as exc:
-        raise BridgeError(f"cannot read the trigger map {trigger_map_file}: {exc}") from exc
     kafka, salesforce = await asyncio.gather(
         gather_kafka(settings, [s.name for s in specs], prefix, timeout_s),
         gather_salesforce(settings, timeout_s, trigger_map=trigger_map, client_factory=client_factory),

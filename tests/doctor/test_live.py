@@ -157,7 +157,7 @@ async def test_missing_topic_and_uncompacted_checkpoints_fail_with_the_fix(
     settings = deployment(server, kafka_bootstrap)
     checkpoints = settings.topics.source_checkpoints
     await create_all(settings, named_topic, skip=settings.topics.dlq, **{checkpoints: {"cleanup.policy": "delete"}})
-    findings = await diagnose(settings, 5.0, trigger_map_file=trigger_map_file)
+    findings = await diagnose(settings, 5.0, trigger_map=load_trigger_map(trigger_map_file))
     failed = {f.check: f for f in findings if f.status is Status.FAIL}
     assert set(failed) == {f"kafka.topic[{settings.topics.dlq}]", f"kafka.topic[{checkpoints}]"}
     assert f"--create --topic {settings.topics.dlq} --partitions 2" in failed[f"kafka.topic[{settings.topics.dlq}]"].fix
@@ -181,12 +181,12 @@ async def test_wrong_secret_fails_without_printing_it(server: EmulatorServer) ->
 
 async def test_bypass_off_is_a_warning(server: EmulatorServer, trigger_map_file: Path) -> None:
     settings = deployment(server, closed_port())
-    before = by_check(await diagnose(settings, 5.0, trigger_map_file=trigger_map_file), "salesforce")
+    before = by_check(await diagnose(settings, 5.0, trigger_map=load_trigger_map(trigger_map_file)), "salesforce")
     assert {f.status for f in before} == {Status.OK}
 
     async with salesforce_client(settings) as sf:
         await Mediation(sf, load_trigger_map(trigger_map_file)).disable(server.org.user().username)
-    after = by_check(await diagnose(settings, 5.0, trigger_map_file=trigger_map_file), "salesforce.bypass")
+    after = by_check(await diagnose(settings, 5.0, trigger_map=load_trigger_map(trigger_map_file)), "salesforce.bypass")
     assert [f.status for f in after] == [Status.WARN]
     assert "trigger bypass off" in after[0].message
     assert "crm-bridge mediation enable" in after[0].message
@@ -198,12 +198,14 @@ async def test_budget_nearly_spent_warns_then_spent_fails(server: EmulatorServer
     settings = deployment(server, closed_port())
     usage = server.org.api_usage
     usage.spend(usage.remaining() - 1_000)  # below the 20 % real-time reserve
-    (nearly,) = by_check(await diagnose(settings, 5.0, trigger_map_file=trigger_map_file), "salesforce.budget")
+    (nearly,) = by_check(
+        await diagnose(settings, 5.0, trigger_map=load_trigger_map(trigger_map_file)), "salesforce.budget"
+    )
     assert nearly.status is Status.WARN
     assert "below the real-time reserve" in nearly.message
 
     usage.spend(usage.remaining() - 20)
-    findings = await diagnose(settings, 5.0, trigger_map_file=trigger_map_file)
+    findings = await diagnose(settings, 5.0, trigger_map=load_trigger_map(trigger_map_file))
     (spent,) = by_check(findings, "salesforce.budget")
     assert spent.status is Status.FAIL
     assert "The API budget is spent" in spent.message
