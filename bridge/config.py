@@ -140,8 +140,11 @@ class GovernorSettings(_Section):
     """Calls never spent, covering other workers' calls in flight between two reports."""
     max_concurrency: int = Field(default=10, ge=1)
     """Concurrent Salesforce calls of the whole deployment (divided among sink workers)."""
-    bucket_capacity_calls: int = Field(default=50, ge=1)
-    """Token bucket burst: bulk calls that may go at once before the spread rate applies."""
+    bucket_capacity_calls: int = Field(default=1_000, ge=1)
+    """Token bucket burst: bulk calls that go at full speed before the spread rate (budget left / day left) applies.
+
+    A nightly job smaller than this runs as fast as the concurrency cap allows; a larger backlog is spread over the
+    rest of the day instead of burning the budget other work needs later."""
     starvation_guard_s: float = Field(default=30.0, gt=0)
     """Bulk work gets a turn after waiting this long behind real-time work."""
 
