@@ -42,6 +42,11 @@ class WriteItem:
     not_before_s: float = 0.0
     parent_wait_since_s: float | None = None
     parent_waits: int = 0
+    _parents: tuple[str, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Computed once: the queue asks for every pending record's parents each time it forms a batch.
+        self._parents = parent_keys(self.record.fields)
 
     @property
     def record_key(self) -> str:
@@ -51,7 +56,7 @@ class WriteItem:
     @property
     def parent_keys(self) -> tuple[str, ...]:
         """Keys of the parents this record references by external ID (`{"Account": {"Ext__c": "C-1"}}`)."""
-        return parent_keys(self.record.fields)
+        return self._parents
 
     def payload(self) -> dict[str, Any]:
         """The record as Salesforce's Collections upsert takes it: the fields plus the external ID."""

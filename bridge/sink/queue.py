@@ -10,6 +10,8 @@ Rules, in the order they apply when a batch is formed:
 - a bulk-lane group with at least `bulk_threshold_records` pending becomes one Bulk API 2.0 job, as large as
   `BULK_JOB_MAX_RECORDS`, waiting up to `BULK_LINGER_S` to grow (unless flushing).
 Batch sizes per SObject halve after `Apex CPU time limit exceeded` (floor 1) and grow back slowly.
+A batch is formed from the first `max(LOOKAHEAD_MIN, 4 * limit)` records of a group, so forming one stays cheap
+however many records are pending.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bridge.types import Lane
 
 BULK_JOB_MAX_RECORDS = 100_000  # one job's CSV stays far below the 100 MB upload limit at this size
 BULK_LINGER_S = 5.0  # a job costs ~8 calls whatever its size: waiting a little for a bigger one pays
+LOOKAHEAD_MIN = 2_000  # records of a group examined per batch at least (see `_choose`)
 _GroupKey = tuple[Lane, str, str]
 
 
@@ -184,7 +187,13 @@ class WriteQueue:
         chosen: list[WriteItem] = []
         held: set[str] = set()
         held_back = False
-        for item in items:
+        # Look at most this far: with tens of thousands pending (children waiting for parents), scanning the whole
+        # group for every batch made batch forming quadratic. Records further back wait for the next batches.
+        lookahead = max(LOOKAHEAD_MIN, 4 * limit)
+        for examined, item in enumerate(items):
+            if examined >= lookahead:
+                held_back = True
+                break
             key = item.record_key
             if key in held:
                 continue  # an earlier write of the key goes first, never in the same batch

@@ -2,7 +2,7 @@
 
 from bridge.config import SinkSettings
 from bridge.sink.items import WritePath
-from bridge.sink.queue import BatchSizer, WriteQueue
+from bridge.sink.queue import LOOKAHEAD_MIN, BatchSizer, WriteQueue
 from bridge.types import Lane
 from tests.sink.factories import item
 
@@ -153,3 +153,22 @@ def test_an_unread_backlog_makes_a_job_wait_to_grow_instead_of_starting_with_col
     assert job is not None
     assert job.path is WritePath.BULK
     assert len(job) == 157  # the 7 left after one Collections batch of 3, and the 150 read since
+
+
+def test_forming_a_batch_looks_only_so_far_into_a_long_queue() -> None:
+    queue = _queue()
+    busy_parent = item("A-busy", sobject="Account", offset=0)
+    queue.add(busy_parent)
+    in_flight = queue.take(0.0, flush=True)
+    assert in_flight is not None
+    children = LOOKAHEAD_MIN + 10
+    for n in range(children):
+        queue.add(item(f"O-{n}", sobject="Opportunity", offset=n + 1, fields={"Account": {"External_Id__c": "A-busy"}}))
+    ready = item("O-ready", sobject="Opportunity", offset=children + 1, fields={"Name": "no parent"})
+    queue.add(ready)
+    # Every child waits for its parent in flight; the one ready record sits beyond the lookahead, so it waits too.
+    assert queue.take(0.0, flush=True) is None
+    queue.done(in_flight)
+    batch = queue.take(0.0, flush=True)
+    assert batch is not None
+    assert len(batch) == queue.sizer.size("Opportunity")
