@@ -167,6 +167,7 @@ class SinkSettings(_Section):
     parent_wait_s: float = Field(default=600.0, gt=0)
     """How long a child waits for its parent record to exist before it is dead-lettered."""
     group_id: str = "crm-bridge-sink"
+    session_timeout_s: float = Field(default=30.0, ge=6.0)  # the consumer's group session (heartbeats every 3 s)
     """Consumer group of the sink workers (they share partitions and the API budget)."""
 
 
