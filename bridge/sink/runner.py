@@ -46,10 +46,11 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_partition_fetch_bytes=4 * 1024 * 1024,
-        # The outcomes of a 100,000-record Bulk API job take seconds of CPU to produce: do not let one such
-        # stretch cost the group membership (and redo the job elsewhere).
-        session_timeout_ms=30_000,
-        heartbeat_interval_ms=3_000,
+        # The outcomes of a 100,000-record Bulk API job take seconds of CPU to produce: the default 30 s session
+        # keeps such a stretch from costing the group membership (and redoing the job elsewhere); a dead
+        # worker's partitions move to the survivors after it.
+        session_timeout_ms=int(settings.sink.session_timeout_s * 1000),
+        heartbeat_interval_ms=2_000,
     )
     return config
 

@@ -29,6 +29,7 @@ def _env(settings: Settings, server: EmulatorServer, **extra: str) -> dict[str, 
         "BRIDGE_SINK__GROUP_ID": settings.sink.group_id,
         "BRIDGE_SINK__BATCH_SIZE": str(settings.sink.batch_size),
         "BRIDGE_SINK__BATCH_LINGER_S": "0.05",
+        "BRIDGE_SINK__SESSION_TIMEOUT_S": "8",  # the killed worker's partitions move sooner
         "BRIDGE_SALESFORCE__LOGIN_URL": server.url,
         "BRIDGE_SALESFORCE__AUTH_FLOW": "client_credentials",
         "BRIDGE_SALESFORCE__CLIENT_ID": CLIENT_ID,
