@@ -1,10 +1,13 @@
 """The sink on a real broker with the fake org: conservation, isolation, ordering, retries, CPU, commits."""
 
+import asyncio
+
 import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from bridge.metrics import Metrics
+from bridge.sink.runner import build_gate, run_sink
 from bridge.types import Lane
 from tests.conftest import NewTopicFactory
 from tests.sink.fakeorg import FakeOrg
@@ -138,3 +141,41 @@ async def test_an_undecodable_write_is_dead_lettered_and_the_stream_goes_on(
     assert [(d.reason, d.payload, d.origin.offset) for d in out.dead] == [("malformed_write", b"\xff not json", 1)]
     assert stats.undecodable == 1
     assert await committed(settings) == {settings.topics.bulk: 3}
+
+
+async def test_the_governor_share_follows_the_partitions_across_rebalances(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    settings = await sink_settings(kafka_bootstrap, new_topic, partitions=2)  # 4 write partitions in all
+    metrics = Metrics.create(CollectorRegistry())
+    gates = [build_gate(settings, metrics), build_gate(settings, metrics)]
+    stops = [asyncio.Event(), asyncio.Event()]
+    org = FakeOrg()
+    workers = [
+        asyncio.create_task(run_sink(settings, org, gate, stop, metrics=metrics))
+        for gate, stop in zip(gates, stops, strict=True)
+    ]
+    try:
+        for _ in range(300):
+            if [g.governor.share for g in gates] == [0.5, 0.5]:
+                break
+            await asyncio.sleep(0.1)
+        assert [g.governor.share for g in gates] == [0.5, 0.5]
+        assert [g.governor.concurrency_cap for g in gates] == [5, 5]
+        stops[0].set()  # one worker leaves: the survivor takes its partitions, and its share of the budget
+        await asyncio.wait_for(workers[0], timeout=60)
+        for _ in range(300):
+            if gates[1].governor.share == 1.0:
+                break
+            await asyncio.sleep(0.1)
+        assert gates[1].governor.share == 1.0
+        await produce(settings, [account(f"A-{n}") for n in range(20)])
+        for _ in range(300):
+            if len(org.records) == 20:
+                break
+            await asyncio.sleep(0.1)
+        assert len(org.records) == 20
+    finally:
+        for stop in stops:
+            stop.set()
+        await asyncio.wait_for(asyncio.gather(*workers), timeout=60)
