@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import os
@@ -110,6 +109,17 @@ async def replay_position(settings: Settings) -> int:
     return int.from_bytes(checkpoint.replay_id, "big") if checkpoint else 0
 
 
+async def until_it_commits(settings: Settings, after: int, proc: asyncio.subprocess.Process) -> int:
+    """Wait until this incarnation moved the checkpoint past `after`, i.e. it is up and streaming."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while (position := await replay_position(settings)) <= after:
+        assert proc.returncode is None, f"source exited {proc.returncode} before committing"
+        assert loop.time() < deadline, f"source never committed past {after}"
+        await asyncio.sleep(0.1)
+    return position
+
+
 @pytest.mark.kafka
 @pytest.mark.slow
 @pytest.mark.timeout(110)
@@ -119,15 +129,17 @@ async def test_kill9_ten_times_every_change_exactly_once(
     log_file = tmp_path / "source.log"
     seed = random.randrange(2**32)
     rng = random.Random(seed)
+    print(f"kill -9 moments drawn with random seed {seed}")  # shown by pytest when the test fails
     names: list[str] = []
     stop_changing = asyncio.Event()
     changer = asyncio.create_task(keep_changing(org, names, stop_changing, rng))
-    positions = [0]
+    position = 0
     try:
         for _ in range(KILLS):
-            async with source_process(source_settings, log_file):
-                await asyncio.sleep(rng.uniform(1.5, 3.5))  # startup is ~1 s: most kills land mid-stream
-            positions.append(await replay_position(source_settings))
+            async with source_process(source_settings, log_file) as proc:
+                # Startup takes 1-4 s on a busy machine: kill at a random moment once this incarnation streams.
+                position = await until_it_commits(source_settings, position, proc)
+                await asyncio.sleep(rng.uniform(0.0, 1.0))
     finally:
         stop_changing.set()
         await changer
@@ -137,8 +149,6 @@ async def test_kill9_ten_times_every_change_exactly_once(
         await wait_for_checkpoint(source_settings, last, timeout_s=30)
     events = await read_changes(source_settings, expect=len(names))
     assert_exactly_once_in_order(events, names)
-    progressed = sum(after > before for before, after in itertools.pairwise(positions))
-    assert progressed >= KILLS // 2, f"seed {seed}: the source rarely got going before its kill: {positions}"
 
 
 @pytest.mark.kafka
