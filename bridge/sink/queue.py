@@ -10,6 +10,7 @@ Rules, in the order they apply when a batch is formed:
 - a bulk-lane group with at least `bulk_threshold_records` pending becomes one Bulk API 2.0 job, as large as
   `BULK_JOB_MAX_RECORDS`, waiting up to `BULK_LINGER_S` to grow (unless flushing).
 Batch sizes per SObject halve after `Apex CPU time limit exceeded` (floor 1) and grow back slowly.
+Records retried because their parent was missing are batched apart from the others.
 A batch is formed from the first `max(LOOKAHEAD_MIN, 4 * limit)` records of a group, so forming one stays cheap
 however many records are pending.
 """
@@ -187,6 +188,7 @@ class WriteQueue:
         chosen: list[WriteItem] = []
         held: set[str] = set()
         held_back = False
+        retrying_parent: bool | None = None  # decided by the first record chosen
         # Look at most this far: with tens of thousands pending (children waiting for parents), scanning the whole
         # group for every batch made batch forming quadratic. Records further back wait for the next batches.
         lookahead = max(LOOKAHEAD_MIN, 4 * limit)
@@ -201,6 +203,12 @@ class WriteQueue:
             if self._busy_keys[key] > 0 or item.not_before_s > now_s or self._waits_for_parent(item):
                 held_back = True
                 continue
+            # Records whose parent was missing before go in batches of their own: if the parent is still missing,
+            # an all-or-nothing batch fails, and it should not take records that were fine down with it.
+            if retrying_parent is None:
+                retrying_parent = item.parent_waits > 0
+            elif retrying_parent != (item.parent_waits > 0):
+                continue  # eligible, but for the next batch: waiting would not bring it into this one
             chosen.append(item)
             if len(chosen) >= limit:
                 break

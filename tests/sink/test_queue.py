@@ -172,3 +172,18 @@ def test_forming_a_batch_looks_only_so_far_into_a_long_queue() -> None:
     batch = queue.take(0.0, flush=True)
     assert batch is not None
     assert len(batch) == queue.sizer.size("Opportunity")
+
+
+def test_records_whose_parent_was_missing_are_batched_apart() -> None:
+    queue = _queue()
+    orphan = item("O-1", sobject="Opportunity", fields={"Account": {"External_Id__c": "A-gone"}})
+    orphan.parent_waits = 1
+    queue.add(orphan)
+    queue.add(item("O-2", sobject="Opportunity", offset=1))
+    queue.add(item("O-3", sobject="Opportunity", offset=2))
+    first = queue.take(0.0, flush=True)
+    second = queue.take(0.0, flush=True)
+    assert first is not None
+    assert second is not None
+    assert [i.record.external_id for i in first.items] == ["O-1"]
+    assert [i.record.external_id for i in second.items] == ["O-2", "O-3"]
