@@ -74,6 +74,9 @@ def demo(
         return
     if bootstrap_servers:
         os.environ["BRIDGE_KAFKA__BOOTSTRAP_SERVERS"] = bootstrap_servers
+    # The emulator's gRPC server runs in this process while the roles are started with fork+exec: gRPC's fork
+    # handlers are not needed (the children exec at once) and only log noise.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
     from bridge.cli.demo_nightly import run_nightly_demo  # noqa: PLC0415
 
     options = {"accounts": accounts, "opportunities": opportunities, "workdir": workdir.resolve()}

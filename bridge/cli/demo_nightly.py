@@ -32,7 +32,8 @@ class _Bars:
 
 def run_nightly_demo(options: dict[str, Any], *, latency_speed: float, trigger_bypass: bool) -> bool:
     """Run the demo with progress bars, print and write the report; True when every invariant held."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # the demo polls /metrics twice a second
+    for noisy in ("httpx", "aiokafka"):  # the demo polls /metrics twice a second; group joins are not news here
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     console = Console()
     nightly = NightlyOptions(**options, latency_speed=latency_speed, trigger_bypass=trigger_bypass)
     console.print(
