@@ -5,6 +5,8 @@ Rules, in the order they apply when a batch is formed:
 - a record whose key is in a batch in flight, or whose earlier write is still waiting for a retry, waits:
   one batch never holds an external ID twice and the writes of one key keep their order;
 - a record that references a parent still pending or in flight waits for it (the parent is written first);
+  one whose parent this sink has neither queued nor written waits up to `PARENT_GRACE_S` after it was read for
+  the parent to arrive (it is usually just behind, on another partition) before it is tried anyway;
 - a record waiting for a retry (`not_before_s`) waits, and so do the later writes of its key;
 - a bulk-lane group waits up to `batch_linger_s` for a full batch, unless `flush` says nothing more is coming;
 - a bulk-lane group with at least `bulk_threshold_records` pending becomes one Bulk API 2.0 job, as large as
@@ -17,7 +19,7 @@ however many records are pending.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
@@ -28,6 +30,8 @@ from bridge.types import Lane
 BULK_JOB_MAX_RECORDS = 100_000  # one job's CSV stays far below the 100 MB upload limit at this size
 BULK_LINGER_S = 5.0  # a job costs ~8 calls whatever its size: waiting a little for a bigger one pays
 LOOKAHEAD_MIN = 2_000  # records of a group examined per batch at least (see `_choose`)
+PARENT_GRACE_S = 3.0  # a child whose parent this sink has not seen waits this long for it to be read
+WRITTEN_MEMORY = 200_000  # keys of records this sink wrote, remembered (most recent) to release their children
 _GroupKey = tuple[Lane, str, str]
 
 
@@ -63,6 +67,7 @@ class WriteQueue:
     _pending_keys: Counter[str] = field(default_factory=Counter)
     _busy_keys: Counter[str] = field(default_factory=Counter)
     _partial_since_s: dict[_GroupKey, float] = field(default_factory=dict)
+    _written: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
         self.sizer = BatchSizer(self.settings.batch_size)
@@ -89,6 +94,14 @@ class WriteQueue:
         """A batch taken with `take` has ended; its keys are free again."""
         self._busy_keys.subtract(item.record_key for item in batch.items)
         self._busy_keys += Counter()  # drop zero counts
+
+    def written(self, keys: Iterable[str]) -> None:
+        """Records Salesforce accepted: their children need not wait for them any more."""
+        for key in keys:
+            self._written[key] = None
+            self._written.move_to_end(key)
+        while len(self._written) > WRITTEN_MEMORY:
+            self._written.popitem(last=False)
 
     def drop(self, predicate: Callable[[WriteItem], bool]) -> list[WriteItem]:
         """Remove and return the pending items for which `predicate(item)` is true (revoked partitions)."""
@@ -200,7 +213,7 @@ class WriteQueue:
             if key in held:
                 continue  # an earlier write of the key goes first, never in the same batch
             held.add(key)
-            if self._busy_keys[key] > 0 or item.not_before_s > now_s or self._waits_for_parent(item):
+            if self._busy_keys[key] > 0 or item.not_before_s > now_s or self._waits_for_parent(item, now_s):
                 held_back = True
                 continue
             # Records whose parent was missing before go in batches of their own: if the parent is still missing,
@@ -214,5 +227,10 @@ class WriteQueue:
                 break
         return chosen, held_back
 
-    def _waits_for_parent(self, item: WriteItem) -> bool:
-        return any(self._pending_keys[key] > 0 or self._busy_keys[key] > 0 for key in item.parent_keys)
+    def _waits_for_parent(self, item: WriteItem, now_s: float) -> bool:
+        parents = item.parent_keys
+        if any(self._pending_keys[key] > 0 or self._busy_keys[key] > 0 for key in parents):
+            return True
+        # Unknown parents: sending now would likely fail the child and roll back its all-or-nothing batch.
+        unknown = any(key not in self._written for key in parents)
+        return unknown and item.parent_waits == 0 and now_s - item.read_at_s < PARENT_GRACE_S

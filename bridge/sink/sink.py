@@ -261,6 +261,7 @@ class Sink:
         finally:
             self._queue.done(batch)
         self._adapt(batch, results)
+        self._queue.written(item.record_key for item, outcome in results if isinstance(outcome, Written))
         now_s = self._w.clock()
         decisions = [self._decider.decide(item, outcome, now_s, len(batch)) for item, outcome in results]
         self._resend([d for d in decisions if isinstance(d, Resend)])

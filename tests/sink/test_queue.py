@@ -2,7 +2,7 @@
 
 from bridge.config import SinkSettings
 from bridge.sink.items import WritePath
-from bridge.sink.queue import LOOKAHEAD_MIN, BatchSizer, WriteQueue
+from bridge.sink.queue import LOOKAHEAD_MIN, PARENT_GRACE_S, BatchSizer, WriteQueue
 from bridge.types import Lane
 from tests.sink.factories import item
 
@@ -52,7 +52,7 @@ def test_realtime_first_then_parents_before_children() -> None:
     queue.add(item("A-1", offset=1))
     queue.add(item("R-1", offset=2, lane=Lane.REALTIME))
     order = []
-    while (batch := queue.take(0.0, flush=True)) is not None:
+    while (batch := queue.take(PARENT_GRACE_S, flush=True)) is not None:  # A-9 never comes: O-1 goes after the grace
         order.append([i.record.external_id for i in batch.items])
         queue.done(batch)
     assert order == [["R-1"], ["A-1"], ["O-1"]]
@@ -67,9 +67,19 @@ def test_a_child_waits_while_its_parent_is_pending_or_in_flight() -> None:
     assert parent.sobject == "Account"
     assert queue.take(0.0, flush=True) is None
     queue.done(parent)
+    queue.written(i.record_key for i in parent.items)
     child = queue.take(0.0, flush=True)
     assert child is not None
     assert child.sobject == "Opportunity"
+
+
+def test_a_child_of_a_parent_never_seen_waits_a_grace_then_goes() -> None:
+    queue = _queue()
+    queue.add(item("O-1", sobject="Opportunity", fields={"Account": {"External_Id__c": "A-elsewhere"}}))
+    assert queue.take(PARENT_GRACE_S / 2, flush=True) is None  # the parent may be just behind, on another partition
+    late = queue.take(PARENT_GRACE_S, flush=True)
+    assert late is not None
+    assert [i.record.external_id for i in late.items] == ["O-1"]
 
 
 def test_bulk_lingers_for_a_full_batch_realtime_does_not() -> None:
@@ -135,6 +145,7 @@ def test_a_partial_batch_with_records_held_back_lingers_even_when_flushing() -> 
     queue.add(item("O-2", sobject="Opportunity", offset=2, fields={"Account": {"External_Id__c": "A-1"}}))
     assert queue.take(0.0, flush=True) is None  # O-2 waits for its parent: O-1 waits a moment for company
     queue.done(parent)
+    queue.written(["Account:A-1"])
     both = queue.take(0.5, flush=True)
     assert both is not None
     assert [i.record.external_id for i in both.items] == ["O-1", "O-2"]
@@ -169,6 +180,7 @@ def test_forming_a_batch_looks_only_so_far_into_a_long_queue() -> None:
     # Every child waits for its parent in flight; the one ready record sits beyond the lookahead, so it waits too.
     assert queue.take(0.0, flush=True) is None
     queue.done(in_flight)
+    queue.written(["Account:A-busy"])
     batch = queue.take(0.0, flush=True)
     assert batch is not None
     assert len(batch) == queue.sizer.size("Opportunity")
