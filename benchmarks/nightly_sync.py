@@ -7,7 +7,7 @@ and 12,200 opportunities at `--scale 1`, with its invalid, redelivered and out-o
 the Publisher, `crm-bridge run processor|sink|source` as processes, a fresh emulated org (15,000-call daily limit,
 `LatencyModel(speed=--speed)`, default profile and its triggers), and the report's invariants checked record by
 record. The runs share one Kafka broker (started here unless `BRIDGE_KAFKA__BOOTSTRAP_SERVERS` is set); unique
-run ids and a source checkpoint topic per run keep them apart.
+run ids, and consumer groups and source checkpoints of each run's own (`NightlyOptions.isolate`), keep them apart.
 
 Runs (all by default):
 - `collections_bypass_on` / `collections_bypass_off`: the integration user's Integration_Bypass__c on or off,
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.demo.nightly import NightlyOptions, run_nightly, run_scoped_source
+from bridge.demo.nightly import NightlyOptions, run_nightly
 from bridge.demo.nightly_report import NightlyReport
 from bridge.demo.observe import by_label, total
 from bridge.kafka.local import LocalKafka
@@ -110,7 +110,7 @@ def options(run: Run, args: argparse.Namespace, workdir: Path, run_id: str) -> N
     """The nightly options of one run."""
     accounts, opportunities = round(ACCOUNTS * args.scale), round(OPPORTUNITIES * args.scale)
     minimum = math.ceil(accounts / COLLECTIONS_RECORDS) + math.ceil(opportunities / COLLECTIONS_RECORDS)
-    env = run_scoped_source(run_id) | {"BRIDGE_GOVERNOR__BUCKET_CAPACITY_CALLS": str(max(50, 5 * minimum))}
+    env = {"BRIDGE_GOVERNOR__BUCKET_CAPACITY_CALLS": str(max(50, 5 * minimum))}
     return NightlyOptions(
         workdir=workdir,
         accounts=accounts,
@@ -121,6 +121,7 @@ def options(run: Run, args: argparse.Namespace, workdir: Path, run_id: str) -> N
         bulk_threshold_records=bulk_threshold(args.scale) if run.bulk else 1_000_000_000,
         timeout_s=args.timeout_s,
         env=env,
+        isolate=True,
     )
 
 

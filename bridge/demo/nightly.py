@@ -21,6 +21,8 @@ from typing import Protocol
 
 import httpx
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bridge.demo.nightly_report import NightlyReport, build_report
 from bridge.demo.observe import Outcomes, scrape, total
@@ -67,19 +69,49 @@ class NightlyOptions:
     duplicate_share: float = 0.05
     out_of_order_share: float = 0.01
     env: dict[str, str] = field(default_factory=dict)  # extra `BRIDGE_*` variables for the roles (StackOptions.env)
+    isolate: bool = False  # the broker is shared with other runs: see `isolated_env`
 
 
-def run_scoped_source(run_id: str) -> dict[str, str]:
-    """Role variables that give one run's source its own checkpoints, for runs that share a broker.
+def isolated_env(run_id: str) -> dict[str, str]:
+    """Role variables that keep one run apart from earlier runs on the same broker (`NightlyOptions.isolate`).
 
-    Each run has a fresh emulator whose replay ids start again at 1, so a source resuming from an earlier run's
-    checkpoint would skip or reconcile this run's changes. The processor and sink keep their consumer groups:
-    they resume after the earlier runs' events instead of reading them again.
+    Each run has a fresh emulator whose replay ids start again at 1, so its source gets checkpoints of its own.
+    The processor and the sink get consumer groups of their own, started at the topics' ends: a group shared with
+    an earlier run would hand this run the earlier one's uncommitted events (at least once) and stale members.
     """
     return {
         "BRIDGE_SOURCE__TRANSACTIONAL_ID": f"crm-bridge-source-{run_id}",
         "BRIDGE_TOPICS__SOURCE_CHECKPOINTS": f"crm.source.checkpoints.{run_id}",
+        "BRIDGE_PROCESSOR__APP_ID": f"crm-bridge-processor-{run_id}",
+        "BRIDGE_SINK__GROUP_ID": f"crm-bridge-demo-sink-{run_id}",
     }
+
+
+async def start_groups_at_end(bootstrap_servers: str, groups: dict[str, tuple[str, ...]]) -> None:
+    """Commit each consumer group's offsets at the current end of its (existing) topics."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        wanted = sorted({topic for topics in groups.values() for topic in topics})
+        described = await admin.describe_topics(wanted)
+    finally:
+        await admin.close()
+    partitions = {
+        d["topic"]: [TopicPartition(d["topic"], p["partition"]) for p in d["partitions"]]
+        for d in described
+        if d.get("error_code", 0) == 0
+    }
+    for group_id, topics in groups.items():
+        assigned = [tp for topic in topics for tp in partitions.get(topic, ())]
+        if not assigned:
+            continue
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign(assigned)
+            await consumer.commit(await consumer.end_offsets(assigned))
+        finally:
+            await consumer.stop()
 
 
 async def run_nightly(options: NightlyOptions, progress: Progress) -> NightlyReport:
@@ -100,7 +132,7 @@ async def run_nightly(options: NightlyOptions, progress: Progress) -> NightlyRep
         parent_wait_s=options.parent_wait_s,
         bulk_threshold_records=options.bulk_threshold_records,
         trigger_bypass=options.trigger_bypass,
-        env=options.env,
+        env=(isolated_env(options.run_id) if options.isolate else {}) | options.env,
     )
     async with LocalStack(stack_options) as stack:
         return await _run(stack, scenario, options, progress)
@@ -116,6 +148,11 @@ async def _run(stack: LocalStack, scenario: Scenario, options: NightlyOptions, p
     domain = sorted({registry.spec(name).topic for name in (CUSTOMER_TYPE, DEAL_TYPE)})
     cdc = tuple(f"{t.cdc_prefix}{c.rsplit('/', 1)[-1].removesuffix('ChangeEvent')}" for c in CHANNELS)
     await ensure_topics(settings.kafka, [TopicSpec(n, t.partitions, t.replication_factor, {}) for n in (*domain, *cdc)])
+    if options.isolate:
+        # The processor's topics as `bridge.processor.worker.source_topics` picks them (that module loads faust).
+        processor_topics = settings.processor.source_topics or tuple(registry.spec(n).topic for n in registry.types)
+        groups = {settings.processor.app_id: processor_topics, settings.sink.group_id: (t.realtime, t.bulk)}
+        await start_groups_at_end(stack.bootstrap_servers, groups)
     calls_before = stack.org.api_usage.used()
     started = time.perf_counter()
     async with Outcomes(stack.bootstrap_servers, t, options.run_id, cdc) as outcomes:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from bridge.demo.nightly import NightlyOptions, run_nightly, run_scoped_source
+from bridge.demo.nightly import NightlyOptions, run_nightly
 from bridge.demo.nightly_report import NightlyReport
 from bridge.demo.observe import total
 from bridge.kafka.local import LocalKafka
@@ -49,7 +49,8 @@ async def _sync(workdir: Path, *, bypass: bool) -> tuple[NightlyReport, dict[str
         invalid_share=0.0,
         duplicate_share=0.0,
         out_of_order_share=0.0,
-        env=run_scoped_source(run_id) | {"BRIDGE_GOVERNOR__BUCKET_CAPACITY_CALLS": "2000"},
+        env={"BRIDGE_GOVERNOR__BUCKET_CAPACITY_CALLS": "2000"},
+        isolate=True,
     )
     report = await run_nightly(options, _Quiet())
     metrics = orjson.loads((workdir / "metrics.json").read_bytes())
