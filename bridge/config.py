@@ -166,6 +166,9 @@ class SinkSettings(_Section):
     """How long a partial bulk-lane batch waits to fill."""
     parent_wait_s: float = Field(default=600.0, gt=0)
     """How long a child waits for its parent record to exist before it is dead-lettered."""
+    parent_grace_s: float = Field(default=30.0, ge=0)
+    """Bulk lane: how long a child whose parent this sink has not seen waits for the parent to be read before it is
+    tried anyway (a child sent before its parent fails and rolls back its all-or-nothing batch)."""
     group_id: str = "crm-bridge-sink"
     session_timeout_s: float = Field(default=30.0, ge=6.0)  # the consumer's group session (heartbeats every 3 s)
     """Consumer group of the sink workers (they share partitions and the API budget)."""

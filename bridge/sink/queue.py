@@ -5,8 +5,8 @@ Rules, in the order they apply when a batch is formed:
 - a record whose key is in a batch in flight, or whose earlier write is still waiting for a retry, waits:
   one batch never holds an external ID twice and the writes of one key keep their order;
 - a record that references a parent still pending or in flight waits for it (the parent is written first);
-  one whose parent this sink has neither queued nor written waits up to `PARENT_GRACE_S` after it was read for
-  the parent to arrive (it is usually just behind, on another partition) before it is tried anyway;
+  a bulk-lane one whose parent this sink has neither queued nor written waits up to `parent_grace_s` after it
+  was read for the parent to arrive (in a sync it is usually just behind, on another topic or partition);
 - a record waiting for a retry (`not_before_s`) waits, and so do the later writes of its key;
 - a bulk-lane group waits up to `batch_linger_s` for a full batch, unless `flush` says nothing more is coming;
 - a bulk-lane group with at least `bulk_threshold_records` pending becomes one Bulk API 2.0 job, as large as
@@ -30,7 +30,6 @@ from bridge.types import Lane
 BULK_JOB_MAX_RECORDS = 100_000  # one job's CSV stays far below the 100 MB upload limit at this size
 BULK_LINGER_S = 5.0  # a job costs ~8 calls whatever its size: waiting a little for a bigger one pays
 LOOKAHEAD_MIN = 2_000  # records of a group examined per batch at least (see `_choose`)
-PARENT_GRACE_S = 3.0  # a child whose parent this sink has not seen waits this long for it to be read
 WRITTEN_MEMORY = 200_000  # keys of records this sink wrote, remembered (most recent) to release their children
 _GroupKey = tuple[Lane, str, str]
 
@@ -232,5 +231,7 @@ class WriteQueue:
         if any(self._pending_keys[key] > 0 or self._busy_keys[key] > 0 for key in parents):
             return True
         # Unknown parents: sending now would likely fail the child and roll back its all-or-nothing batch.
+        if item.parent_waits or item.record.lane is not Lane.BULK or not parents:
+            return False
         unknown = any(key not in self._written for key in parents)
-        return unknown and item.parent_waits == 0 and now_s - item.read_at_s < PARENT_GRACE_S
+        return unknown and now_s - item.read_at_s < self.settings.parent_grace_s

@@ -28,7 +28,13 @@ async def test_the_nightly_sync_holds_every_invariant(
 ) -> None:
     monkeypatch.setenv("BRIDGE_KAFKA__BOOTSTRAP_SERVERS", local_kafka_node.bootstrap_servers)
     options = NightlyOptions(
-        workdir=tmp_path, accounts=600, opportunities=300, run_id="e2e", latency_speed=0.0, parent_wait_s=5.0
+        workdir=tmp_path,
+        accounts=600,
+        opportunities=300,
+        run_id="e2e",
+        latency_speed=0.0,
+        parent_wait_s=5.0,
+        env={"BRIDGE_SINK__PARENT_GRACE_S": "2"},
     )
     report = await run_nightly(options, _Quiet())
     assert report.failures == []

@@ -2,13 +2,19 @@
 
 from bridge.config import SinkSettings
 from bridge.sink.items import WritePath
-from bridge.sink.queue import LOOKAHEAD_MIN, PARENT_GRACE_S, BatchSizer, WriteQueue
+from bridge.sink.queue import LOOKAHEAD_MIN, BatchSizer, WriteQueue
 from bridge.types import Lane
 from tests.sink.factories import item
 
+PARENT_GRACE_S = 3.0
+
 
 def _queue(**overrides: object) -> WriteQueue:
-    return WriteQueue(SinkSettings.model_validate({"batch_size": 3, "batch_linger_s": 1.0} | overrides))
+    return WriteQueue(
+        SinkSettings.model_validate(
+            {"batch_size": 3, "batch_linger_s": 1.0, "parent_grace_s": PARENT_GRACE_S} | overrides
+        )
+    )
 
 
 def test_a_batch_never_holds_a_key_twice_and_keeps_order_per_key() -> None:
