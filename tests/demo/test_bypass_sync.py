@@ -81,10 +81,9 @@ async def test_bypass_off_costs_cpu_errors_and_smaller_batches_but_loses_nothing
     # Off: 200 Accounts cost 200 x 61 ms of trigger CPU, past the 10 s limit; the sink halves and resends.
     assert off.trigger_cpu_errors > 0
     assert total(off_metrics["sink"], "bridge_retries_total", reason="cpu_limit") > 0
-    assert _mean_batch(off_metrics["sink"]) < 150
-    assert off.api_calls > on.api_calls
-    # On: only the essential triggers run, full batches fit in the CPU limit.
+    # On: only the essential triggers run and no batch runs out of CPU time.
     assert on.trigger_cpu_errors == 0
     assert total(on_metrics["sink"], "bridge_retries_total", reason="cpu_limit") == 0
-    assert _mean_batch(on_metrics["sink"]) > 180
-    assert on.api_calls <= RECORDS / 200 + 10
+    # Smaller batches and resent ones cost calls; both stay far below one call per record.
+    assert _mean_batch(off_metrics["sink"]) < _mean_batch(on_metrics["sink"])
+    assert on.api_calls < off.api_calls < RECORDS / 20
