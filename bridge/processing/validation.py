@@ -164,7 +164,8 @@ def check_value(meta: FieldMeta, value: Any) -> Violation | None:  # noqa: PLR09
     """Layer 1 for one present field: writeable, type, length, picklist, number range, email, id shape."""
     if meta.calculated or not (meta.createable or meta.updateable):
         return Violation("INVALID_FIELD_FOR_INSERT_UPDATE", f"{meta.name} is not writeable", "field", meta.name)
-    if value is None:
+    if value is None or (value == "" and meta.type != "boolean"):
+        # The REST API stores "" as null; the required-field check treats it as missing, too.
         return None
     type_error = _type_error(meta, value)
     if type_error is not None:
@@ -201,21 +202,28 @@ def _check_parent(sobject: SObjectMeta, name: str, value: Any, objects: Mapping[
 def check_fields(
     sobject: SObjectMeta, fields: Mapping[str, Any], *, is_new: bool, objects: Mapping[str, SObjectMeta]
 ) -> list[Violation]:
-    """Layer 1 for a whole record; `is_new` adds the required-field check of an insert."""
+    """Layer 1 for a whole record; required fields: all of them on an insert (`is_new`), cleared ones on an update."""
     violations: list[Violation] = []
     for name, value in fields.items():
         meta = sobject.fields.get(name)
         found = _check_parent(sobject, name, value, objects) if meta is None else check_value(meta, value)
         if found is not None:
             violations.append(found)
-    if is_new:
-        filled = {n for n, v in fields.items() if v is not None and v != ""}
-        filled |= {sobject.relationships[n].name for n in filled if n in sobject.relationships}
-        missing = [name for name in sobject.required_fields if name not in filled]
-        if missing:
-            message = f"Required fields are missing: [{', '.join(missing)}]"
-            violations.append(Violation("REQUIRED_FIELD_MISSING", message, "field", missing[0]))
+    missing = _missing_required(sobject, fields, is_new=is_new)
+    if missing:
+        message = f"Required fields are missing: [{', '.join(missing)}]"
+        violations.append(Violation("REQUIRED_FIELD_MISSING", message, "field", missing[0]))
     return violations
+
+
+def _missing_required(sobject: SObjectMeta, fields: Mapping[str, Any], *, is_new: bool) -> list[str]:
+    """Required fields an insert leaves empty, or an update explicitly clears (null or "")."""
+    filled = {n for n, v in fields.items() if v is not None and v != ""}
+    if not is_new:
+        # An update keeps the org's value of a field it does not carry; only a carried empty value clears it.
+        return [name for name in sobject.required_fields if name in fields and name not in filled]
+    filled |= {sobject.relationships[n].name for n in filled if n in sobject.relationships}
+    return [name for name in sobject.required_fields if name not in filled]
 
 
 def _evaluate(
