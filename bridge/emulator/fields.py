@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from bridge.emulator.ids import normalize_id
@@ -94,7 +95,7 @@ def _check_value(fspec: FieldSpec, value: Any) -> SaveError | None:  # noqa: PLR
         return _check_text(fspec, value)
     if kind in _NUMBER or kind == "int":
         ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return None if ok or _parses_number(value) else _type_error(fspec, value)
+        return _check_range(fspec, value) if ok or _parses_number(value) else _type_error(fspec, value)
     if kind == "boolean":
         return None if isinstance(value, bool) else _type_error(fspec, value)
     if kind == "date":
@@ -104,6 +105,21 @@ def _check_value(fspec: FieldSpec, value: Any) -> SaveError | None:  # noqa: PLR
     if kind in {"reference", "id"} and (not isinstance(value, str) or normalize_id(value) is None):
         return SaveError("MALFORMED_ID", f"{fspec.label}: id value of incorrect type: {value}", (fspec.name,))
     return None
+
+
+def _check_range(fspec: FieldSpec, value: Any) -> SaveError | None:
+    """A number with more integer digits than `precision - scale` allows does not fit the field."""
+    if fspec.type not in _NUMBER or fspec.precision <= 0:
+        return None
+    magnitude = abs(Decimal(str(value)))  # exact for large integers, where a float would round
+    integer_digits = len(str(int(magnitude))) if magnitude >= 1 else 0
+    if integer_digits <= fspec.precision - fspec.scale:
+        return None
+    return SaveError(
+        "NUMBER_OUTSIDE_VALID_RANGE",
+        f"{fspec.label}: value outside of valid range on numeric field: {value}",
+        (fspec.name,),
+    )
 
 
 def _check_text(fspec: FieldSpec, value: Any) -> SaveError | None:

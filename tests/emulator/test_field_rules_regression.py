@@ -1,0 +1,40 @@
+"""Regression: the emulator rejects a number too large for its field, as the org does (NUMBER_OUTSIDE_VALID_RANGE).
+
+Found by the differential test of the pre-validator: `Probability` (percent, precision 3, scale 0) took 1000 in
+the emulator, where Salesforce and the pre-validator reject it before any validation rule runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bridge.emulator import Org
+
+DEAL = {"Name": "D", "StageName": "Prospecting", "CloseDate": "2026-12-31"}
+
+
+def insert(sobject: str, fields: dict[str, Any]) -> dict[str, Any]:
+    (outcome,) = Org().insert_many(sobject, [fields])
+    return outcome
+
+
+@pytest.mark.parametrize(
+    ("sobject", "fields", "field"),
+    [
+        ("Opportunity", {**DEAL, "Probability": 1000}, "Probability"),
+        ("Opportunity", {**DEAL, "Probability": -1000.5}, "Probability"),
+        ("Opportunity", {**DEAL, "Amount": 10**16}, "Amount"),
+        ("Account", {"Name": "A", "AnnualRevenue": "1" * 19}, "AnnualRevenue"),
+    ],
+)
+def test_too_many_integer_digits_is_out_of_range(sobject: str, fields: dict[str, Any], field: str) -> None:
+    outcome = insert(sobject, fields)
+    assert not outcome["success"]
+    assert [(e["statusCode"], e["fields"]) for e in outcome["errors"]] == [("NUMBER_OUTSIDE_VALID_RANGE", [field])]
+
+
+@pytest.mark.parametrize("fields", [{**DEAL, "Probability": 50}, {**DEAL, "Amount": 9 * 10**15}])
+def test_numbers_that_fit_are_accepted(fields: dict[str, Any]) -> None:
+    assert insert("Opportunity", fields)["success"]
