@@ -12,7 +12,8 @@ Rules, in the order they apply when a batch is formed:
 - a bulk-lane group with at least `bulk_threshold_records` pending becomes one Bulk API 2.0 job, as large as
   `BULK_JOB_MAX_RECORDS`, waiting up to `BULK_LINGER_S` to grow (unless flushing).
 Batch sizes per SObject halve after `Apex CPU time limit exceeded` (floor 1) and grow back slowly.
-Records retried because their parent was missing are batched apart from the others.
+Records retried because their parent was missing are batched apart from the others. Children of a parent that
+has children in a batch in flight wait for that batch (their parent row would be locked by both transactions).
 A batch is formed from the first `max(LOOKAHEAD_MIN, 4 * limit)` records of a group, so forming one stays cheap
 however many records are pending.
 """
@@ -65,6 +66,7 @@ class WriteQueue:
     _groups: dict[_GroupKey, list[WriteItem]] = field(default_factory=dict)
     _pending_keys: Counter[str] = field(default_factory=Counter)
     _busy_keys: Counter[str] = field(default_factory=Counter)
+    _busy_parents: Counter[str] = field(default_factory=Counter)
     _partial_since_s: dict[_GroupKey, float] = field(default_factory=dict)
     _written: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
@@ -93,6 +95,8 @@ class WriteQueue:
         """A batch taken with `take` has ended; its keys are free again."""
         self._busy_keys.subtract(item.record_key for item in batch.items)
         self._busy_keys += Counter()  # drop zero counts
+        self._busy_parents.subtract(key for item in batch.items for key in set(item.parent_keys))
+        self._busy_parents += Counter()
 
     def written(self, keys: Iterable[str]) -> None:
         """Records Salesforce accepted: their children need not wait for them any more."""
@@ -163,6 +167,7 @@ class WriteQueue:
         for item in chosen:
             self._pending_keys[item.record_key] -= 1
             self._busy_keys[item.record_key] += 1
+            self._busy_parents.update(set(item.parent_keys))
         self._pending_keys += Counter()
         return Batch(lane, sobject, external_id_field, path, tuple(chosen))
 
@@ -213,6 +218,11 @@ class WriteQueue:
                 continue  # an earlier write of the key goes first, never in the same batch
             held.add(key)
             if self._busy_keys[key] > 0 or item.not_before_s > now_s or self._waits_for_parent(item, now_s):
+                held_back = True
+                continue
+            if any(self._busy_parents[parent] > 0 for parent in item.parent_keys):
+                # A sibling in a batch in flight: its triggers (roll-ups) lock the same parent row, and two
+                # concurrent transactions on one parent fail with UNABLE_TO_LOCK_ROW, rolling back a whole batch.
                 held_back = True
                 continue
             # Records whose parent was missing before go in batches of their own: if the parent is still missing,

@@ -205,3 +205,17 @@ def test_records_whose_parent_was_missing_are_batched_apart() -> None:
     assert second is not None
     assert [i.record.external_id for i in first.items] == ["O-1"]
     assert [i.record.external_id for i in second.items] == ["O-2", "O-3"]
+
+
+def test_siblings_never_go_in_two_batches_at_once() -> None:
+    queue = _queue(batch_size=1)
+    queue.written(["Account:A-1"])
+    queue.add(item("O-1", sobject="Opportunity", fields={"Account": {"External_Id__c": "A-1"}}))
+    queue.add(item("O-2", sobject="Opportunity", offset=1, fields={"Account": {"External_Id__c": "A-1"}}))
+    first = queue.take(5.0, flush=True)
+    assert first is not None
+    assert queue.take(5.0, flush=True) is None  # O-2's parent row is locked by O-1's transaction
+    queue.done(first)
+    second = queue.take(5.0, flush=True)
+    assert second is not None
+    assert [i.record.external_id for i in second.items] == ["O-2"]
