@@ -20,6 +20,7 @@ from bridge.emulator.results import SaveError
 _TEXT = {"string", "textarea", "phone", "url", "email", "picklist", "multipicklist", "combobox", "encryptedstring"}
 _NUMBER = {"double", "currency", "percent"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(slots=True)
@@ -94,17 +95,25 @@ def _check_value(fspec: FieldSpec, value: Any) -> SaveError | None:  # noqa: PLR
     if kind in _TEXT:
         return _check_text(fspec, value)
     if kind in _NUMBER or kind == "int":
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return _check_range(fspec, value) if ok or _parses_number(value) else _type_error(fspec, value)
+        return _check_range(fspec, value) if _is_numeric(kind, value) else _type_error(fspec, value)
     if kind == "boolean":
         return None if isinstance(value, bool) else _type_error(fspec, value)
     if kind == "date":
-        return None if _parses(value, date.fromisoformat) else _type_error(fspec, value)
+        return None if _parses(value, _parse_date) else _type_error(fspec, value)
     if kind == "datetime":
         return None if _parses(value, _parse_datetime) else _type_error(fspec, value)
     if kind in {"reference", "id"} and (not isinstance(value, str) or normalize_id(value) is None):
         return SaveError("MALFORMED_ID", f"{fspec.label}: id value of incorrect type: {value}", (fspec.name,))
     return None
+
+
+def _is_numeric(kind: str, value: Any) -> bool:
+    """A JSON number (or numeric string) for the field; an `int` field takes no fraction (2.5 is not truncated)."""
+    if isinstance(value, bool):
+        return False
+    if kind == "int":
+        return isinstance(value, int) or _parses(value, int)
+    return isinstance(value, int | float) or _parses_number(value)
 
 
 def _check_range(fspec: FieldSpec, value: Any) -> SaveError | None:
@@ -139,6 +148,13 @@ def _check_text(fspec: FieldSpec, value: Any) -> SaveError | None:
     if fspec.type == "email" and not _EMAIL.match(text):
         return SaveError("INVALID_EMAIL_ADDRESS", f"{fspec.label}: invalid email address: {text}", (fspec.name,))
     return None
+
+
+def _parse_date(text: str) -> date:
+    # Salesforce takes YYYY-MM-DD only; Python 3.11's fromisoformat would also take 20261231 and 2026-W53-4.
+    if not _DATE.fullmatch(text):
+        raise ValueError(f"not YYYY-MM-DD: {text!r}")
+    return date.fromisoformat(text)
 
 
 def _parse_datetime(text: str) -> datetime:

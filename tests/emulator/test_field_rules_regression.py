@@ -38,3 +38,22 @@ def test_too_many_integer_digits_is_out_of_range(sobject: str, fields: dict[str,
 @pytest.mark.parametrize("fields", [{**DEAL, "Probability": 50}, {**DEAL, "Amount": 9 * 10**15}])
 def test_numbers_that_fit_are_accepted(fields: dict[str, Any]) -> None:
     assert insert("Opportunity", fields)["success"]
+
+
+@pytest.mark.parametrize("employees", [2.5, "2.5", True])
+def test_an_int_field_takes_no_fraction(employees: Any) -> None:
+    """NumberOfEmployees=2.5 was stored as 2; Salesforce fails to deserialize it as an int."""
+    outcome = insert("Account", {"Name": "A", "NumberOfEmployees": employees})
+    assert [(e["statusCode"], e["fields"]) for e in outcome["errors"]] == [("JSON_PARSER_ERROR", ["NumberOfEmployees"])]
+
+
+@pytest.mark.parametrize("employees", [250, "250"])
+def test_an_int_field_takes_integers(employees: Any) -> None:
+    assert insert("Account", {"Name": "A", "NumberOfEmployees": employees})["success"]
+
+
+@pytest.mark.parametrize("close_date", ["20261231", "2026-W53-4", "2026-1-5"])
+def test_a_date_is_yyyy_mm_dd_only(close_date: str) -> None:
+    """20261231 was taken as a date (Python's fromisoformat); Salesforce wants YYYY-MM-DD."""
+    outcome = insert("Opportunity", {**DEAL, "CloseDate": close_date})
+    assert [(e["statusCode"], e["fields"]) for e in outcome["errors"]] == [("JSON_PARSER_ERROR", ["CloseDate"])]
