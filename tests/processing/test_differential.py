@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from bridge.catalog.fetch import fetch_snapshot
-from bridge.catalog.snapshot import parse_snapshot
+from bridge.catalog.snapshot import OrgModel, parse_snapshot
 from bridge.config import SalesforceSettings
 from bridge.emulator import Org
 from bridge.emulator.app import create_app
@@ -32,6 +32,8 @@ from bridge.types import Lane
 LOGIN_URL = "https://emulator.test"
 CLIENT_ID = "emulator-client-id"
 CLIENT_SECRET = SecretStr("emulator-client-secret")
+INTEGRATION = "integration@emulator.example"  # the connected app's run-as user: $Setup bypasses validation rules
+SALES_USER = "alice@emulator.example"  # no bypass: the $Setup rule applies
 
 # Every rule of the default profile on the objects under test must be evaluable locally; a rule that is not
 # would be listed here with the reason, and the test checks the list is exactly what the validator reports.
@@ -39,11 +41,20 @@ EXPECTED_NOT_EVALUABLE: dict[str, str] = {}
 
 
 class Sides:
-    """The emulated org (the judge) and the pre-validator built from what it publishes."""
+    """The emulated org (the judge) and pre-validators built from what it publishes, one per writing user."""
 
-    def __init__(self, org: Org, validator: Validator) -> None:
+    def __init__(self, org: Org, model: OrgModel) -> None:
         self.org = org
-        self.validator = validator
+        self.model = model
+        self._validators: dict[str, Validator] = {}
+
+    def validator(self, username: str = INTEGRATION) -> Validator:
+        """The pre-validator as a worker running as `username` builds it ($Setup etc. as that user sees them)."""
+        if username not in self._validators:
+            merge = self.org.merge_fields(self.org.user(username))
+            rules = compile_rules(self.model.rules, self.model.objects, formula_compiler(merge))
+            self._validators[username] = Validator(self.model.objects, rules)
+        return self._validators[username]
 
     def __repr__(self) -> str:
         return "Sides(emulated org, pre-validator)"
@@ -57,9 +68,7 @@ async def sides() -> Sides:
     transport = httpx.ASGITransport(app=create_app(org))
     async with SalesforceClient(settings_, auth, transport=transport) as client:
         snapshot = await fetch_snapshot(client, ["Account", "Opportunity"])
-    model = parse_snapshot(snapshot)
-    compiler = formula_compiler(org.merge_fields(org.user()))
-    return Sides(org, Validator(model.objects, compile_rules(model.rules, model.objects, compiler)))
+    return Sides(org, parse_snapshot(snapshot))
 
 
 # --- record strategies: values on both sides of every field constraint and rule ------------------------------------
@@ -170,19 +179,32 @@ def _record(sobject: str, fields: Mapping[str, Any]) -> MappedRecord:
     return MappedRecord(sobject, "External_Id__c", "X-1", fields, Lane.REALTIME, 1)
 
 
-def _insert(sides: Sides, sobject: str, fields: dict[str, Any]) -> None:
-    result = sides.validator.validate(_record(sobject, fields), is_new=True)
-    (outcome,) = sides.org.insert_many(sobject, [fields], all_or_none=False, user=sides.org.user())
+def _insert(sides: Sides, sobject: str, fields: dict[str, Any], username: str = INTEGRATION) -> ValidationResult:
+    result = sides.validator(username).validate(_record(sobject, fields), is_new=True)
+    user = sides.org.user(username)
+    (outcome,) = sides.org.insert_many(sobject, [fields], all_or_none=False, user=user)
     _assert_agree(result, outcome, fields)
+    return result
 
 
-_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def _update(sides: Sides, prior: dict[str, Any], change: dict[str, Any]) -> ValidationResult:
+    (created,) = sides.org.insert_many("Opportunity", [prior], user=sides.org.user())
+    assert created["success"], created
+    result = sides.validator().validate(_record("Opportunity", change), prior=prior, is_new=False)
+    body = {"Id": created["id"], **change}
+    (outcome,) = sides.org.update_many("Opportunity", [body], all_or_none=False, user=sides.org.user())
+    _assert_agree(result, outcome, change)
+    return result
 
 
+_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.mark.parametrize("username", [INTEGRATION, SALES_USER])
 @_SETTINGS
 @given(fields=accounts)
-def test_account_inserts_agree(sides: Sides, fields: dict[str, Any]) -> None:
-    _insert(sides, "Account", fields)
+def test_account_inserts_agree(sides: Sides, username: str, fields: dict[str, Any]) -> None:
+    _insert(sides, "Account", fields, username)
 
 
 @_SETTINGS
@@ -202,21 +224,82 @@ _valid_prior = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(prior=_valid_prior, change=opportunities)
 def test_opportunity_updates_agree(sides: Sides, prior: dict[str, Any], change: dict[str, Any]) -> None:
     """ISCHANGED/PRIORVALUE: an update judged over the values the record had before."""
-    (created,) = sides.org.insert_many("Opportunity", [prior], user=sides.org.user())
-    assert created["success"], created
-    result = sides.validator.validate(_record("Opportunity", change), prior=prior, is_new=False)
-    body = {"Id": created["id"], **change}
-    (outcome,) = sides.org.update_many("Opportunity", [body], all_or_none=False, user=sides.org.user())
-    _assert_agree(result, outcome, change)
+    _update(sides, prior, change)
 
 
 async def test_every_default_rule_is_evaluated_locally(sides: Sides) -> None:
     """The rules the differential test covers are all compiled; none is skipped without being listed."""
-    compiled = {rule.meta.name: rule for rules in sides.validator.rules.values() for rule in rules}
+    compiled = {rule.meta.name: rule for rules in sides.validator().rules.values() for rule in rules}
     assert {"Account_Phone_Format", "Opportunity_Closed_Is_Final", "Opportunity_Probability_Range"} <= set(compiled)
     not_compiled = {name: rule.compile_error for name, rule in compiled.items() if rule.check is None}
     assert not_compiled == EXPECTED_NOT_EVALUABLE
+
+
+# --- witnesses: each rule and field constraint decided on both sides at least once -----------------------------------
+
+_DEAL = {"Name": "Deal", "StageName": "Prospecting", "CloseDate": "2026-12-31"}
+_RULE = "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+
+_INSERT_WITNESSES: list[tuple[str, dict[str, Any], str, Reason | None]] = [
+    ("Account", {"Name": "A", "Phone": "+1 (415) 555-0100", "Website": "www.example.com"}, INTEGRATION, None),
+    (
+        "Account",
+        {"Name": "A", "Phone": "phone: 555"},
+        INTEGRATION,
+        (_RULE, "Phone may contain only digits, spaces, dots, dashes, parentheses and a leading +."),
+    ),
+    (
+        "Account",
+        {"Name": "A", "Website": "example"},
+        INTEGRATION,
+        (_RULE, "Website must be a host name such as www.example.com."),
+    ),
+    ("Account", {"Name": "A", "AnnualRevenue": -1}, INTEGRATION, (_RULE, "Annual revenue cannot be negative.")),
+    (
+        "Account",
+        {"Name": "A", "NumberOfEmployees": 5_000_001},
+        INTEGRATION,
+        (_RULE, "Employees must be between 0 and 5,000,000."),
+    ),
+    ("Account", {"Name": "A", "Type": "Other"}, SALES_USER, (_RULE, "Describe the account when its type is Other.")),
+    ("Account", {"Name": "A", "Type": "Other"}, INTEGRATION, None),  # the integration user's $Setup bypass
+    ("Account", {"Name": "A", "Type": "Vendor"}, INTEGRATION, ("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "Type")),
+    ("Account", {"Name": "A", "Type": ""}, INTEGRATION, None),
+    ("Account", {"Name": "x" * 256}, INTEGRATION, ("STRING_TOO_LONG", "Name")),
+    ("Account", {"Phone": "555-0100"}, INTEGRATION, ("REQUIRED_FIELD_MISSING", frozenset({"Name"}))),
+    ("Opportunity", {**_DEAL, "Amount": -1}, INTEGRATION, (_RULE, "Amount cannot be negative.")),
+    ("Opportunity", {**_DEAL, "StageName": "Closed Won"}, INTEGRATION, (_RULE, "A won opportunity needs an amount.")),
+    ("Opportunity", {**_DEAL, "Probability": 101}, INTEGRATION, (_RULE, "Probability must be between 0 and 100.")),
+    ("Opportunity", {**_DEAL, "Probability": 1000}, INTEGRATION, ("NUMBER_OUTSIDE_VALID_RANGE", "Probability")),
+    ("Opportunity", {**_DEAL, "CloseDate": "20261231"}, INTEGRATION, ("INVALID_TYPE_ON_FIELD_IN_RECORD", "CloseDate")),
+    ("Opportunity", {**_DEAL, "Amount": 10, "Probability": 100}, INTEGRATION, None),
+]
+
+
+@pytest.mark.parametrize(("sobject", "fields", "username", "reason"), _INSERT_WITNESSES)
+def test_witness_inserts(
+    sides: Sides, sobject: str, fields: dict[str, Any], username: str, reason: Reason | None
+) -> None:
+    """The random tests could agree vacuously; these records pin each rule's verdict on both sides."""
+    result = _insert(sides, sobject, fields, username)
+    assert (_first_reason(result.violations[0]) if result.violations else None) == reason
+
+
+@pytest.mark.parametrize(
+    ("prior_stage", "change", "reason"),
+    [
+        ("Closed Won", {"StageName": "Prospecting"}, (_RULE, "A closed opportunity cannot change stage.")),
+        ("Closed Lost", {"StageName": "Closed Won", "Amount": 5}, (_RULE, "A closed opportunity cannot change stage.")),
+        ("Closed Won", {"Amount": 7}, None),
+        ("Prospecting", {"StageName": "Closed Lost"}, None),
+        ("Prospecting", {"CloseDate": None}, ("REQUIRED_FIELD_MISSING", frozenset({"CloseDate"}))),
+    ],
+)
+def test_witness_updates(sides: Sides, prior_stage: str, change: dict[str, Any], reason: Reason | None) -> None:
+    # The prior carries every field a rule reads, as the dedupe state does for keys it has written.
+    result = _update(sides, {**_DEAL, "StageName": prior_stage, "Amount": 1, "Probability": None}, change)
+    assert (_first_reason(result.violations[0]) if result.violations else None) == reason
