@@ -94,7 +94,8 @@ def parse_field(raw: Mapping[str, Any]) -> FieldMeta:
         reference_to=tuple(raw.get("referenceTo") or ()),
         relationship_name=raw.get("relationshipName"),
         external_id=bool(raw.get("externalId", False)),
-        precision=_int(raw.get("precision")),
+        # An int field's size is `digits` in describe (its `precision` is 0).
+        precision=_int(raw.get("precision") or raw.get("digits")),
         scale=_int(raw.get("scale")),
         calculated=bool(raw.get("calculated", False)),
     )

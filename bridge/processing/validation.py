@@ -175,7 +175,7 @@ def check_value(meta: FieldMeta, value: Any) -> Violation | None:  # noqa: PLR09
         return Violation("STRING_TOO_LONG", message, "field", meta.name)
     if meta.type in {"picklist", "multipicklist"}:
         return _picklist_error(meta, value)
-    if meta.type in NUMBER_TYPES and not _number_fits(meta, value):
+    if meta.type in NUMBER_TYPES | INTEGER_TYPES and not _number_fits(meta, value):
         return Violation("NUMBER_OUTSIDE_VALID_RANGE", f"{meta.name}: number too large", "field", meta.name)
     if meta.type == "email" and not _EMAIL.fullmatch(value):
         return Violation("INVALID_EMAIL_ADDRESS", f"{meta.name}: invalid email address", "field", meta.name)
