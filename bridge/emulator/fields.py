@@ -118,7 +118,7 @@ def _is_numeric(kind: str, value: Any) -> bool:
 
 def _check_range(fspec: FieldSpec, value: Any) -> SaveError | None:
     """A number with more integer digits than `precision - scale` allows does not fit the field."""
-    if fspec.type not in _NUMBER or fspec.precision <= 0:
+    if (fspec.type not in _NUMBER and fspec.type != "int") or fspec.precision <= 0:
         return None
     magnitude = abs(Decimal(str(value)))  # exact for large integers, where a float would round
     integer_digits = len(str(int(magnitude))) if magnitude >= 1 else 0

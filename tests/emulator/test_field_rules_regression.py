@@ -57,3 +57,13 @@ def test_a_date_is_yyyy_mm_dd_only(close_date: str) -> None:
     """20261231 was taken as a date (Python's fromisoformat); Salesforce wants YYYY-MM-DD."""
     outcome = insert("Opportunity", {**DEAL, "CloseDate": close_date})
     assert [(e["statusCode"], e["fields"]) for e in outcome["errors"]] == [("JSON_PARSER_ERROR", ["CloseDate"])]
+
+
+@pytest.mark.parametrize(
+    ("employees", "code"),
+    [(99_999_999, "FIELD_CUSTOM_VALIDATION_EXCEPTION"), (100_000_000, "NUMBER_OUTSIDE_VALID_RANGE")],
+)
+def test_an_int_field_has_its_digits(employees: int, code: str) -> None:
+    """NumberOfEmployees has 8 digits: 8 reach the validation rules (which cap it at 5M), a ninth is out of range."""
+    outcome = insert("Account", {"Name": "A", "NumberOfEmployees": employees})
+    assert [e["statusCode"] for e in outcome["errors"]] == [code]
