@@ -115,7 +115,7 @@ accounts = st.builds(
     Description=_optional(st.sampled_from(["", "A reseller"])),
     Industry=_optional(st.sampled_from(["Retail", "Space"])),
     AnnualRevenue=_optional(_money),
-    NumberOfEmployees=_optional(st.sampled_from([-1, 0, 250, 5_000_000, 5_000_001, 2.5, ""])),
+    NumberOfEmployees=_optional(st.sampled_from([-1, 0, 250, 5_000_000, 5_000_001, 99_999_999, 100_000_000, 2.5, ""])),
     BillingCity=_optional(_text(38, 41)),
 )
 
