@@ -233,11 +233,23 @@ def test_opportunity_updates_agree(sides: Sides, prior: dict[str, Any], change: 
 
 
 async def test_every_default_rule_is_evaluated_locally(sides: Sides) -> None:
-    """The rules the differential test covers are all compiled; none is skipped without being listed."""
+    """Every active rule the profile has on these objects reached the validator compiled; none skipped unlisted."""
     compiled = {rule.meta.name: rule for rules in sides.validator().rules.values() for rule in rules}
-    assert {"Account_Phone_Format", "Opportunity_Closed_Is_Final", "Opportunity_Probability_Range"} <= set(compiled)
+    profile_rules = {
+        r.name for r in sides.org.profile.validation_rules if r.active and r.sobject in {"Account", "Opportunity"}
+    }
+    assert set(compiled) == profile_rules
     not_compiled = {name: rule.compile_error for name, rule in compiled.items() if rule.check is None}
     assert not_compiled == EXPECTED_NOT_EVALUABLE
+
+
+async def test_the_witnesses_cover_every_rule(sides: Sides) -> None:
+    """A rule added to the profile without a witness that fires it fails here, not silently."""
+    messages = {reason[1] for *_, reason in _INSERT_WITNESSES + _UPDATE_WITNESSES if reason and reason[0] == _RULE}
+    profile_messages = {
+        r.message for r in sides.org.profile.validation_rules if r.active and r.sobject in {"Account", "Opportunity"}
+    }
+    assert messages == profile_messages
 
 
 # --- witnesses: each rule and field constraint decided on both sides at least once -----------------------------------
@@ -290,16 +302,16 @@ def test_witness_inserts(
     assert (_first_reason(result.violations[0]) if result.violations else None) == reason
 
 
-@pytest.mark.parametrize(
-    ("prior_stage", "change", "reason"),
-    [
-        ("Closed Won", {"StageName": "Prospecting"}, (_RULE, "A closed opportunity cannot change stage.")),
-        ("Closed Lost", {"StageName": "Closed Won", "Amount": 5}, (_RULE, "A closed opportunity cannot change stage.")),
-        ("Closed Won", {"Amount": 7}, None),
-        ("Prospecting", {"StageName": "Closed Lost"}, None),
-        ("Prospecting", {"CloseDate": None}, ("REQUIRED_FIELD_MISSING", frozenset({"CloseDate"}))),
-    ],
-)
+_UPDATE_WITNESSES: list[tuple[str, dict[str, Any], Reason | None]] = [
+    ("Closed Won", {"StageName": "Prospecting"}, (_RULE, "A closed opportunity cannot change stage.")),
+    ("Closed Lost", {"StageName": "Closed Won", "Amount": 5}, (_RULE, "A closed opportunity cannot change stage.")),
+    ("Closed Won", {"Amount": 7}, None),
+    ("Prospecting", {"StageName": "Closed Lost"}, None),
+    ("Prospecting", {"CloseDate": None}, ("REQUIRED_FIELD_MISSING", frozenset({"CloseDate"}))),
+]
+
+
+@pytest.mark.parametrize(("prior_stage", "change", "reason"), _UPDATE_WITNESSES)
 def test_witness_updates(sides: Sides, prior_stage: str, change: dict[str, Any], reason: Reason | None) -> None:
     # The prior carries every field a rule reads, as the dedupe state does for keys it has written.
     result = _update(sides, {**_DEAL, "StageName": prior_stage, "Amount": 1, "Probability": None}, change)
