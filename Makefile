@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint typecheck contracts unit kafka-jars clean deploy-tools
+.PHONY: setup demo test lint typecheck contracts unit kafka-jars clean deploy-tools readme
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ contracts: $(STAMP)
 
 test: setup lint typecheck contracts deploy-tools
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+readme: $(STAMP)
+	$(BIN)/crm-bridge config --write-readme README.md
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .coverage

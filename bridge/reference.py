@@ -74,7 +74,7 @@ def markdown_settings() -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", r"\|")
+    return " ".join(text.split()).replace("|", r"\|")
 
 
 def markdown_metrics() -> str:
@@ -82,3 +82,20 @@ def markdown_metrics() -> str:
     lines = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
     lines += [f"| `{name}` | {kind} | {labels} | {doc} |" for name, kind, labels, doc in metric_rows()]
     return "\n".join(lines)
+
+
+START, END = "<!-- reference:start -->", "<!-- reference:end -->"
+
+
+def reference_block() -> str:
+    """What `crm-bridge config --reference` prints and the README holds between its reference markers."""
+    return f"### Settings\n\n{markdown_settings()}\n\n### Metrics\n\n{markdown_metrics()}"
+
+
+def synced_readme(text: str) -> str:
+    """`text` (a README) with the block between the reference markers replaced by the current reference."""
+    head, found_start, rest = text.partition(START)
+    _, found_end, tail = rest.partition(END)
+    if not (found_start and found_end):
+        raise ValueError(f"the README has no {START} ... {END} block")
+    return f"{head}{START}\n{reference_block()}\n{END}{tail}"
