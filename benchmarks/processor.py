@@ -29,7 +29,6 @@ import tempfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +48,11 @@ RESULTS = Path(__file__).resolve().parent / "results" / "processor.json"
 PARTITIONS = 6
 
 
-@contextlib.contextmanager
-def broker() -> Iterator[str]:
-    configured = os.environ.get("BRIDGE_KAFKA__BOOTSTRAP_SERVERS")
-    if configured:
-        yield configured
-        return
-    from bridge.kafka.local import LocalKafka
+def broker() -> contextlib.AbstractContextManager[str]:
+    """The configured cluster, or a local broker for the run."""
+    from bridge.kafka.local import configured_or_local
 
-    with LocalKafka() as kafka:
-        yield kafka.bootstrap_servers
+    return configured_or_local()
 
 
 async def create_topics(bootstrap: str, *names: str) -> None:

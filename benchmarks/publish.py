@@ -116,16 +116,11 @@ async def measure(bootstrap: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-@contextlib.contextmanager
-def broker() -> Iterator[str]:
-    configured = os.environ.get("BRIDGE_KAFKA__BOOTSTRAP_SERVERS")
-    if configured:
-        yield configured
-        return
-    from bridge.kafka.local import LocalKafka
+def broker() -> contextlib.AbstractContextManager[str]:
+    """The configured cluster, or a local broker for the run."""
+    from bridge.kafka.local import configured_or_local
 
-    with LocalKafka() as kafka:
-        yield kafka.bootstrap_servers
+    return configured_or_local()
 
 
 def main() -> None:

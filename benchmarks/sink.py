@@ -30,7 +30,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -53,16 +53,11 @@ CLIENT_ID = "emulator-client-id"
 CLIENT_SECRET = SecretStr("emulator-client-secret")
 
 
-@contextlib.contextmanager
-def broker() -> Iterator[str]:
-    configured = os.environ.get("BRIDGE_KAFKA__BOOTSTRAP_SERVERS")
-    if configured:
-        yield configured
-        return
-    from bridge.kafka.local import LocalKafka
+def broker() -> contextlib.AbstractContextManager[str]:
+    """The configured cluster, or a local broker for the run."""
+    from bridge.kafka.local import configured_or_local
 
-    with LocalKafka() as kafka:
-        yield kafka.bootstrap_servers
+    return configured_or_local()
 
 
 def records(accounts: int, opportunities: int) -> list[MappedRecord]:

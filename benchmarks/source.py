@@ -30,7 +30,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -291,16 +291,11 @@ async def measure(bootstrap: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-@contextlib.contextmanager
-def broker() -> Iterator[str]:
-    configured = os.environ.get("BRIDGE_KAFKA__BOOTSTRAP_SERVERS")
-    if configured:
-        yield configured
-        return
-    from bridge.kafka.local import LocalKafka
+def broker() -> contextlib.AbstractContextManager[str]:
+    """The configured cluster, or a local broker for the run."""
+    from bridge.kafka.local import configured_or_local
 
-    with LocalKafka() as kafka:
-        yield kafka.bootstrap_servers
+    return configured_or_local()
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -413,6 +413,18 @@ class LocalKafka(LocalKafkaCluster):
     def pids(self) -> Sequence[int]:
         """The JVM's process id (for the CLI's state file)."""
         return [n.pid for n in self.nodes.values() if n.pid is not None]
+
+
+@contextlib.contextmanager
+def configured_or_local() -> Iterator[str]:
+    """The bootstrap address of the cluster `BRIDGE_KAFKA__BOOTSTRAP_SERVERS` names, or of a local broker that
+    lives as long as the block (benchmarks, the demo)."""
+    configured = os.environ.get("BRIDGE_KAFKA__BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    with LocalKafka() as kafka:
+        yield kafka.bootstrap_servers
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.2) -> bool:
