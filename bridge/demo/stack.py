@@ -121,15 +121,11 @@ class LocalStack:
 
     async def set_bypass(self, *, enabled: bool) -> None:
         """The integration user's trigger bypass, set through the REST API as `crm-bridge mediation` does."""
-        from bridge.mediation import Mediation, TriggerGroups, TriggerMap  # noqa: PLC0415
+        from bridge.emulator.mediation import trigger_map  # noqa: PLC0415
+        from bridge.mediation import Mediation  # noqa: PLC0415
         from bridge.runtime.salesforce_roles import salesforce_client  # noqa: PLC0415
 
-        profile = self.org.profile
-        groups = [
-            TriggerGroups(t.name, t.sobject, frozenset({t.bypass_flag} if t.bypass_flag else ()), t.essential)
-            for t in profile.triggers
-        ]
-        mediation_map = TriggerMap.of(groups, setting=profile.bypass_setting)
+        mediation_map = trigger_map(self.org.profile)
         settings = self.settings()
         async with salesforce_client(settings) as client:
             mediation = Mediation(client, mediation_map)

@@ -18,30 +18,13 @@ from pydantic import SecretStr
 from bridge.cli.main import main
 from bridge.cli.mediation import EXIT_BYPASS_OFF
 from bridge.config import SalesforceSettings
-from bridge.emulator import EmulatorServer, Org, Profile, load_profile
-from bridge.mediation import Level, Mediation, TriggerGroups, TriggerMap, TriggerState, bypass_check
+from bridge.emulator import EmulatorServer, Org, load_profile
+from bridge.emulator.mediation import trigger_map as emulator_map
+from bridge.emulator.mediation import write_trigger_map as map_file
+from bridge.mediation import Level, Mediation, TriggerState, bypass_check
 from bridge.salesforce import ClientCredentials, SalesforceClient
 
 CHUNK = 200
-
-
-def emulator_map(profile: Profile) -> TriggerMap:
-    """The emulator's triggers as a trigger map: one flag per bypassable trigger, essential ones always run."""
-    groups = [
-        TriggerGroups(t.name, t.sobject, frozenset({t.bypass_flag} if t.bypass_flag else ()), t.essential)
-        for t in profile.triggers
-    ]
-    return TriggerMap.of(groups, setting=profile.bypass_setting)
-
-
-def map_file(trigger_map: TriggerMap, path: Path) -> Path:
-    lines = [f'setting = "{trigger_map.setting}"', f'all_flag = "{trigger_map.all_flag}"']
-    for t in trigger_map.triggers.values():
-        flags = ", ".join(f'"{f}"' for f in sorted(t.flags))
-        lines += [f"[triggers.{t.trigger}]", f'sobject = "{t.sobject}"', f"flags = [{flags}]"]
-        lines.append(f"essential = {str(t.essential).lower()}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 @pytest.fixture
