@@ -213,7 +213,10 @@ def comparisons(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "bulk": {"api_calls": bulk["api_calls"], "wall_s": bulk["wall_s"]},
             "bulk_calls_vs_collections": round(bulk["api_calls"] / on["api_calls"], 3),
             "bulk_wall_vs_collections": round(bulk["wall_s"] / on["wall_s"], 3),
+            "bulk_jobs": bulk["batches"]["bulk"]["count"],
         }
+        if not bulk["batches"]["bulk"]["count"]:  # the threshold was never reached: both runs measured Collections
+            out["paths"]["note"] = "no Bulk API job ran: never enough records pending at once for the threshold"
     return out
 
 
