@@ -27,7 +27,7 @@ import orjson
 
 from bridge.config import Settings
 from bridge.emulator import EmulatorServer, LatencyModel, Org
-from bridge.kafka.local import LocalKafka, die_with_parent, free_ports
+from bridge.kafka.local import PARENT_PID_ENV, LocalKafka, free_ports
 from bridge.kafka.topics import bridge_topics, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -145,13 +145,13 @@ class LocalStack:
             log_file = (self.options.workdir / f"{role}.log").open("ab")
             self._stack.callback(log_file.close)
             command = [sys.executable, "-m", "bridge", "--log-level", "WARNING", "run", role]
-            # The roles die with the demo, even when it is killed: no orphan keeps writing to the next run's org.
+            # The roles end with the demo, even when it is killed (they arm PR_SET_PDEATHSIG themselves).
             self._children[role] = await asyncio.create_subprocess_exec(
                 *command,
-                env=env,
+                env=env | {PARENT_PID_ENV: str(os.getpid())},
                 stdout=log_file,
                 stderr=asyncio.subprocess.STDOUT,
-                preexec_fn=die_with_parent,
+                start_new_session=True,
             )
             self.metrics_urls[role] = f"http://127.0.0.1:{port}/metrics"
             log.info("started %s (pid %d), metrics on port %d", role, self._children[role].pid, port)

@@ -124,8 +124,30 @@ def free_ports(count: int) -> list[int]:
 def die_with_parent() -> None:
     """A `preexec_fn`: the child gets its own session and is SIGKILLed when its parent thread dies."""
     os.setsid()
+    _set_parent_death_signal(signal.SIGKILL)
+
+
+PARENT_PID_ENV = "CRM_BRIDGE_PARENT_PID"
+"""Set by a parent that starts `crm-bridge` processes; each one then ends when that parent does."""
+
+
+def _set_parent_death_signal(signum: int) -> None:
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    libc.prctl(_PR_SET_PDEATHSIG, signum)
+
+
+def end_with_parent_if_asked() -> None:
+    """In a process started with `PARENT_PID_ENV`: SIGTERM when that parent dies (and now, if it already has).
+
+    Done by the child itself at start-up rather than in a `preexec_fn`: running Python between fork and exec is
+    unsafe in a parent with threads (gRPC's, Kafka clients'), and cost the demo a crashed role once.
+    """
+    expected = os.environ.get(PARENT_PID_ENV)
+    if not expected:
+        return
+    _set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() != int(expected):  # the parent died before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _detach() -> None:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bridge.kafka.local import die_with_parent
+from bridge.kafka.local import PARENT_PID_ENV
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +49,9 @@ async def supervise(children: Sequence[Child], stop: asyncio.Event, env: Mapping
     processes: dict[str, asyncio.subprocess.Process] = {}
     for child in children:
         child_env = {**base_env, "BRIDGE_METRICS__PORT": str(child.metrics_port)}
-        # A child dies with the supervisor (PR_SET_PDEATHSIG): a killed `run all` leaves no role running.
-        processes[child.role] = await asyncio.create_subprocess_exec(
-            *child.argv, env=child_env, preexec_fn=die_with_parent
-        )
+        # A child ends with the supervisor (it arms PR_SET_PDEATHSIG itself): a killed `run all` leaves no role.
+        child_env[PARENT_PID_ENV] = str(os.getpid())
+        processes[child.role] = await asyncio.create_subprocess_exec(*child.argv, env=child_env)
         log.info(
             "started role %s (pid %d, metrics on port %d)", child.role, processes[child.role].pid, child.metrics_port
         )

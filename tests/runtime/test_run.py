@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -12,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from bridge.kafka.local import free_ports
+from bridge.kafka.local import PARENT_PID_ENV, free_ports
 from bridge.runtime.supervisor import Child, plan, supervise
 
 
@@ -96,3 +97,11 @@ async def _wait_ready(http: httpx.AsyncClient, url: str) -> httpx.Response:
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} not ready in 60 s")
         await asyncio.sleep(0.2)
+
+
+def test_a_role_whose_parent_is_already_gone_ends_at_once() -> None:
+    env = {**os.environ, PARENT_PID_ENV: "1"}  # not our parent: as if the demo or `run all` had died
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "bridge", "run", "ingest"], env=env, timeout=60, check=False)
+    assert result.returncode == -signal.SIGTERM
+    assert time.monotonic() - started < 30
