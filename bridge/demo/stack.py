@@ -74,7 +74,9 @@ class LocalStack:
         self.options.workdir.mkdir(parents=True, exist_ok=True)
         try:
             if not self.bootstrap_servers:
-                broker = await asyncio.to_thread(LocalKafka().start)
+                # Started from the main thread (blocking for a few seconds before anything else runs), so the broker
+                # gets PR_SET_PDEATHSIG and dies with the demo even when the demo is killed.
+                broker = LocalKafka().start()
                 self._stack.callback(broker.stop)
                 self.bootstrap_servers = broker.bootstrap_servers
             self.emulator = await self._stack.enter_async_context(EmulatorServer(self.org, pubsub_port=0))
