@@ -14,10 +14,14 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from bridge.config import Settings
+
+if TYPE_CHECKING:
+    from bridge.runtime.roles import Role
 from bridge.errors import BridgeError
 
 _CHOICES = ("processor", "sink", "source", "ingest", "all")
@@ -47,17 +51,17 @@ def run(ctx: click.Context, role: str, org_dir: Path | None) -> None:
         elif role == "all":
             sys.exit(asyncio.run(_run_all(settings, org_dir)))
         else:
-            asyncio.run(_run_one(role, settings))
+            asyncio.run(_run_one(cast("Role", role), settings))
     except BridgeError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
-async def _run_one(role: str, settings: Settings) -> None:
+async def _run_one(role: Role, settings: Settings) -> None:
     from bridge.metrics import Metrics  # noqa: PLC0415
     from bridge.runtime.roles import role_runner  # noqa: PLC0415
 
     stop = _stop_on_signals()
-    await role_runner(role)(settings, Metrics.create(), stop)  # type: ignore[arg-type]
+    await role_runner(role)(settings, Metrics.create(), stop)
 
 
 async def _run_all(settings: Settings, org_dir: Path | None) -> int:

@@ -24,6 +24,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bridge.config import Settings
 from bridge.demo.nightly_report import NightlyReport, build_report
 from bridge.demo.observe import Outcomes, scrape, total
 from bridge.demo.scenario import CUSTOMER_TYPE, DEAL_TYPE, Scenario, nightly_scenario
@@ -174,10 +175,10 @@ async def _run(stack: LocalStack, scenario: Scenario, options: NightlyOptions, p
         )
 
 
-async def _publish(settings: object, registry: SchemaRegistry, scenario: Scenario, progress: Progress) -> int:
+async def _publish(settings: Settings, registry: SchemaRegistry, scenario: Scenario, progress: Progress) -> int:
     progress.stage("publish", len(scenario.events))
     acknowledged = 0
-    async with Publisher(settings, schemas=registry) as publisher:  # type: ignore[arg-type]
+    async with Publisher(settings, schemas=registry) as publisher:
         for start in range(0, len(scenario.events), _PUBLISH_BATCH):
             results = await publisher.publish_many(scenario.events[start : start + _PUBLISH_BATCH])
             acknowledged += sum(1 for r in results if r.ok)

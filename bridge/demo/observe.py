@@ -165,7 +165,7 @@ def total(samples: dict[str, float], name: str, **labels: str) -> float:
 
 def by_label(samples: dict[str, float], name: str, label: str) -> dict[str, float]:
     """Values of `name` summed per value of `label`."""
-    result: Counter[str] = Counter()
+    result: dict[str, float] = {}
     for key, value in samples.items():
         metric, _, rest = key.partition("{")
         if metric != name:
@@ -173,5 +173,5 @@ def by_label(samples: dict[str, float], name: str, label: str) -> dict[str, floa
         for pair in rest.rstrip("}").split(","):
             k, _, v = pair.partition("=")
             if k == label:
-                result[v] += value  # type: ignore[assignment]
-    return dict(result)
+                result[v] = result.get(v, 0.0) + value
+    return result

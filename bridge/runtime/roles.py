@@ -30,10 +30,10 @@ RoleRunner = Callable[[Settings, Metrics, asyncio.Event], Awaitable[None]]
 
 @contextlib.asynccontextmanager
 async def serving(
-    settings: Settings, metrics: Metrics, checks: Mapping[str, ReadinessCheck], routes: list[object] | None = None
+    settings: Settings, metrics: Metrics, checks: Mapping[str, ReadinessCheck]
 ) -> AsyncIterator[WorkerServer]:
-    """Health, readiness and metrics (plus `routes`) on the configured metrics address."""
-    app = create_app(metrics.registry, checks, routes=routes or [])  # type: ignore[arg-type]
+    """Health, readiness and metrics on the configured metrics address."""
+    app = create_app(metrics.registry, checks)
     async with WorkerServer(app, host=settings.metrics.host, port=settings.metrics.port) as server:
         log.info("serving /metrics, /healthz and /readyz on %s", server.url)
         yield server
