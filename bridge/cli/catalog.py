@@ -30,23 +30,17 @@ def _read_org(sobjects: tuple[str, ...]) -> OrgSnapshot:
     """Describe, validation rules and triggers of `sobjects` (default: the mapped ones) from the configured org."""
     import asyncio  # noqa: PLC0415
 
-    from bridge.catalog.fetch import fetch_snapshot  # noqa: PLC0415
     from bridge.config import Settings  # noqa: PLC0415
     from bridge.errors import BridgeError  # noqa: PLC0415
-    from bridge.runtime.salesforce_roles import mapped_sobjects, salesforce_client  # noqa: PLC0415
+    from bridge.runtime.salesforce_roles import read_org_snapshot, salesforce_client  # noqa: PLC0415
 
     settings = Settings()
     try:
         client = salesforce_client(settings)  # refuses an incomplete configuration before any I/O
     except BridgeError as exc:
         raise click.ClickException(f"{exc} (or render from a snapshot with --from-snapshot DIR)") from exc
-
-    async def read() -> OrgSnapshot:
-        async with client:
-            return await fetch_snapshot(client, sobjects or mapped_sobjects(settings))
-
     try:
-        return asyncio.run(read())
+        return asyncio.run(read_org_snapshot(client, settings, sobjects))
     except BridgeError as exc:
         raise click.ClickException(str(exc)) from exc
 

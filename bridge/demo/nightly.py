@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -34,6 +33,7 @@ from bridge.emulator import LatencyModel
 from bridge.events.schemas import SchemaRegistry
 from bridge.kafka.topics import TopicSpec, ensure_topics
 from bridge.publisher import Publisher
+from bridge.source.channels import entity_of_channel, kafka_topic
 
 _PUBLISH_BATCH = 2_000
 _POLL_S = 0.5
@@ -147,7 +147,9 @@ async def _run(stack: LocalStack, scenario: Scenario, options: NightlyOptions, p
     registry = SchemaRegistry.load(settings.processor.schemas_dir)
     t = settings.topics
     domain = sorted({registry.spec(name).topic for name in (CUSTOMER_TYPE, DEAL_TYPE)})
-    cdc = tuple(f"{t.cdc_prefix}{c.rsplit('/', 1)[-1].removesuffix('ChangeEvent')}" for c in CHANNELS)
+    cdc = tuple(
+        kafka_topic(c, entity_of_channel(c), cdc_prefix=t.cdc_prefix, events_prefix=t.events_prefix) for c in CHANNELS
+    )
     await ensure_topics(settings.kafka, [TopicSpec(n, t.partitions, t.replication_factor, {}) for n in (*domain, *cdc)])
     if options.isolate:
         # The processor's topics as `bridge.processor.worker.source_topics` picks them (that module loads faust).
@@ -241,11 +243,3 @@ async def _wait_changes_settle(outcomes: Outcomes, progress: Progress, max_s: fl
         elif time.monotonic() - quiet_since >= _SETTLE_S:
             return
         await asyncio.sleep(_POLL_S)
-
-
-def dead_letter_reasons(outcomes: Outcomes) -> dict[str, Counter[str]]:
-    """Dead letters by stage (processor = before the CRM, sink = by the CRM) and reason."""
-    reasons: dict[str, Counter[str]] = {}
-    for letter in outcomes.letters.values():
-        reasons.setdefault(letter.stage, Counter())[letter.reason] += len(letter.event_ids)
-    return reasons

@@ -79,9 +79,7 @@ def build_report(
 ) -> NightlyReport:
     """Join the scenario, the outcomes read from Kafka, the org check and the roles' metrics."""
     processor, sink = metrics.get("processor", {}), metrics.get("sink", {})
-    letters: dict[str, Counter[str]] = {}
-    for letter in outcomes.letters.values():
-        letters.setdefault(letter.stage, Counter())[letter.reason] += len(letter.event_ids)
+    letters = outcomes.reasons_by_stage()
     report = NightlyReport(
         wall_s=round(wall_s, 2),
         events_published=published,

@@ -80,6 +80,13 @@ class Outcomes:
         if self._consumer is not None:
             await self._consumer.stop()
 
+    def reasons_by_stage(self) -> dict[str, Counter[str]]:
+        """Dead-lettered events by stage (`sink` = refused by the CRM, any other = before it) and reason."""
+        reasons: dict[str, Counter[str]] = {}
+        for letter in self.letters.values():
+            reasons.setdefault(letter.stage, Counter())[letter.reason] += len(letter.event_ids)
+        return reasons
+
     @property
     def dead_lettered_ids(self) -> set[str]:
         """Event ids of this run that ended on the DLQ."""

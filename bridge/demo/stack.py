@@ -115,10 +115,13 @@ class LocalStack:
             "BRIDGE_PROCESSOR__ORG_DIR": str(options.workdir / "org"),
         } | options.env
 
+    def _process_environment(self) -> dict[str, str]:
+        """This process's environment without its own `BRIDGE_*` variables, plus this stack's."""
+        return {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")} | self.environment()
+
     def settings(self) -> Settings:
         """The bridge's settings as the roles see them (for in-process work: the catalog, the Publisher)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")} | self.environment()
-        with _patched_environ(env):
+        with _patched_environ(self._process_environment()):
             return Settings()
 
     async def set_bypass(self, *, enabled: bool) -> None:
@@ -137,7 +140,7 @@ class LocalStack:
     async def start_roles(self, roles: tuple[str, ...] = ROLES) -> None:
         """Start each role as `crm-bridge run <role>`, each with its own metrics port and log file."""
         ports = free_ports(len(roles))
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")} | self.environment()
+        base_env = self._process_environment()
         for role, port in zip(roles, ports, strict=True):
             env = (
                 base_env

@@ -11,13 +11,17 @@ import logging
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.config import Settings
 from bridge.errors import ConfigError
 from bridge.metrics import Metrics
-from bridge.salesforce import LimitInfo, SalesforceClient, auth_from_settings
+from bridge.salesforce import SalesforceClient, auth_from_settings
+from bridge.source.channels import entity_of_channel
 from bridge.source.subscriber import Credentials
+
+if TYPE_CHECKING:
+    from bridge.catalog.snapshot import OrgSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +45,20 @@ def mapped_sobjects(settings: Settings) -> list[str]:
     return sorted(mappings.sobjects)
 
 
-async def fetch_org_snapshot(settings: Settings, out: Path | None = None) -> Path:
-    """Read describe, validation rules and triggers of the mapped SObjects into a snapshot folder."""
+async def read_org_snapshot(client: SalesforceClient, settings: Settings, sobjects: Sequence[str] = ()) -> OrgSnapshot:
+    """Describe, validation rules and triggers of `sobjects` (default: the mapped ones), through `client`."""
     from bridge.catalog.fetch import fetch_snapshot  # noqa: PLC0415
+
+    async with client:
+        return await fetch_snapshot(client, sobjects or mapped_sobjects(settings))
+
+
+async def fetch_org_snapshot(settings: Settings, out: Path | None = None) -> Path:
+    """Read the mapped SObjects' metadata into a snapshot folder (what the processor validates against)."""
     from bridge.catalog.snapshot import write_snapshot  # noqa: PLC0415
 
     folder = out or Path(tempfile.mkdtemp(prefix="crm-bridge-org-"))
-    async with salesforce_client(settings) as client:
-        snapshot = await fetch_snapshot(client, mapped_sobjects(settings))
+    snapshot = await read_org_snapshot(salesforce_client(settings), settings)
     write_snapshot(folder, snapshot)
     log.info("org snapshot of %d SObject(s) written to %s", len(snapshot.describes), folder)
     return folder
@@ -118,9 +128,9 @@ async def run_source(settings: Settings, metrics: Metrics, stop: asyncio.Event) 
     from bridge.source.runner import run_source as pump_channels  # noqa: PLC0415
 
     async with salesforce_client(settings, metrics) as client, serving(settings, metrics, {}):
-        entities = [c.rsplit("/", 1)[-1].removesuffix("ChangeEvent") for c in settings.source.channels]
+        entities = {entity_of_channel(channel) for channel in settings.source.channels}
         fields: dict[str, Sequence[str]] = {}
-        for entity in (e for e in entities if e and e != "ChangeEvents" and not e.endswith("__e")):
+        for entity in sorted(e for e in entities if e is not None):
             fields[entity] = [f["name"] for f in (await client.describe(entity)).get("fields", [])]
         await pump_channels(
             settings,
@@ -142,14 +152,3 @@ async def run_sink(settings: Settings, metrics: Metrics, stop: asyncio.Event) ->
     async with salesforce_client(settings, metrics, gate.observe) as client, serving(settings, metrics, {}):
         stats = await sink_loop(settings, client, gate, stop, metrics=metrics)
     log.info("sink stopped: %s", stats)
-
-
-def limit_reporter(metrics: Metrics) -> Any:
-    """A callback that mirrors every reported `Sforce-Limit-Info` into the budget gauges."""
-
-    def report(info: LimitInfo) -> None:
-        metrics.api_daily_limit.set(info.limit)
-        metrics.api_budget_used.set(info.used)
-        metrics.api_budget_remaining.set(max(0, info.limit - info.used))
-
-    return report
