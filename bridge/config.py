@@ -163,12 +163,19 @@ class SinkSettings(_Section):
     backoff_max_s: float = Field(default=60.0, gt=0)
     """Longest retry delay."""
     batch_linger_s: float = Field(default=0.5, ge=0)
-    """How long a partial bulk-lane batch waits to fill."""
+    """Bulk lane: a partial batch goes once no record has joined it for this long (while records flow, batches fill)."""
+    batch_max_linger_s: float = Field(default=5.0, ge=0)
+    """Bulk lane: the longest a partial batch waits to fill, however steadily records trickle in."""
+    bulk_budget_share: float = Field(default=0.5, ge=0, le=1)
+    """Below this share of the bulk lane's daily allowance left (or when the allowance would not carry a backlog on
+    Collections), bulk backlogs go as Bulk API 2.0 jobs (1,000+ records a call) instead of Collections (200); 0: the
+    budget never chooses the path, only `bulk_threshold_records` does."""
     parent_wait_s: float = Field(default=600.0, gt=0)
-    """How long a child waits for its parent record to exist before it is dead-lettered."""
-    parent_grace_s: float = Field(default=30.0, ge=0)
-    """Bulk lane: how long a child whose parent this sink has not seen waits for the parent to be read before it is
-    tried anyway (a child sent before its parent fails and rolls back its all-or-nothing batch)."""
+    """The longest a child waits for a parent the CRM does not have (retried meanwhile) before it is dead-lettered as
+    `parent_not_found`; a parent written or refused meanwhile ends the wait at once."""
+    parent_wait_drained: bool = True
+    """End that wait early once everything published before the CRM's refusal has been processed and read without
+    the parent showing up (it is nowhere in the bridge); off for source systems that send parents long after."""
     group_id: str = "crm-bridge-sink"
     session_timeout_s: float = Field(default=30.0, ge=6.0)  # the consumer's group session (heartbeats every 3 s)
     """Consumer group of the sink workers (they share partitions and the API budget)."""

@@ -44,6 +44,8 @@ class Metrics:
     publish_latency: Histogram
     ingest_requests: Counter
     source_replay_lag: Gauge
+    held_children: Gauge
+    held_children_oldest_age: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -167,6 +169,16 @@ class Metrics:
                 "bridge_source_checkpoint_age_seconds",
                 "Age of the newest committed replay-id checkpoint, by channel.",
                 ["channel"],
+                registry=reg,
+            ),
+            held_children=Gauge(
+                "bridge_sink_held_children",
+                "Child records the sink holds (no calls spent) until their parent's outcome is known.",
+                registry=reg,
+            ),
+            held_children_oldest_age=Gauge(
+                "bridge_sink_held_children_oldest_age_seconds",
+                "How long the oldest held child has waited for its parent (0 when none is held).",
                 registry=reg,
             ),
         )

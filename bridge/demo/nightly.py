@@ -152,8 +152,7 @@ async def _run(stack: LocalStack, scenario: Scenario, options: NightlyOptions, p
     )
     await ensure_topics(settings.kafka, [TopicSpec(n, t.partitions, t.replication_factor, {}) for n in (*domain, *cdc)])
     if options.isolate:
-        # The processor's topics as `bridge.processor.worker.source_topics` picks them (that module loads faust).
-        processor_topics = settings.processor.source_topics or tuple(registry.spec(n).topic for n in registry.types)
+        processor_topics = settings.processor.source_topics or registry.topics
         groups = {settings.processor.app_id: processor_topics, settings.sink.group_id: (t.realtime, t.bulk)}
         await start_groups_at_end(stack.bootstrap_servers, groups)
     calls_before = stack.org.api_usage.used()

@@ -82,6 +82,11 @@ class SchemaRegistry:
         """The registered event types, sorted."""
         return sorted(self._specs)
 
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Every topic the registered event types are published on, sorted."""
+        return tuple(sorted({spec.topic for spec in self._specs.values()}))
+
     def spec(self, event_type: str) -> EventSpec:
         """The spec of `event_type`, or `UnknownEventType`."""
         try:

@@ -18,7 +18,15 @@ from bridge.processing.dedupe import KeyState, coalesce
 from bridge.processing.intake import decode_record
 from bridge.processing.pipeline import Pipeline, Rejected, Skipped, Write
 from bridge.processing.records import MappedRecord, Origin
-from bridge.processing.routing import DeadLetter, Headers, Outbound, dead_letter_message, write_message
+from bridge.processing.routing import (
+    DeadLetter,
+    Headers,
+    Outbound,
+    Refusal,
+    dead_letter_message,
+    refusal_message,
+    write_message,
+)
 from bridge.processing.validation import NotEvaluated, Violation
 from bridge.types import Outcome, SkipReason
 
@@ -89,21 +97,43 @@ def _reject(result: BatchResult, record: InRecord, rejected: Rejected, topics: T
     )
 
 
+def _refusal(
+    mapped: MappedRecord, rejected: Rejected, state: KeyState | None, context: BatchContext
+) -> Outbound | None:
+    """The refusal notice for a record other mappings reference as a parent and that was never applied (an
+    update refused leaves the record as it was in the org, and its children can still be written)."""
+    if mapped.sobject not in context.pipeline.mappings.parent_sobjects:
+        return None
+    if state is not None and state.content_hash is not None:
+        return None
+    refusal = Refusal(
+        mapped.sobject, mapped.external_id_field, mapped.external_id, mapped.lane, rejected.reason, rejected.detail
+    )
+    return refusal_message(refusal, context.topics)
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    rejected: Rejected
+    notice: Outbound | None = None
+
+
 def _decide(
     record: InRecord, context: BatchContext, states: dict[str, tuple[int, KeyState]], lookup: Lookup
-) -> tuple[MappedRecord, Write | Skipped] | Rejected:
+) -> tuple[MappedRecord, Write | Skipped] | _Refused:
     event = decode_record(
         record.key, record.value, record.headers, context.registry, max_event_bytes=context.max_event_bytes
     )
     if isinstance(event, Rejected):
-        return event
+        return _Refused(event)
     mapped = context.pipeline.map(event)
     if isinstance(mapped, Rejected):
-        return mapped
+        return _Refused(mapped)
     known = states.get(mapped.key)
-    decision = context.pipeline.decide(mapped, known[1] if known else lookup(mapped.key))
+    state = known[1] if known else lookup(mapped.key)
+    decision = context.pipeline.decide(mapped, state)
     if isinstance(decision, Rejected):
-        return decision
+        return _Refused(decision, _refusal(mapped, decision, state, context))
     states[mapped.key] = (record.origin.partition, decision.state)
     return mapped, decision
 
@@ -112,13 +142,19 @@ Lookup = Callable[[str], KeyState | None]
 
 
 def process_batch(records: Sequence[InRecord], context: BatchContext, lookup: Lookup) -> BatchResult:
-    """Decide every record in order (each sees the state left by the ones before it), then coalesce writes."""
+    """Decide every record in order (each sees the state left by the ones before it), then coalesce writes.
+
+    Order of what is produced: dead letters and refusal notices as they come, then the writes, parents
+    (records without parent references) before children; a parent and its children share a partition (their
+    route), so the sink reads a parent's write or refusal before the children of this batch."""
     result = BatchResult()
     pending: list[tuple[MappedRecord, Accounted]] = []
     for record in records:
         decided = _decide(record, context, result.states, lookup)
-        if isinstance(decided, Rejected):
-            _reject(result, record, decided, context.topics)
+        if isinstance(decided, _Refused):
+            _reject(result, record, decided.rejected, context.topics)
+            if decided.notice is not None:
+                result.outbound.append(decided.notice)
             continue
         mapped, decision = decided
         if isinstance(decision, Skipped):
@@ -135,5 +171,6 @@ def process_batch(records: Sequence[InRecord], context: BatchContext, lookup: Lo
             result.accounted.append(accounted)
         else:
             result.accounted.append(Accounted(accounted.topic, Outcome.SKIPPED, SkipReason.COALESCED.value))
+    writes.sort(key=lambda write: bool(write.parents))  # stable: parents first, arrival order otherwise
     result.outbound.extend(write_message(write, context.topics) for write in writes)
     return result

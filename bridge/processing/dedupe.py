@@ -11,6 +11,7 @@ content) and a stale version (older than the last applied one); `coalesce` merge
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,12 +35,13 @@ class DedupeConfig:
 
 @dataclass(frozen=True, slots=True)
 class KeyState:
-    """What was last applied for one key."""
+    """What was last applied for one key, and the route (Kafka key) its writes take."""
 
     version: int | None = None
     content_hash: str | None = None
     event_ids: tuple[str, ...] = ()
     fields: Mapping[str, Any] = field(default_factory=dict)
+    route: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +81,17 @@ def decide(state: KeyState | None, record: MappedRecord, config: DedupeConfig = 
         return Skip(SkipReason.UNCHANGED, "the same values were already applied")
     event_ids = (*state.event_ids, *record.event_ids)[-config.recent_event_ids :]
     version = record.version if record.version is not None else state.version
-    new_state = KeyState(version, digest, event_ids, merged if config.keep_fields else {})
-    return Apply(record, new_state)
+    route = state.route or record.route  # sticky: every version of a key on one partition, in order
+    new_state = KeyState(version, digest, event_ids, merged if config.keep_fields else {}, route)
+    first_write = state.content_hash is None
+    return Apply(dataclasses.replace(record, routed_by=route, first_write=first_write), new_state)
 
 
 def remember(state: KeyState | None, record: MappedRecord, config: DedupeConfig = DedupeConfig()) -> KeyState:
     """`state` with `record`'s event ids noted, so that a skipped event's redelivery is a duplicate too."""
     base = state or KeyState()
     event_ids = (*base.event_ids, *(e for e in record.event_ids if e not in base.event_ids))
-    return KeyState(base.version, base.content_hash, event_ids[-config.recent_event_ids :], base.fields)
+    return KeyState(base.version, base.content_hash, event_ids[-config.recent_event_ids :], base.fields, base.route)
 
 
 def coalesce(records: Iterable[MappedRecord]) -> tuple[list[MappedRecord], int]:
@@ -101,14 +105,20 @@ def coalesce(records: Iterable[MappedRecord]) -> tuple[list[MappedRecord], int]:
             continue
         folded += 1
         version = record.version if record.version is not None else earlier.version
+        fields = {**earlier.fields, **record.fields}
+        parents = {**earlier.parents, **record.parents}
         merged[record.key] = MappedRecord(
             sobject=record.sobject,
             external_id_field=record.external_id_field,
             external_id=record.external_id,
-            fields={**earlier.fields, **record.fields},
+            fields=fields,
             lane=Lane.REALTIME if Lane.REALTIME in {earlier.lane, record.lane} else Lane.BULK,
             version=version,
             event_ids=(*earlier.event_ids, *record.event_ids),
+            # A later write that clears a relationship (`"Account": null`) drops that parent.
+            parents={name: key for name, key in parents.items() if isinstance(fields.get(name), Mapping)},
+            routed_by=earlier.routed_by or record.routed_by,
+            first_write=earlier.first_write,
         )
     return list(merged.values()), folded
 
@@ -116,7 +126,14 @@ def coalesce(records: Iterable[MappedRecord]) -> tuple[list[MappedRecord], int]:
 def encode_state(state: KeyState) -> bytes:
     """Bytes for the changelog-backed table."""
     encoded = orjson.dumps(
-        {"f": STATE_FORMAT, "v": state.version, "h": state.content_hash, "e": state.event_ids, "d": state.fields}
+        {
+            "f": STATE_FORMAT,
+            "v": state.version,
+            "h": state.content_hash,
+            "e": state.event_ids,
+            "d": state.fields,
+            "r": state.route,
+        }
     )
     # orjson's result keeps its 4 KiB working buffer allocated; the table holds millions of these, so copy
     # into an exactly sized object (measured: ~4.1 KB vs ~0.2 KB of RSS per key).
@@ -129,6 +146,6 @@ def decode_state(raw: bytes | None) -> KeyState | None:
         return None
     try:
         doc = orjson.loads(raw)
-        return KeyState(doc["v"], doc["h"], tuple(doc["e"]), doc.get("d") or {})
+        return KeyState(doc["v"], doc["h"], tuple(doc["e"]), doc.get("d") or {}, doc.get("r"))
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return None

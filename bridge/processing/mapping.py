@@ -247,11 +247,15 @@ def apply_mapping(mapping: EventMapping, event: InboundEvent) -> MappedRecord | 
     if isinstance(external_id, MappingFailure):
         return external_id
     fields: dict[str, Any] = {}
+    parents: dict[str, str] = {}
     try:
         for name, spec in mapping.fields.items():
             value = _field_value(spec, event)
-            if value is not _MISSING:
-                fields[name] = value
+            if value is _MISSING:
+                continue
+            fields[name] = value
+            if spec.parent is not None and value is not None:
+                parents[name] = f"{spec.parent.sobject}:{value[spec.parent.external_id_field]}"
         version = to_version(resolve(event, mapping.version_from)) if mapping.version_from else None
     except TransformError as exc:
         return MappingFailure("transform_failed", str(exc))
@@ -264,6 +268,7 @@ def apply_mapping(mapping: EventMapping, event: InboundEvent) -> MappedRecord | 
         lane=_lane(mapping, event),
         version=version,
         event_ids=(event.id,),
+        parents=parents,
     )
 
 
@@ -284,6 +289,16 @@ class Mappings:
     def sobjects(self) -> frozenset[str]:
         """The SObjects these mappings write (what the org metadata must cover)."""
         return frozenset(m.sobject for m in self.by_type.values())
+
+    @property
+    def parent_sobjects(self) -> frozenset[str]:
+        """The SObjects that other mappings reference as parents (their refusals matter to children)."""
+        return frozenset(
+            spec.parent.sobject
+            for mapping in self.by_type.values()
+            for spec in mapping.fields.values()
+            if spec.parent is not None
+        )
 
 
 def parse_mappings(documents: list[Any]) -> Mappings:

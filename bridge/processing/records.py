@@ -50,6 +50,10 @@ _ATTRIBUTES = frozenset({"id", "type", "source", "time", "subject", "sobject", "
 class MappedRecord:
     """An SObject record ready for an upsert by external ID, with the version that orders it.
 
+    `parents` maps each relationship field that references a parent by external ID to the parent's key
+    (`{"Account": "Account:C-1"}`). `routed_by` is the Kafka key of its writes once the processor has chosen it
+    (see `route`); `first_write` says the bridge never applied the key before (as far as its dedupe state knows).
+
     >>> MappedRecord("Account", "External_Id__c", "C-1", {"Name": "Acme"}, Lane.REALTIME, 3, ("e1",)).key
     'Account:C-1'
     """
@@ -61,8 +65,26 @@ class MappedRecord:
     lane: Lane
     version: int | None
     event_ids: tuple[str, ...] = field(default=())
+    parents: Mapping[str, str] = field(default_factory=dict)
+    routed_by: str | None = None
+    first_write: bool = False
 
     @property
     def key(self) -> str:
-        """The partition and state key: `sobject:external_id`, so one partition owns a record."""
+        """The state key and the key of its outcomes: `sobject:external_id`."""
         return f"{self.sobject}:{self.external_id}"
+
+    @property
+    def parent_keys(self) -> tuple[str, ...]:
+        """The keys of the parents this record references, in mapping order."""
+        return tuple(self.parents.values())
+
+    @property
+    def route(self) -> str:
+        """The Kafka key of its writes: the first parent's key, so that a parent and its children share a
+        partition (one sink worker sees both, in the order they were produced), else its own key. Once chosen
+        for a key the route sticks (`routed_by`), so every version of a re-parented child stays on one
+        partition and in order."""
+        if self.routed_by is not None:
+            return self.routed_by
+        return next(iter(self.parents.values()), self.key)

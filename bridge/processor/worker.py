@@ -48,9 +48,7 @@ def build_context(settings: Settings, org_dir: Path, compiler: RuleCompiler = un
 
 def source_topics(settings: Settings, registry: SchemaRegistry) -> tuple[str, ...]:
     """The configured source topics, or every topic the registered event types are published on."""
-    if settings.processor.source_topics:
-        return settings.processor.source_topics
-    return tuple(sorted({registry.spec(t).topic for t in registry.types}))
+    return settings.processor.source_topics or registry.topics
 
 
 def build_worker_app(settings: Settings, org_dir: Path, metrics: Metrics) -> ProcessorApp:

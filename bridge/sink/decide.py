@@ -14,7 +14,7 @@ from bridge.config import SinkSettings, TopicSettings
 from bridge.processing.routing import Outbound
 from bridge.sink.backoff import Backoff
 from bridge.sink.items import WriteItem
-from bridge.sink.messages import failure_message, result_message
+from bridge.sink.messages import PARENT_NOT_FOUND, failure_message, result_message
 from bridge.sink.outcomes import Failure, FailureKind, Outcome, Written
 from bridge.types import Outcome as Accounted
 
@@ -80,7 +80,7 @@ class Decider:
         if item.parent_wait_since_s is None:
             item.parent_wait_since_s = now_s
         if now_s - item.parent_wait_since_s >= self.settings.parent_wait_s:
-            return self._dead(item, failure, "parent_not_found")
+            return self._dead(item, failure, PARENT_NOT_FOUND)
         item.parent_waits += 1
         return Resend(item, now_s + self.backoff.delay_s(item.parent_waits), failure.kind.value)
 

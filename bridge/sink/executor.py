@@ -19,10 +19,9 @@ from bridge.metrics import Metrics
 from bridge.salesforce.bulk import BulkResult
 from bridge.salesforce.errors import SalesforceError
 from bridge.salesforce.results import SaveResult
-from bridge.sink.items import Batch, WriteItem, WritePath
+from bridge.sink.items import BULK_JOB_CALLS, Batch, WriteItem, WritePath
 from bridge.sink.outcomes import Failure, FailureKind, Outcome, Written
 
-BULK_JOB_CALLS = 8  # create, upload, close, a few polls, results: what the governor reserves for one job
 MAX_POLL_INTERVAL_S = 60.0
 
 

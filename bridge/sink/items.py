@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -19,6 +18,9 @@ class WritePath(StrEnum):
     COLLECTIONS = "collections"  # sObject Collections upsert, <= 200 records, allOrNone
     BULK = "bulk"  # a Bulk API 2.0 ingest job
     EVENTS = "events"  # Platform Events (`X__e`): published one per call, never upserted
+
+
+BULK_JOB_CALLS = 8  # create, upload, close, a few polls, results: what one Bulk API job costs (and is reserved)
 
 
 def is_platform_event(sobject: str) -> bool:
@@ -42,11 +44,13 @@ class WriteItem:
     not_before_s: float = 0.0
     parent_wait_since_s: float | None = None
     parent_waits: int = 0
+    upstream_generation: int = 0  # the upstream snapshot that covers what was published before it was read
+    missing_generation: int = 0  # the same, after the CRM last said its parent was missing
     _parents: tuple[str, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Computed once: the queue asks for every pending record's parents each time it forms a batch.
-        self._parents = parent_keys(self.record.fields)
+        self._parents = self.record.parent_keys
 
     @property
     def record_key(self) -> str:
@@ -54,8 +58,13 @@ class WriteItem:
         return self.record.key
 
     @property
+    def route(self) -> str:
+        """The Kafka key it was read with: the parent key it shares a partition with (or its own key)."""
+        return self.key.decode(errors="replace") if self.key else self.record.key
+
+    @property
     def parent_keys(self) -> tuple[str, ...]:
-        """Keys of the parents this record references by external ID (`{"Account": {"Ext__c": "C-1"}}`)."""
+        """Keys (`Account:C-1`) of the parents this record references by external ID."""
         return self._parents
 
     def payload(self) -> dict[str, Any]:
@@ -63,17 +72,6 @@ class WriteItem:
         body = dict(self.record.fields)
         body[self.record.external_id_field] = self.record.external_id
         return body
-
-
-def parent_keys(fields: Mapping[str, Any]) -> tuple[str, ...]:
-    """`Relationship:external_id` for every relationship field that references a parent by external ID."""
-    keys = []
-    for name, value in fields.items():
-        if isinstance(value, Mapping) and len(value) == 1:
-            (ref,) = value.values()
-            if isinstance(ref, str):
-                keys.append(f"{name}:{ref}")
-    return tuple(keys)
 
 
 @dataclass(frozen=True, slots=True)

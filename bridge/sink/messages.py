@@ -5,8 +5,10 @@ The value on `crm.results`, JSON, keyed like the write (`sobject:external_id`):
 "origin": {"topic", "partition", "offset"}}`.
 
 A dead letter is the processor's `DeadLetter` with stage `sink`, reason the Salesforce `errorCode` (or
-`parent_not_found`, `retries_exhausted`), and as detail a JSON object `{"errorCode", "message", "fields"}`;
-the original write record travels unchanged as the payload.
+`parent_not_found`, `parent_refused`, `retries_exhausted`), and as detail a JSON object `{"errorCode", "message",
+"fields"}`; the original write record travels unchanged as the payload. A child dead-lettered because its parent
+was refused (`parent_refused`, no call spent) names the parent and its reason in the headers `dlq_parent`,
+`dlq_parent_reason` (and in the detail's `parent`, `parentReason`), so that both can be replayed after a fix.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from bridge.config import TopicSettings
 from bridge.processing.records import Origin
 from bridge.processing.routing import DeadLetter, Outbound, dead_letter_message
 from bridge.sink.items import WriteItem
-from bridge.sink.outcomes import Failure, Written
+from bridge.sink.outcomes import Failure, FailureKind, Written
+from bridge.sink.parents import ParentRefusal
 
 DLQ_STAGE = "sink"
+PARENT_REFUSED = "parent_refused"
+PARENT_NOT_FOUND = "parent_not_found"
 
 
 def result_message(item: WriteItem, written: Written, topics: TopicSettings) -> Outbound:
@@ -42,11 +47,22 @@ def result_message(item: WriteItem, written: Written, topics: TopicSettings) -> 
     return Outbound(topics.results, record.key.encode(), orjson.dumps(doc), headers)
 
 
-def failure_message(item: WriteItem, failure: Failure, topics: TopicSettings, *, reason: str | None = None) -> Outbound:
-    """The dead letter of a record Salesforce will not take (or that waited too long)."""
-    detail = orjson.dumps(
-        {"errorCode": failure.error_code, "message": failure.message, "fields": list(failure.fields)}
-    ).decode()
+def failure_message(
+    item: WriteItem,
+    failure: Failure,
+    topics: TopicSettings,
+    *,
+    reason: str | None = None,
+    parent: ParentRefusal | None = None,
+) -> Outbound:
+    """The dead letter of a record Salesforce will not take (or that waited too long, or whose `parent` was
+    refused)."""
+    doc: dict[str, Any] = {"errorCode": failure.error_code, "message": failure.message, "fields": list(failure.fields)}
+    extra: tuple[tuple[str, bytes], ...] = ()
+    if parent is not None:
+        doc |= {"parent": parent.key, "parentStage": parent.stage, "parentReason": parent.reason}
+        extra = (("dlq_parent", parent.key.encode()), ("dlq_parent_reason", parent.reason.encode()))
+    detail = orjson.dumps(doc).decode()
     letter = DeadLetter(
         stage=DLQ_STAGE,
         reason=reason or failure.error_code,
@@ -56,4 +72,11 @@ def failure_message(item: WriteItem, failure: Failure, topics: TopicSettings, *,
         payload=item.value,
         headers=item.headers,
     )
-    return dead_letter_message(letter, topics)
+    return dead_letter_message(letter, topics, extra_headers=extra)
+
+
+def parent_refused_message(item: WriteItem, parent: ParentRefusal, topics: TopicSettings) -> Outbound:
+    """The dead letter of a child whose parent the bridge refused: sent nowhere, no call spent."""
+    message = f"parent {parent.key} was refused ({parent.stage}: {parent.reason}); replay it, then this record"
+    failure = Failure(FailureKind.PERMANENT, "PARENT_REFUSED", message, ())
+    return failure_message(item, failure, topics, reason=PARENT_REFUSED, parent=parent)

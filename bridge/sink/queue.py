@@ -4,35 +4,64 @@ Rules, in the order they apply when a batch is formed:
 - real-time before bulk; within a lane, SObjects without parent references (parents) before the others;
 - a record whose key is in a batch in flight, or whose earlier write is still waiting for a retry, waits:
   one batch never holds an external ID twice and the writes of one key keep their order;
-- a record that references a parent still pending or in flight waits for it (the parent is written first);
-  a bulk-lane one whose parent this sink has neither queued nor written waits up to `parent_grace_s` after it
-  was read for the parent to arrive (in a sync it is usually just behind, on another topic or partition);
-- a record waiting for a retry (`not_before_s`) waits, and so do the later writes of its key;
-- a bulk-lane group waits up to `batch_linger_s` for a full batch, unless `flush` says nothing more is coming;
-- a bulk-lane group with at least `bulk_threshold_records` pending becomes one Bulk API 2.0 job, as large as
-  `BULK_JOB_MAX_RECORDS`, waiting up to `BULK_LINGER_S` to grow (unless flushing).
-Batch sizes per SObject halve after `Apex CPU time limit exceeded` (floor 1) and grow back slowly.
-Records retried because their parent was missing are batched apart from the others. Children of a parent that
-has children in a batch in flight wait for that batch (their parent row would be locked by both transactions).
-A batch is formed from the first `max(LOOKAHEAD_MIN, 4 * limit)` records of a group, so forming one stays cheap
-however many records are pending.
+- a child whose parent is pending here (queued or in flight) is held, without spending calls or attempts, and
+  released into the next batch the moment the parent's outcome is known (`written`, `refuse`); a child whose
+  parent is refused is taken out for the dead-letter topic at once (`refuse`, `refused_parent`); a child of an
+  unknown parent goes, in a batch of such children only, and only a `parent_not_found` from the CRM makes it
+  wait (`parent_waits`, batched apart again), until the parent shows up here or `parent_wait_s` runs out;
+- children of a parent that has children in a batch in flight wait for that batch (their roll-up triggers would
+  lock the parent row from two transactions: UNABLE_TO_LOCK_ROW rolls back a whole batch);
+- a bulk-lane group sends a partial batch only when no record has joined it for `batch_linger_s`, or its first
+  record has waited `batch_max_linger_s`, or the queue must be flushed: batches stay full while records flow;
+- a bulk-lane group goes as one Bulk API 2.0 job when it has `bulk_threshold_records` pending, or when the API
+  budget is scarce (see `Budget`) and it has enough records for a job to cost fewer calls than Collections;
+  after an Apex CPU error its SObject goes by Collections in smaller batches until the batch size has grown back.
+Batch sizes per SObject halve after `Apex CPU time limit exceeded` (floor 1) and grow back slowly. A batch is
+formed from the first `max(LOOKAHEAD_MIN, 4 * limit)` records of a group, so forming one stays cheap however
+many records are pending.
 """
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+import math
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from bridge.config import SinkSettings
-from bridge.sink.items import Batch, WriteItem, WritePath, is_platform_event
+from bridge.sink.items import BULK_JOB_CALLS, Batch, WriteItem, WritePath, is_platform_event
+from bridge.sink.parents import ParentBook, ParentRefusal
 from bridge.types import Lane
 
 BULK_JOB_MAX_RECORDS = 100_000  # one job's CSV stays far below the 100 MB upload limit at this size
-BULK_LINGER_S = 5.0  # a job costs ~8 calls whatever its size: waiting a little for a bigger one pays
+BULK_LINGER_S = 5.0  # a job costs the same calls whatever its size: waiting a little for a bigger one pays
 LOOKAHEAD_MIN = 2_000  # records of a group examined per batch at least (see `_choose`)
-WRITTEN_MEMORY = 200_000  # keys of records this sink wrote, remembered (most recent) to release their children
+MAX_GENERATION = 2**62  # "every upstream generation is released": nothing to wait for upstream
 _GroupKey = tuple[Lane, str, str]
+
+# A batch holds records of one kind only, so that a child that fails for a missing parent (and rolls back its
+# all-or-nothing batch) takes down only records that ran the same risk.
+_SAFE, _UNKNOWN_PARENT, _PARENT_WAS_MISSING = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """The bulk lane's API budget as the queue sees it: calls this worker may still spend, and whether they are
+    scarce (then backlogs go as Bulk API jobs, ~1,000+ records a call, rather than Collections, 200)."""
+
+    allowance_calls: float = math.inf
+    scarce: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Round:
+    """What one `take` knows besides the queue."""
+
+    now_s: float
+    flush: bool
+    backlog: int
+    budget: Budget
+    released: int
 
 
 @dataclass(slots=True)
@@ -56,19 +85,26 @@ class BatchSizer:
         if size < self.ceiling:
             self._sizes[sobject] = min(self.ceiling, size + max(1, size // 8))
 
+    def is_full(self, sobject: str) -> bool:
+        """No recent CPU trouble: batches (and Bulk jobs) may be as large as they come."""
+        return self.size(sobject) >= self.ceiling
+
 
 @dataclass(slots=True)
 class WriteQueue:
-    """Pending writes grouped by (lane, SObject, external ID field), in arrival order."""
+    """Pending writes grouped by (lane, SObject, external ID field), in arrival order, and what this worker
+    knows of their parents (`parents`)."""
 
     settings: SinkSettings
     sizer: BatchSizer = field(init=False)
+    parents: ParentBook = field(default_factory=ParentBook)
     _groups: dict[_GroupKey, list[WriteItem]] = field(default_factory=dict)
     _pending_keys: Counter[str] = field(default_factory=Counter)
     _busy_keys: Counter[str] = field(default_factory=Counter)
     _busy_parents: Counter[str] = field(default_factory=Counter)
+    _children: dict[str, list[WriteItem]] = field(default_factory=dict)  # queued children by parent key
     _partial_since_s: dict[_GroupKey, float] = field(default_factory=dict)
-    _written: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _last_join_s: dict[_GroupKey, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sizer = BatchSizer(self.settings.batch_size)
@@ -80,16 +116,21 @@ class WriteQueue:
         """Pending records of `lane`."""
         return sum(len(items) for (group_lane, _, _), items in self._groups.items() if group_lane is lane)
 
+    # -- records in and out -----------------------------------------------------------------------------------
+
     def add(self, item: WriteItem) -> None:
-        """A new record, after everything already pending."""
-        self._group(item).append(item)
-        self._pending_keys[item.record_key] += 1
+        """A new record, after everything already pending; a refusal of its key is forgotten (it is pending)."""
+        group_key = self._group_key(item)
+        self._groups.setdefault(group_key, []).append(item)
+        self._last_join_s[group_key] = max(self._last_join_s.get(group_key, 0.0), item.read_at_s)
+        self._queued(item)
+        self.parents.forget(item.record_key)
 
     def put_back(self, items: Iterable[WriteItem]) -> None:
         """Records of a batch that must be sent again: ahead of the later writes of their keys."""
         for item in sorted(items, key=lambda i: i.offset, reverse=True):
-            self._group(item).insert(0, item)
-            self._pending_keys[item.record_key] += 1
+            self._groups.setdefault(self._group_key(item), []).insert(0, item)
+            self._queued(item)
 
     def done(self, batch: Batch) -> None:
         """A batch taken with `take` has ended; its keys are free again."""
@@ -98,85 +139,121 @@ class WriteQueue:
         self._busy_parents.subtract(key for item in batch.items for key in set(item.parent_keys))
         self._busy_parents += Counter()
 
-    def written(self, keys: Iterable[str]) -> None:
-        """Records Salesforce accepted: their children need not wait for them any more."""
-        for key in keys:
-            self._written[key] = None
-            self._written.move_to_end(key)
-        while len(self._written) > WRITTEN_MEMORY:
-            self._written.popitem(last=False)
-
     def drop(self, predicate: Callable[[WriteItem], bool]) -> list[WriteItem]:
         """Remove and return the pending items for which `predicate(item)` is true (revoked partitions)."""
-        dropped: list[WriteItem] = []
-        for key, items in self._groups.items():
-            keep = [item for item in items if not predicate(item)]
-            dropped.extend(item for item in items if predicate(item))
-            self._groups[key] = keep
-        self._pending_keys.subtract(item.record_key for item in dropped)
-        self._pending_keys += Counter()
+        dropped = [item for items in self._groups.values() for item in items if predicate(item)]
+        self._remove(dropped)
         return dropped
 
+    # -- what parents became ----------------------------------------------------------------------------------
+
+    def written(self, keys: Iterable[str], now_s: float) -> None:
+        """Records Salesforce accepted: children that failed for want of them may go at once."""
+        for key in keys:
+            self.parents.written(key, now_s)
+            for child in self._children.get(key, ()):
+                if child.parent_waits:
+                    child.not_before_s = min(child.not_before_s, now_s)
+
+    def refuse(self, refusal: ParentRefusal, now_s: float) -> list[WriteItem]:
+        """A parent the bridge never wrote was refused: remove and return its queued children (for the DLQ)."""
+        self.parents.refused(refusal, now_s)
+        children = list(self._children.get(refusal.key, ()))
+        self._remove(children)
+        return children
+
+    def refused_parent(self, item: WriteItem, now_s: float) -> ParentRefusal | None:
+        """The refusal of one of `item`'s parents, if one was refused (the item must not be sent then)."""
+        for key in item.parent_keys:
+            if (refusal := self.parents.refusal(key, now_s)) is not None:
+                return refusal
+        return None
+
+    def held_children(self) -> tuple[int, float | None]:
+        """Queued children held for a parent (pending here, or missing in the CRM): how many, and when the oldest
+        was read."""
+        held = [
+            child
+            for key, children in self._children.items()
+            for child in children
+            if child.parent_waits or self._pending_keys[key] > 0 or self._busy_keys[key] > 0
+        ]
+        return len(held), min((child.read_at_s for child in held), default=None)
+
+    # -- forming batches --------------------------------------------------------------------------------------
+
     def take(
-        self, now_s: float, *, flush: bool = False, lanes: Collection[Lane] = tuple(Lane), backlog: int = 0
+        self,
+        now_s: float,
+        *,
+        flush: bool = False,
+        lanes: Collection[Lane] = tuple(Lane),
+        backlog: int = 0,
+        budget: Budget = Budget(),
+        released: int = MAX_GENERATION,
     ) -> Batch | None:
         """The next batch of one of `lanes` to send, or None when nothing may go now. `backlog`: bulk-lane
-        records not read yet; with the pending ones they decide whether a Bulk API job is worth waiting for."""
+        records not read yet; with the pending ones and the `budget` they decide whether a Bulk API job pays.
+        `released`: the newest upstream generation released (`bridge.sink.upstream`): a bulk-lane child of an
+        unknown parent read after it waits, since its parent may still be on its way through the processor."""
+        round_ = _Round(now_s, flush, backlog, budget, released)
         for group_key in sorted(self._groups, key=self._group_order):
             if group_key[0] not in lanes:
                 continue
-            batch = self._take_from(group_key, now_s, flush, backlog)
+            batch = self._take_from(group_key, round_)
             if batch is not None:
                 return batch
         return None
 
-    def next_due_s(self) -> float | None:
-        """The earliest `not_before_s` among waiting records (when to look again), or None."""
-        due = [item.not_before_s for items in self._groups.values() for item in items[:1]]
-        return min(due) if due else None
-
-    def _group(self, item: WriteItem) -> list[WriteItem]:
-        record = item.record
-        return self._groups.setdefault((record.lane, record.sobject, record.external_id_field), [])
-
-    def _group_order(self, group_key: _GroupKey) -> tuple[int, int, str]:
-        lane, sobject, _ = group_key
-        items = self._groups[group_key]
-        is_child = int(bool(items) and bool(items[0].parent_keys))
-        return (0 if lane is Lane.REALTIME else 1, is_child, sobject)
-
-    def _take_from(self, group_key: _GroupKey, now_s: float, flush: bool, backlog: int) -> Batch | None:
+    def _take_from(self, group_key: _GroupKey, round_: _Round) -> Batch | None:
         items = self._groups[group_key]
         if not items:
             return None
         lane, sobject, external_id_field = group_key
-        path, limit = self._path_and_limit(lane, sobject, len(items) + (0 if flush else backlog))
-        chosen, held_back = self._choose(items, limit, now_s)
+        now_s, flush, budget = round_.now_s, round_.flush, round_.budget
+        visible = len(items) + (0 if flush else round_.backlog)
+        path, limit = self._path_and_limit(lane, sobject, visible, budget)
+        chosen, held_back = self._choose(items, limit, now_s, round_.released)
         if not chosen:
             return None
-        if path is WritePath.BULK and not flush and backlog >= self.settings.batch_size:
+        if path is WritePath.BULK and not flush and round_.backlog >= self.settings.batch_size:
             return None  # a job costs the same calls whatever its size: let the backlog be read into it first
         if not self._ready(group_key, path, len(chosen), limit, now_s, flush=flush, held_back=held_back):
             return None
         self._partial_since_s.pop(group_key, None)
-        if path is WritePath.BULK and len(chosen) < self.settings.bulk_threshold_records:
+        if path is WritePath.BULK and len(chosen) < self._min_job_records(visible, budget):
             path = WritePath.COLLECTIONS  # too many were held back for a job to pay off
             chosen = chosen[: self.sizer.size(sobject)]
-        chosen_ids = {id(item) for item in chosen}
-        self._groups[group_key] = [item for item in items if id(item) not in chosen_ids]
+        self._remove(chosen)
         for item in chosen:
-            self._pending_keys[item.record_key] -= 1
             self._busy_keys[item.record_key] += 1
             self._busy_parents.update(set(item.parent_keys))
-        self._pending_keys += Counter()
         return Batch(lane, sobject, external_id_field, path, tuple(chosen))
 
-    def _path_and_limit(self, lane: Lane, sobject: str, pending: int) -> tuple[WritePath, int]:
+    def _min_job_records(self, pending: int, budget: Budget) -> int:
+        """The smallest Bulk API job worth its calls: the threshold, or when calls are scarce or too few for
+        Collections, as many records as the calls a job costs would carry on Collections."""
+        if budget.scarce or self._too_dear(pending, budget):
+            return min(self.settings.bulk_threshold_records, BULK_JOB_CALLS * self.settings.batch_size)
+        return self.settings.bulk_threshold_records
+
+    def _path_and_limit(self, lane: Lane, sobject: str, pending: int, budget: Budget) -> tuple[WritePath, int]:
         if is_platform_event(sobject):
             return WritePath.EVENTS, 1
-        if lane is Lane.BULK and pending >= self.settings.bulk_threshold_records:
+        size = self.sizer.size(sobject)
+        if lane is Lane.BULK and self.sizer.is_full(sobject) and self._job_pays(pending, budget):
             return WritePath.BULK, BULK_JOB_MAX_RECORDS
-        return WritePath.COLLECTIONS, self.sizer.size(sobject)
+        return WritePath.COLLECTIONS, size
+
+    def _job_pays(self, pending: int, budget: Budget) -> bool:
+        """A Bulk API job for `pending` records: they reach the threshold; or calls are scarce (the group waits to
+        grow into a job, and goes by Collections if it has not grown enough when the wait is over); or the budget
+        would not carry them on Collections while one job would."""
+        return pending >= self.settings.bulk_threshold_records or budget.scarce or self._too_dear(pending, budget)
+
+    def _too_dear(self, pending: int, budget: Budget) -> bool:
+        collections_calls = math.ceil(pending / self.settings.batch_size)
+        return collections_calls > budget.allowance_calls and pending >= BULK_JOB_CALLS * self.settings.batch_size
 
     def _ready(
         self,
@@ -189,23 +266,25 @@ class WriteQueue:
         flush: bool,
         held_back: bool,
     ) -> bool:
-        """A full batch goes; a partial one waits up to `batch_linger_s` (a job `BULK_LINGER_S`) for more records
-        to become eligible (new ones read, parents written, earlier writes of a key done), unless nothing more
-        can come."""
+        """A full batch goes; a partial one while records still join the group or children are held back for
+        parents in flight waits (`batch_linger_s` of quiet, `batch_max_linger_s` at most; a job `BULK_LINGER_S`
+        at least), unless nothing more can come."""
         if chosen >= limit or group_key[0] is Lane.REALTIME or (flush and not held_back):
             return True
-        linger_s = self.settings.batch_linger_s
-        if path is WritePath.BULK:
-            linger_s = max(linger_s, BULK_LINGER_S)
         since_s = self._partial_since_s.setdefault(group_key, now_s)
-        return now_s - since_s >= linger_s
+        if path is WritePath.BULK:
+            return now_s - since_s >= max(self.settings.batch_max_linger_s, BULK_LINGER_S)
+        if now_s - since_s >= self.settings.batch_max_linger_s:
+            return True
+        quiet_s = now_s - self._last_join_s.get(group_key, 0.0)
+        return not held_back and quiet_s >= self.settings.batch_linger_s
 
-    def _choose(self, items: list[WriteItem], limit: int, now_s: float) -> tuple[list[WriteItem], bool]:
+    def _choose(self, items: list[WriteItem], limit: int, now_s: float, released: int) -> tuple[list[WriteItem], bool]:
         """Up to `limit` eligible records, and whether any record was held back (it may become eligible soon)."""
         chosen: list[WriteItem] = []
         held: set[str] = set()
         held_back = False
-        retrying_parent: bool | None = None  # decided by the first record chosen
+        kind: int | None = None  # decided by the first record chosen
         # Look at most this far: with tens of thousands pending (children waiting for parents), scanning the whole
         # group for every batch made batch forming quadratic. Records further back wait for the next batches.
         lookahead = max(LOOKAHEAD_MIN, 4 * limit)
@@ -217,31 +296,91 @@ class WriteQueue:
             if key in held:
                 continue  # an earlier write of the key goes first, never in the same batch
             held.add(key)
-            if self._busy_keys[key] > 0 or item.not_before_s > now_s or self._waits_for_parent(item, now_s):
+            if self._busy_keys[key] > 0 or item.not_before_s > now_s or self._waits_for_parent(item, now_s, released):
                 held_back = True
                 continue
-            if any(self._busy_parents[parent] > 0 for parent in item.parent_keys):
-                # A sibling in a batch in flight: its triggers (roll-ups) lock the same parent row, and two
-                # concurrent transactions on one parent fail with UNABLE_TO_LOCK_ROW, rolling back a whole batch.
-                held_back = True
-                continue
-            # Records whose parent was missing before go in batches of their own: if the parent is still missing,
-            # an all-or-nothing batch fails, and it should not take records that were fine down with it.
-            if retrying_parent is None:
-                retrying_parent = item.parent_waits > 0
-            elif retrying_parent != (item.parent_waits > 0):
+            item_kind = self._kind(item, now_s)
+            if kind is None:
+                kind = item_kind
+            elif kind != item_kind:
                 continue  # eligible, but for the next batch: waiting would not bring it into this one
             chosen.append(item)
             if len(chosen) >= limit:
                 break
         return chosen, held_back
 
-    def _waits_for_parent(self, item: WriteItem, now_s: float) -> bool:
+    def _waits_for_parent(self, item: WriteItem, now_s: float, released: int) -> bool:
         parents = item.parent_keys
-        if any(self._pending_keys[key] > 0 or self._busy_keys[key] > 0 for key in parents):
-            return True
-        # Unknown parents: sending now would likely fail the child and roll back its all-or-nothing batch.
-        if item.parent_waits or item.record.lane is not Lane.BULK or not parents:
+        for parent in parents:
+            if self._pending_keys[parent] > 0 or self._busy_keys[parent] > 0:
+                return True  # the parent goes first; its outcome releases the child
+            if self._busy_parents[parent] > 0:
+                return True  # a sibling in a batch in flight holds the parent row's lock
+        if (
+            not parents
+            or item.parent_waits
+            or item.upstream_generation <= released
+            or item.record.lane is Lane.REALTIME
+        ):
             return False
-        unknown = any(key not in self._written for key in parents)
-        return unknown and now_s - item.read_at_s < self.settings.parent_grace_s
+        # An unknown parent may still be in the processor's backlog: wait until what was published before this
+        # child was read has been processed and read here (bounded, should the upstream never say so).
+        unknown = any(not self.parents.is_written(parent, now_s) for parent in parents)
+        return unknown and now_s - item.read_at_s < self.settings.parent_wait_s
+
+    def missing_parents(self, released: int, now_s: float) -> list[WriteItem]:
+        """Remove and return children the CRM refused for a missing parent that is nowhere in the bridge: the
+        upstream generation after their failure is released, and the parent (the one they share a partition
+        with, so this worker would have seen it) is neither pending nor written here."""
+        gone: list[WriteItem] = []
+        for key, children in self._children.items():
+            if self._pending_keys[key] > 0 or self._busy_keys[key] > 0 or self.parents.is_written(key, now_s):
+                continue
+            gone.extend(
+                child
+                for child in children
+                if child.parent_waits and 0 < child.missing_generation <= released and child.route == key
+            )
+        self._remove(gone)
+        return gone
+
+    def _kind(self, item: WriteItem, now_s: float) -> int:
+        if item.parent_waits:
+            return _PARENT_WAS_MISSING
+        if all(self.parents.is_written(parent, now_s) for parent in item.parent_keys):
+            return _SAFE
+        return _UNKNOWN_PARENT
+
+    # -- bookkeeping ------------------------------------------------------------------------------------------
+
+    def _group_key(self, item: WriteItem) -> _GroupKey:
+        record = item.record
+        return (record.lane, record.sobject, record.external_id_field)
+
+    def _group_order(self, group_key: _GroupKey) -> tuple[int, int, str]:
+        lane, sobject, _ = group_key
+        items = self._groups[group_key]
+        is_child = int(bool(items) and bool(items[0].parent_keys))
+        return (0 if lane is Lane.REALTIME else 1, is_child, sobject)
+
+    def _queued(self, item: WriteItem) -> None:
+        self._pending_keys[item.record_key] += 1
+        for parent in item.parent_keys:
+            self._children.setdefault(parent, []).append(item)
+
+    def _remove(self, items: Collection[WriteItem]) -> None:
+        """Take `items` out of their groups and the indexes (they go into a batch, or away)."""
+        if not items:
+            return
+        gone = {id(item) for item in items}
+        for group_key in {self._group_key(item) for item in items}:
+            self._groups[group_key] = [item for item in self._groups[group_key] if id(item) not in gone]
+        for item in items:
+            self._pending_keys[item.record_key] -= 1
+            for parent in item.parent_keys:
+                siblings = [child for child in self._children.get(parent, ()) if id(child) not in gone]
+                if siblings:
+                    self._children[parent] = siblings
+                else:
+                    self._children.pop(parent, None)
+        self._pending_keys += Counter()

@@ -18,13 +18,16 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bridge.config import Settings
+from bridge.events import SchemaRegistry
 from bridge.governor import Governor, GovernorGate
 from bridge.kafka.producer import create_producer, producer_config
 from bridge.metrics import Metrics
 from bridge.sink.executor import RecordWriter
 from bridge.sink.sink import Sink, SinkStats, SinkWiring
+from bridge.sink.upstream import UpstreamProbe
 
 _SECURITY_KEYS = ("security_protocol", "ssl_context", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password")
 
@@ -34,12 +37,30 @@ def build_gate(settings: Settings, metrics: Metrics, clock: Callable[[], float] 
     return GovernorGate(Governor(settings.governor, now_s=clock()), clock=clock, metrics=metrics)
 
 
-def consumer_config(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for the sink's `AIOKafkaConsumer`: one group, manual commits, from the earliest offset."""
+def _connection(settings: Settings) -> dict[str, Any]:
     common = producer_config(settings.kafka, settings.publisher)  # validates bootstrap and security once
     config: dict[str, Any] = {key: common[key] for key in _SECURITY_KEYS if key in common}
+    return config | {"bootstrap_servers": common["bootstrap_servers"]}
+
+
+async def open_upstream_probe(settings: Settings, stack: AsyncExitStack) -> UpstreamProbe:
+    """The probe of the processor's progress: its group (`processor.app_id`) on its source topics."""
+    connection = _connection(settings)
+    client_id = f"{settings.kafka.client_id}-sink-upstream"
+    admin = AIOKafkaAdminClient(**connection, client_id=client_id)
+    await admin.start()
+    stack.push_async_callback(admin.close)
+    offsets = AIOKafkaConsumer(**connection, client_id=client_id, enable_auto_commit=False)
+    await offsets.start()
+    stack.push_async_callback(offsets.stop)
+    topics = settings.processor.source_topics or SchemaRegistry.load(settings.processor.schemas_dir).topics
+    return UpstreamProbe(admin, offsets, group_id=settings.processor.app_id, topics=topics)
+
+
+def consumer_config(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for the sink's `AIOKafkaConsumer`: one group, manual commits, from the earliest offset."""
+    config = _connection(settings)
     config.update(
-        bootstrap_servers=common["bootstrap_servers"],
         client_id=f"{settings.kafka.client_id}-sink",
         group_id=settings.sink.group_id,
         enable_auto_commit=False,
@@ -73,7 +94,8 @@ async def run_sink(
         stack.push_async_callback(producer.stop)
         await consumer.start()
         stack.push_async_callback(consumer.stop)
-        wiring = SinkWiring(settings, writer, gate, consumer, producer, metrics, clock=clock)
+        upstream = await open_upstream_probe(settings, stack)
+        wiring = SinkWiring(settings, writer, gate, consumer, producer, metrics, clock=clock, upstream=upstream)
         sink = await stack.enter_async_context(Sink(wiring))
         return await sink.run(stop, burst=burst)
     raise AssertionError("unreachable")  # pragma: no cover - the context manager does not swallow exceptions

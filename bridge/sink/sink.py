@@ -30,16 +30,18 @@ from bridge.config import Settings
 from bridge.governor import GovernorGate
 from bridge.metrics import Metrics
 from bridge.processing.records import Origin
-from bridge.processing.routing import DeadLetter, dead_letter_message, decode_write
+from bridge.processing.routing import DeadLetter, Refusal, dead_letter_message, decode_write_topic
 from bridge.salesforce.limits import LimitInfo
 from bridge.sink.backoff import Backoff
 from bridge.sink.decide import LIMIT_PAUSE_S, Decider, Deliver, Resend
 from bridge.sink.executor import BatchExecutor, RecordWriter, Results
-from bridge.sink.items import Batch, Headers, WriteItem, WritePath
-from bridge.sink.messages import DLQ_STAGE
+from bridge.sink.items import BULK_JOB_CALLS, Batch, Headers, WriteItem, WritePath
+from bridge.sink.messages import DLQ_STAGE, PARENT_NOT_FOUND, PARENT_REFUSED, failure_message, parent_refused_message
 from bridge.sink.outcomes import Failure, FailureKind, Written
+from bridge.sink.parents import ParentRefusal
 from bridge.sink.partitions import Partitions
-from bridge.sink.queue import WriteQueue
+from bridge.sink.queue import MAX_GENERATION, Budget, WriteQueue
+from bridge.sink.upstream import UpstreamProbe, Watermarks
 from bridge.types import Lane
 from bridge.types import Outcome as Accounted
 
@@ -49,6 +51,9 @@ _BUSY_FETCH_MS = 20
 _IDLE_FETCH_MS = 200
 MAX_PENDING_RECORDS = 60_000
 _YIELD_EVERY = 500
+_HELD_EVERY_S = 1.0  # how often the held-children gauges are refreshed (a scan of the queued children)
+_SCARCE_MIN_CALLS = 16 * BULK_JOB_CALLS  # however small the org's limit, this many calls left are scarce
+UPSTREAM_PROBE_S = 0.5  # how often the processor's progress is read (two small requests)
 
 
 @dataclass(slots=True)
@@ -60,6 +65,7 @@ class SinkStats:
     dead_lettered: int = 0
     resent: int = 0
     undecodable: int = 0
+    parent_refused: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,7 @@ class SinkWiring:
     clock: Callable[[], float] = time.monotonic
     rng: random.Random = field(default_factory=random.Random)
     grace_s: float = 30.0
+    upstream: UpstreamProbe | None = None  # the processor's progress; None: children of unknown parents go at once
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -108,7 +115,13 @@ class Sink:
         self._paused: set[TopicPartition] = set()
         self._paused_until_s = 0.0
         self._fetched_nothing = False
-        self._caught_up = False  # every assigned partition read to its end: partial batches may go now
+        self._caught_up = False  # every assigned partition read to its end
+        self._burst = False  # run until idle: once caught up, partial batches go at once
+        self._held_at_s = 0.0
+        self._watermarks = Watermarks()
+        self._released = 0 if wiring.upstream is not None else MAX_GENERATION
+        self._releases: list[tuple[int, dict[TopicPartition, int]]] = []  # passed generations not read up to yet
+        self._watch: asyncio.Task[None] | None = None
         self._next_offsets: dict[TopicPartition, int] = {}
         self.stats = SinkStats()
 
@@ -117,11 +130,16 @@ class Sink:
 
     async def __aenter__(self) -> Self:
         self._w.consumer.subscribe(list(self._topics), listener=_Rebalance(self))
+        if self._w.upstream is not None:
+            self._watch = asyncio.create_task(self._watch_upstream(self._w.upstream))
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
         await self._drain()
 
     # -- the loop -------------------------------------------------------------------------------------------
@@ -129,10 +147,13 @@ class Sink:
     async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> SinkStats:
         """Work until `stop` is set (or, with `burst`, until every assigned partition is caught up and idle)."""
         stop = stop if stop is not None else asyncio.Event()
+        self._burst = burst
         while not stop.is_set():
             await self._fetch()
+            await self._release()
             self._prioritise()
             self._dispatch()
+            self._export_held()
             await self._partitions.commit()
             if burst and await self._idle():
                 break
@@ -166,17 +187,49 @@ class Sink:
         value = record.value or b""
         headers = tuple((name, bytes(raw)) for name, raw in record.headers or ())
         try:
-            mapped = decode_write(value)
+            decoded = decode_write_topic(value)
         except (ValueError, KeyError, TypeError) as exc:  # not a write record: bad input never stops the stream
             if self._partitions.track_offset(record.topic, record.partition, record.offset):
                 self.stats.undecodable += 1
                 self._spawn(self._dead_letter_undecodable(record, headers, exc), Lane.BULK)
             return
-        item = WriteItem(record.topic, record.partition, record.offset, mapped, record.key, value, headers, now_s)
-        if self._partitions.track(item):
-            self._queue.add(item)
-            self.stats.read += 1
-            self._w.metrics.events.labels(topic=record.topic, outcome="consumed").inc()
+        if isinstance(decoded, Refusal):
+            self._refusal_notice(record, decoded, now_s)
+            return
+        item = WriteItem(record.topic, record.partition, record.offset, decoded, record.key, value, headers, now_s)
+        if not self._partitions.track(item):
+            return
+        item.upstream_generation = self._watermarks.next_generation
+        self.stats.read += 1
+        self._w.metrics.events.labels(topic=record.topic, outcome="consumed").inc()
+        refusal = self._queue.refused_parent(item, now_s)
+        if refusal is not None:
+            self._spawn(self._deliver(self._refused_children([item], refusal)), item.record.lane)
+            return
+        self._queue.add(item)
+
+    def _refusal_notice(self, record: ConsumerRecord[bytes, bytes], refusal: Refusal, now_s: float) -> None:
+        """The processor refused a parent the bridge never wrote: its children here are dead-lettered at once.
+        The notice is state, not an event: it settles as soon as it is read (children read before it are
+        unsettled until their dead letters are acknowledged, so a restart reads the notice again)."""
+        if not self._partitions.track_offset(record.topic, record.partition, record.offset):
+            return
+        self._partitions.settle_offset(record.topic, record.partition, record.offset)
+        self._refuse(ParentRefusal(refusal.key, "processor", refusal.reason, refusal.detail), now_s)
+
+    def _refuse(self, refusal: ParentRefusal, now_s: float) -> None:
+        children = self._queue.refuse(refusal, now_s)
+        if children:
+            lane = Lane.REALTIME if any(c.record.lane is Lane.REALTIME for c in children) else Lane.BULK
+            self._spawn(self._deliver(self._refused_children(children, refusal)), lane)
+
+    def _refused_children(self, children: Sequence[WriteItem], refusal: ParentRefusal) -> list[Deliver]:
+        self.stats.parent_refused += len(children)
+        topics = self._w.settings.topics
+        return [
+            Deliver(child, parent_refused_message(child, refusal, topics), Accounted.DEAD_LETTERED, PARENT_REFUSED)
+            for child in children
+        ]
 
     def _prioritise(self) -> None:
         """Pause the bulk partitions while real-time work waits or the queue is full; the real-time ones only
@@ -196,18 +249,99 @@ class Sink:
         now_s = self._w.clock()
         if now_s < self._paused_until_s:
             return
-        # Read to the end, or the queue is full: nothing more can join a batch by waiting.
-        flush = flush or self._caught_up or len(self._queue) >= self._max_pending
+        # The queue is full (or a burst run has read everything): nothing more can join a batch by waiting.
+        flush = flush or (self._burst and self._caught_up) or len(self._queue) >= self._max_pending
         cap = self._w.gate.governor.concurrency_cap
         backlog = self._backlog()
+        budget = self._budget()
         while True:
             # Each lane has its own task slots, so bulk batches waiting for budget never keep real-time out.
             per_lane = Counter(self._tasks.values())
             lanes = [lane for lane in Lane if per_lane[lane] < cap]
-            batch = self._queue.take(now_s, flush=flush, lanes=lanes, backlog=backlog) if lanes else None
+            batch = None
+            if lanes:
+                batch = self._queue.take(
+                    now_s, flush=flush, lanes=lanes, backlog=backlog, budget=budget, released=self._released
+                )
             if batch is None:
                 return
             self._spawn(self._process(batch), batch.lane)
+
+    # -- the processor's progress (bridge.sink.upstream) ------------------------------------------------------
+
+    async def _watch_upstream(self, probe: UpstreamProbe) -> None:
+        """Snapshot the processor's source topics and notice when its group has committed past a snapshot."""
+        while True:
+            await asyncio.sleep(UPSTREAM_PROBE_S)
+            ends = await probe.ends()
+            committed = await probe.committed() if ends is not None else None
+            if ends is None or committed is None:
+                # No source topics, or a processor group that has committed nothing: nothing upstream to wait for.
+                passed: int | None = self._watermarks.pass_all()
+            else:
+                self._watermarks.snapshot(ends)
+                passed = self._watermarks.advance(committed)
+            if passed is None or passed <= self._released:
+                continue
+            write_ends = await probe.end_offsets(self._partitions.assigned)
+            if write_ends is not None:
+                self._releases.append((passed, write_ends))
+
+    async def _release(self) -> None:
+        """A passed generation is released once this worker has read its partitions as far as they reached then."""
+        while self._releases:
+            generation, ends = self._releases[0]
+            for tp, end in ends.items():
+                if tp in self._partitions.assigned and await self._w.consumer.position(tp) < end:
+                    return
+            self._releases.pop(0)
+            self._released = max(self._released, generation)
+            if self._w.settings.sink.parent_wait_drained:
+                self._give_up_missing_parents()
+
+    def _give_up_missing_parents(self) -> None:
+        now_s = self._w.clock()
+        children = self._queue.missing_parents(self._released, now_s)
+        if not children:
+            return
+        topics = self._w.settings.topics
+        delivers = []
+        for child in children:
+            message = (
+                f"parent {child.route} is not in Salesforce, and nothing the source systems published before "
+                "Salesforce said so brought it through the bridge"
+            )
+            failure = Failure(FailureKind.PARENT_MISSING, "INVALID_CROSS_REFERENCE_KEY", message)
+            delivers.append(
+                Deliver(
+                    child,
+                    failure_message(child, failure, topics, reason=PARENT_NOT_FOUND),
+                    Accounted.DEAD_LETTERED,
+                    PARENT_NOT_FOUND,
+                )
+            )
+        lane = Lane.REALTIME if any(c.record.lane is Lane.REALTIME for c in children) else Lane.BULK
+        self._spawn(self._deliver(delivers), lane)
+
+    def _budget(self) -> Budget:
+        """The bulk lane's calls left for this worker, and whether they are scarce (`sink.bulk_budget_share`;
+        0 keeps the budget out of the choice of path)."""
+        governor = self._w.gate.governor
+        share_setting = self._w.settings.sink.bulk_budget_share
+        if governor.daily_limit_calls is None or share_setting <= 0:
+            return Budget()
+        ceiling = max(governor.ceiling_calls(Lane.BULK), 2 * _SCARCE_MIN_CALLS)
+        allowance = governor.allowance_calls(Lane.BULK)
+        return Budget(allowance, allowance < share_setting * governor.share * ceiling)
+
+    def _export_held(self) -> None:
+        now_s = self._w.clock()
+        if now_s - self._held_at_s < _HELD_EVERY_S:
+            return
+        self._held_at_s = now_s
+        held, oldest_read_s = self._queue.held_children()
+        self._w.metrics.held_children.set(held)
+        self._w.metrics.held_children_oldest_age.set(0.0 if oldest_read_s is None else now_s - oldest_read_s)
 
     def _spawn(self, work: Coroutine[Any, Any, None], lane: Lane) -> None:
         task = asyncio.create_task(work)
@@ -261,11 +395,16 @@ class Sink:
         finally:
             self._queue.done(batch)
         self._adapt(batch, results)
-        self._queue.written(item.record_key for item, outcome in results if isinstance(outcome, Written))
         now_s = self._w.clock()
+        self._queue.written((item.record_key for item, outcome in results if isinstance(outcome, Written)), now_s)
         decisions = [self._decider.decide(item, outcome, now_s, len(batch)) for item, outcome in results]
         self._resend([d for d in decisions if isinstance(d, Resend)])
-        await self._deliver([d for d in decisions if isinstance(d, Deliver)])
+        delivers = [d for d in decisions if isinstance(d, Deliver)]
+        for deliver in delivers:
+            if deliver.accounted is Accounted.DEAD_LETTERED and deliver.item.record.first_write:
+                # Refused by the CRM and never written before: the parent of whatever references it is absent.
+                self._refuse(ParentRefusal(deliver.item.record_key, DLQ_STAGE, deliver.reason), now_s)
+        await self._deliver(delivers)
 
     async def _write(self, batch: Batch) -> Results:
         try:
@@ -292,11 +431,18 @@ class Sink:
 
     def _resend(self, resends: Sequence[Resend]) -> None:
         owned = []
+        now_s = self._w.clock()
         for resend in resends:
-            resend.item.not_before_s = resend.not_before_s
+            item = resend.item
+            if (refusal := self._queue.refused_parent(item, now_s)) is not None:  # refused while it was in flight
+                self._spawn(self._deliver(self._refused_children([item], refusal)), item.record.lane)
+                continue
+            item.not_before_s = resend.not_before_s
+            if resend.reason == FailureKind.PARENT_MISSING.value:
+                item.missing_generation = self._watermarks.next_generation
             self._w.metrics.retries.labels(component="sink", reason=resend.reason).inc()
-            if self._partitions.owns(resend.item):
-                owned.append(resend.item)
+            if self._partitions.owns(item):
+                owned.append(item)
         self.stats.resent += len(resends)
         self._queue.put_back(owned)
 

@@ -12,14 +12,16 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from bridge.events import CloudEvent, encode_kafka
-from bridge.processing.routing import decode_dead_letter, decode_write
+from bridge.processing.records import MappedRecord
+from bridge.processing.routing import decode_dead_letter, decode_write_topic
 from tests.processor.conftest import Names, Worker, customer_event, publish, read_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 def _writes(messages: list[Any], names: Names) -> list[Any]:
-    return [decode_write(m.value) for m in messages if m.topic in {names.realtime, names.bulk}]
+    decoded = [decode_write_topic(m.value) for m in messages if m.topic in {names.realtime, names.bulk}]
+    return [write for write in decoded if isinstance(write, MappedRecord)]  # refusal notices are not writes
 
 
 async def test_bad_inputs_reach_the_dlq_with_reasons_and_the_worker_keeps_running(

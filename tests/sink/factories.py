@@ -17,5 +17,12 @@ def item(
     read_at_s: float = 0.0,
     partition: int = 0,
 ) -> WriteItem:
-    record = MappedRecord(sobject, "External_Id__c", external_id, fields or {"Name": external_id}, lane, 1, ("e",))
-    return WriteItem(f"crm.writes.{lane.value}", partition, offset, record, None, b"{}", (), read_at_s)
+    fields = fields or {"Name": external_id}
+    # Parents as a mapping names them: here every relationship is named like its SObject (`Account`).
+    parents = {
+        name: f"{name}:{next(iter(value.values()))}"
+        for name, value in fields.items()
+        if isinstance(value, dict) and len(value) == 1
+    }
+    record = MappedRecord(sobject, "External_Id__c", external_id, fields, lane, 1, ("e",), parents=parents)
+    return WriteItem(f"crm.writes.{lane.value}", partition, offset, record, record.route.encode(), b"{}", (), read_at_s)

@@ -99,6 +99,7 @@ async def test_two_workers_sharing_one_budget_stay_under_it(kafka_bootstrap: str
             server,
             BRIDGE_GOVERNOR__SAFETY_MARGIN_CALLS="20",
             BRIDGE_GOVERNOR__BUCKET_CAPACITY_CALLS="10000",  # the budget, not the spreading, is under test here
+            BRIDGE_SINK__BULK_BUDGET_SHARE="0",  # Collections only: every call counts against the ceiling
         )
         async with _worker(env), _worker(env):
             bulk_ceiling = 600 * 0.8 - 20
