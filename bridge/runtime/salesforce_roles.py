@@ -85,16 +85,21 @@ class ClientCredentials:
 
 
 class QueryReconciler:
-    """Reads current record state through SOQL when change events were lost (gaps, expired replay ids)."""
+    """Reads current record state through SOQL when change events were lost (gaps, expired replay ids).
 
-    def __init__(self, client: SalesforceClient, fields: dict[str, Sequence[str]]) -> None:
+    An entity's fields are described the first time it is reconciled, not at start: a source that never needs
+    a reconciliation spends no API calls on it."""
+
+    def __init__(self, client: SalesforceClient, fields: dict[str, Sequence[str]] | None = None) -> None:
         self._client = client
-        self._fields = fields
+        self._fields = dict(fields or {})
 
-    def _select(self, entity: str) -> str:
+    async def _select(self, entity: str) -> str:
         if not set(entity) <= _API_NAME_CHARS:
             raise ValueError(f"{entity!r} is not an API name")
-        names = ["Id", *(f for f in self._fields.get(entity, ()) if f != "Id" and set(f) <= _API_NAME_CHARS)]
+        if entity not in self._fields:
+            self._fields[entity] = [f["name"] for f in (await self._client.describe(entity)).get("fields", [])]
+        names = ["Id", *(f for f in self._fields[entity] if f != "Id" and set(f) <= _API_NAME_CHARS)]
         return f"SELECT {', '.join(names)} FROM {entity}"  # noqa: S608 - API names checked above
 
     async def changed_since(self, entity: str, since_ms: int) -> list[dict[str, Any]]:
@@ -102,7 +107,7 @@ class QueryReconciler:
         from datetime import UTC, datetime  # noqa: PLC0415
 
         since = datetime.fromtimestamp(since_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        soql = f"{self._select(entity)} WHERE SystemModstamp >= {since}"
+        soql = f"{await self._select(entity)} WHERE SystemModstamp >= {since}"
         return [_plain(row) async for row in self._client.query(soql)]
 
     async def read(self, entity: str, record_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -113,7 +118,7 @@ class QueryReconciler:
             if not ids:
                 continue
             quoted = ", ".join(f"'{i}'" for i in ids)
-            soql = f"{self._select(entity)} WHERE Id IN ({quoted})"
+            soql = f"{await self._select(entity)} WHERE Id IN ({quoted})"
             rows.extend([_plain(row) async for row in self._client.query(soql)])
         return rows
 
@@ -129,14 +134,11 @@ async def run_source(settings: Settings, metrics: Metrics, stop: asyncio.Event) 
 
     async with salesforce_client(settings, metrics) as client, serving(settings, metrics, {}):
         entities = {entity_of_channel(channel) for channel in settings.source.channels}
-        fields: dict[str, Sequence[str]] = {}
-        for entity in sorted(e for e in entities if e is not None):
-            fields[entity] = [f["name"] for f in (await client.describe(entity)).get("fields", [])]
         await pump_channels(
             settings,
             credentials=ClientCredentials(client, settings.source.tenant_id),
-            reconciler=QueryReconciler(client, fields),
-            reconcile_entities=sorted(fields),
+            reconciler=QueryReconciler(client),
+            reconcile_entities=sorted(e for e in entities if e is not None),
             metrics=metrics,
             stop=stop,
         )
