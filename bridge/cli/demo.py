@@ -2,6 +2,7 @@
 
     crm-bridge demo                                  # 42,000 accounts + 12,200 opportunities, report.json
     crm-bridge demo --accounts 2000 --opportunities 600
+    crm-bridge demo --daily-limit 250                # a budget below the Collections minimum: Bulk API jobs
     crm-bridge demo --publish-only --events 100000   # only the Publisher: publish, read back, compare
 
 Exit status 1 when any invariant failed (the report says which).
@@ -52,6 +53,13 @@ def _broker(settings: Settings, console: Console) -> Iterator[Settings]:
     show_default=True,
     help="Logs of the roles, the org snapshot and report.json go here.",
 )
+@click.option(
+    "--daily-limit",
+    default=15_000,
+    show_default=True,
+    type=click.IntRange(100, 10_000_000),
+    help="The emulated org's daily API request limit (below the sync's Collections minimum, Bulk API jobs carry it).",
+)
 @click.option("--latency/--no-latency", default=True, show_default=True, help="Realistic emulator latency.")
 @click.option("--trigger-bypass/--no-trigger-bypass", default=True, show_default=True)
 @click.option("--publish-only", is_flag=True, help="Only publish demo events and read them back (no sync).")
@@ -62,6 +70,7 @@ def demo(
     accounts: int,
     opportunities: int,
     workdir: Path,
+    daily_limit: int,
     latency: bool,
     trigger_bypass: bool,
     publish_only: bool,
@@ -79,7 +88,12 @@ def demo(
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
     from bridge.cli.demo_nightly import run_nightly_demo  # noqa: PLC0415
 
-    options = {"accounts": accounts, "opportunities": opportunities, "workdir": workdir.resolve()}
+    options = {
+        "accounts": accounts,
+        "opportunities": opportunities,
+        "workdir": workdir.resolve(),
+        "daily_limit": daily_limit,
+    }
     ok = run_nightly_demo(options, latency_speed=1.0 if latency else 0.0, trigger_bypass=trigger_bypass)
     if not ok:
         raise SystemExit(1)

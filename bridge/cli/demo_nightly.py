@@ -68,6 +68,8 @@ def _table(report: NightlyReport) -> Table:
         ("dead-lettered before the CRM", _reasons(_before_crm(report))),
         ("dead-lettered by the CRM", _reasons(report.dead_lettered.get("sink", {}))),
         ("API calls", f"{report.api_calls:,} ({report.api_share:.2%} of {report.daily_limit:,})"),
+        ("calls vs minimum", f"{report.api_calls_ratio:.2f}x the Collections minimum of {report.api_calls_minimum:,}"),
+        ("Bulk API jobs", f"{report.bulk_jobs}"),
         ("limit errors", f"{report.limit_errors}"),
         ("trigger CPU errors", f"{report.trigger_cpu_errors}"),
         ("retries", f"{report.retries}"),

@@ -7,7 +7,8 @@
 
 About `invalid_share` of the records break one of the org's validation rules in a way the bridge can see before
 calling Salesforce (a phone with letters, a website that is not a host name, a won deal without an amount), or
-only Salesforce can see (a deal whose customer never existed). `duplicate_share` of the events are delivered a
+only Salesforce can see (a deal whose customer never existed); a valid deal of a refused customer is refused by
+the sink without a call (`parent_refused`). `duplicate_share` of the events are delivered a
 second time (same event id), and `out_of_order_share` of the records get a newer version published before an
 older one, which must be dropped as stale. Everything depends only on the seed.
 """
@@ -146,13 +147,14 @@ class _Builder:
         self._emit(_DEAL, ext_id, data, rejection)
 
     def _orphan_deals_of_rejected_customers(self) -> None:
-        """A valid deal of a customer that was refused cannot be written either: Salesforce refuses it."""
+        """A valid deal of a customer that was refused cannot be written either: the sink dead-letters it at once,
+        naming its refused parent (the processor's refusal notice reaches the sink before the deal)."""
         scenario = self.scenario
         for event in scenario.events:
             orphan = event.type == DEAL_TYPE and event.data["customer_id"] in self._rejected_customers
             if not orphan or event.id in scenario.must_reject or event.id in scenario.stale_ids:
                 continue
-            scenario.must_reject[event.id] = Rejection(BY_CRM, "parent_not_found")
+            scenario.must_reject[event.id] = Rejection(BY_CRM, "parent_refused")
             scenario.expected.pop(("Opportunity", str(event.externalid)), None)
 
     def _break_customer(self, data: dict[str, Any]) -> tuple[Rejection, dict[str, Any]]:
