@@ -29,9 +29,9 @@ class ServeOptions:
     keyfile: str | None
     pubsub_port: int | None
     lock_error_rate: float
-    pubsub_tls: bool = False
     seed: int
     faults: tuple[str, ...] = ()
+    pubsub_tls: bool = False
 
 
 def build_org(options: ServeOptions) -> Org:
@@ -119,9 +119,7 @@ def announce(server: EmulatorServer, org: Org) -> None:
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False), default=None, help="PEM cert for HTTPS.")
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), default=None, help="PEM key for --certfile.")
 @click.option("--pubsub-port", type=int, default=None, help="Also serve the gRPC Pub/Sub API (0 = any free port).")
-@click.option(
-    "--pubsub-tls/--no-pubsub-tls", default=False, show_default=True, help="Serve the Pub/Sub API over TLS."
-)
+@click.option("--pubsub-tls/--no-pubsub-tls", default=False, show_default=True, help="Serve the Pub/Sub API over TLS.")
 @click.option(
     "--lock-error-rate", type=float, default=0.0, show_default=True, help="Share of saves failing UNABLE_TO_LOCK_ROW."
 )

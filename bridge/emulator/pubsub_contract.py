@@ -86,12 +86,13 @@ class PubSubFaults:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class StreamRules(Protocol):
-    """The timing rules of the long-lived streams (seconds)."""
+@dataclass(frozen=True, slots=True)
+class StreamTimes:
+    """The documented stream timings (seconds); tests shorten them."""
 
-    keepalive_s: float
-    idle_close_s: float
-    publish_idle_s: float
+    keepalive_s: float = 270.0  # "The empty fetch response is sent within 270 seconds."
+    idle_close_s: float = 60.0  # "The client must send a new FetchRequest within 60 seconds"
+    publish_idle_s: float = 70.0  # "A client must send a valid publish request with one or more events every 70 s"
 
 
 def replay_bytes(value: int) -> bytes:

@@ -200,14 +200,9 @@ class PubSubFeed:
 
     def _publish_one(self, topic: str, event: Any) -> PublishOutcome:
         key = event.id or self.new_event_id()
-        if not self.can_publish(topic):
-            return PublishOutcome(key, None, f"publishing is not allowed on {topic}")
-        if len(event.payload) > MAX_EVENT_BYTES:
-            return PublishOutcome(key, None, "the event message exceeds the maximum size of 1 MB")
-        if event.schema_id not in self._schemas:
-            return PublishOutcome(key, None, f"unknown schema id {event.schema_id!r}")
-        if event.schema_id != self._topic_schema.get(topic):
-            return PublishOutcome(key, None, f"schema id {event.schema_id!r} is not a schema of {topic}")
+        refusal = self._refusal(topic, event)
+        if refusal is not None:
+            return PublishOutcome(key, None, refusal)
         _, parsed = self._schemas[event.schema_id]
         try:
             values = decode_payload(parsed, event.payload)
@@ -217,6 +212,18 @@ class PubSubFeed:
         if missing:
             return PublishOutcome(key, None, f"required system fields missing: {', '.join(missing)}")
         return PublishOutcome(key, self.append_platform_event(topic.removeprefix("/event/"), key, values), None)
+
+    def _refusal(self, topic: str, event: Any) -> str | None:
+        """Why the event cannot be published before its payload is read, or None."""
+        if not self.can_publish(topic):
+            return f"publishing is not allowed on {topic}"
+        if len(event.payload) > MAX_EVENT_BYTES:
+            return "the event message exceeds the maximum size of 1 MB"
+        if event.schema_id not in self._schemas:
+            return f"unknown schema id {event.schema_id!r}"
+        if event.schema_id != self._topic_schema.get(topic):
+            return f"schema id {event.schema_id!r} is not a schema of {topic}"
+        return None
 
     def count(self, topic: str) -> int:
         """Events retained on a channel (for inspection)."""

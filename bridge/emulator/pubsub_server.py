@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from bridge.emulator.pubsub_contract import (
     FeedEvent,
     PublishOutcome,
     PubSubFaults,
+    StreamTimes,
     abort,
     new_rpc_id,
     replay_bytes,
@@ -46,15 +46,6 @@ __all__ = ["ChangeFeed", "FeedEvent", "PubSubFaults", "PubSubServer", "PubSubSer
 
 _INVALID = grpc.StatusCode.INVALID_ARGUMENT
 _AUTH_HEADERS = ("accesstoken", "instanceurl", "tenantid")
-
-
-@dataclass(frozen=True, slots=True)
-class StreamTimes:
-    """The documented stream timings (seconds); tests shorten them."""
-
-    keepalive_s: float = 270.0  # "The empty fetch response is sent within 270 seconds."
-    idle_close_s: float = 60.0  # "The client must send a new FetchRequest within 60 seconds"
-    publish_idle_s: float = 70.0  # "A client must send a valid publish request with one or more events every 70 s"
 
 
 class PubSubServicer(pb_grpc.PubSubServicer):

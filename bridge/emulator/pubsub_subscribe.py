@@ -26,7 +26,7 @@ from bridge.emulator.pubsub_contract import (
     ChangeFeed,
     FeedEvent,
     PubSubFaults,
-    StreamRules,
+    StreamTimes,
     abort,
     new_rpc_id,
     replay_bytes,
@@ -62,7 +62,7 @@ class _Credit:
 class SubscribeStream:
     """Serves one Subscribe call: `async for response in SubscribeStream(...).run(requests, context)`."""
 
-    def __init__(self, feed: ChangeFeed, rules: StreamRules, faults: PubSubFaults) -> None:
+    def __init__(self, feed: ChangeFeed, rules: StreamTimes, faults: PubSubFaults) -> None:
         self._feed = feed
         self._rules = rules
         self._faults = faults

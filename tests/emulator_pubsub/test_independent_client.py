@@ -24,8 +24,14 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 
 async def _token(server: EmulatorServer) -> dict[str, str]:
-    form = {"grant_type": "client_credentials", "client_id": "emulator-client-id", "client_secret": "emulator-client-secret"}
-    async with httpx.AsyncClient(base_url=server.url, verify=ssl.create_default_context(cafile=str(server.certfile))) as http:
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": "emulator-client-id",
+        "client_secret": "emulator-client-secret",
+    }
+    async with httpx.AsyncClient(
+        base_url=server.url, verify=ssl.create_default_context(cafile=str(server.certfile))
+    ) as http:
         response = await http.post("/services/oauth2/token", data=form)
     return dict(response.raise_for_status().json())
 
@@ -67,14 +73,17 @@ async def test_independent_client_publishes_streams_and_subscribes_over_tls() ->
     assert topic["tenant_guid"] == org.profile.org_id
     assert topic["can_publish"] is True
     assert topic["can_subscribe"] is True
-    assert topic["schema_id"] and UUID.match(topic["rpc_id"])
+    assert topic["schema_id"]
+    assert UUID.match(topic["rpc_id"])
     assert report["schema"]["schema_id"] == topic["schema_id"]
 
     unary = report["publish"]
-    assert unary["schema_id"] == topic["schema_id"] and UUID.match(unary["rpc_id"])
+    assert unary["schema_id"] == topic["schema_id"]
+    assert UUID.match(unary["rpc_id"])
     assert [r["error"] for r in unary["results"]] == [None, None]
     given, generated = (r["correlation_key"] for r in unary["results"])
-    assert UUID.match(given) and UUID.match(generated)  # the user's id kept, a system UUID when none was given
+    assert UUID.match(given)
+    assert UUID.match(generated)
 
     streamed = report["publish_stream"]
     assert len(streamed) == 3  # one response per request, in order
@@ -87,4 +96,3 @@ async def test_independent_client_publishes_streams_and_subscribes_over_tls() ->
     assert [e["replay_id"] for e in delivered] == [p["replay_id"] for p in published]
     assert all(UUID.match(e["id"]) and UUID.match(e["rpc_id"]) for e in delivered)
     assert delivered[-1]["pending_num_requested"] == 0
-
