@@ -92,8 +92,8 @@ class _Stream:
 
     async def open(self, *, fresh_login: bool) -> None:
         async def outgoing() -> AsyncIterator[Any]:
-            while True:
-                yield await self._requests.get()
+            while (request := await self._requests.get()) is not None:
+                yield request
 
         self._call = self._client.stub.PublishStream(outgoing(), metadata=await self._client.metadata(fresh_login))
         self._reader = asyncio.create_task(self._read(), name=f"publish-stream:{self._topic}")
@@ -128,6 +128,8 @@ class _Stream:
 
     async def close(self) -> None:
         self.closed = True
+        await self._requests.put(None)  # end the request stream first: cancelling under a waiting writer is noisy
+        await asyncio.sleep(0)
         if self._call is not None:
             self._call.cancel()
         if self._reader is not None:
@@ -266,12 +268,16 @@ class EventPublisher:
             async with asyncio.timeout(self._verify_timeout_s):
                 try:
                     await self._scan(topic, start, keys, found)
+                except PubSubAuthError:  # the session that broke the stream: log in again
+                    await self._scan(topic, start, keys, found, fresh_login=True)
                 except ReplayIdInvalid:  # the fence left retention: read what is retained
                     await self._scan(topic, ReplayStart("EARLIEST"), keys, found)
         return found
 
-    async def _scan(self, topic: str, start: ReplayStart, keys: set[str], found: dict[str, bytes]) -> None:
-        stream = self._client.subscribe(topic, start)
+    async def _scan(
+        self, topic: str, start: ReplayStart, keys: set[str], found: dict[str, bytes], *, fresh_login: bool = False
+    ) -> None:
+        stream = self._client.subscribe(topic, start, fresh_login=fresh_login)
         async with contextlib.aclosing(stream):  # type: ignore[type-var]  # an async generator
             async for batch in stream:
                 if not batch.events:
