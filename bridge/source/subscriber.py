@@ -170,8 +170,8 @@ class PubSubClient:
         await requests.put(first)
 
         async def outgoing() -> AsyncIterator[Any]:
-            while True:
-                yield await requests.get()
+            while (request := await requests.get()) is not None:
+                yield request
 
         call = self.stub.Subscribe(outgoing(), metadata=await self.metadata(fresh_login))
         try:
@@ -184,4 +184,8 @@ class PubSubClient:
         except grpc.aio.AioRpcError as exc:
             raise map_rpc_error(exc) from None
         finally:
+            # End the request stream before cancelling: gRPC closing a request generator that is waiting on the
+            # queue fails with "aclose(): asynchronous generator is already running" in a task nobody awaits.
+            requests.put_nowait(None)
+            await asyncio.sleep(0)
             call.cancel()

@@ -52,7 +52,8 @@ async def test_platform_events_over_publish_stream_with_a_lost_answer(
     metrics = Metrics.create(CollectorRegistry())
     gate = build_gate(settings, metrics)
     async with EmulatorServer(org, pubsub_port=0) as server:
-        assert server.pubsub is not None and server.pubsub_target is not None
+        assert server.pubsub is not None
+        assert server.pubsub_target is not None
         server.pubsub.faults.drop_publish_responses = 2  # two answers lost in transit, the events published
         sf_settings = settings.salesforce.model_copy(
             update={
