@@ -97,8 +97,8 @@ async def load_state(bootstrap_servers: str, topic: str) -> CheckpointState:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers, isolation_level="read_committed", enable_auto_commit=False
     )
-    await consumer.start()
-    try:
+    try:  # started inside: a cancel during start() must still close the consumer
+        await consumer.start()
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         end = await consumer.end_offsets(assigned)
@@ -162,8 +162,8 @@ async def watch_commands(
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers, isolation_level="read_committed", enable_auto_commit=False
     )
-    await consumer.start()
-    try:
+    try:  # started inside: the source stopping during start() must still close the consumer
+        await consumer.start()
         consumer.assign(list(start))
         for tp, offset in start.items():
             consumer.seek(tp, offset)
