@@ -31,6 +31,7 @@ class ServeOptions:
     lock_error_rate: float
     seed: int
     faults: tuple[str, ...] = ()
+    pubsub_tls: bool = False
 
 
 def build_org(options: ServeOptions) -> Org:
@@ -79,6 +80,7 @@ async def serve(options: ServeOptions) -> None:
         certfile=options.certfile,
         keyfile=options.keyfile,
         pubsub_port=options.pubsub_port,
+        pubsub_tls=options.pubsub_tls,
     )
     async with server:
         announce(server, org)
@@ -94,7 +96,8 @@ def announce(server: EmulatorServer, org: Org) -> None:
     if server.certfile is not None:
         click.echo(f"  certificate     {server.certfile}")
     if server.pubsub_target:
-        click.echo(f"  Pub/Sub API     {server.pubsub_target} (plaintext gRPC)")
+        transport = "gRPC over TLS, the certificate above" if server.pubsub_tls else "plaintext gRPC"
+        click.echo(f"  Pub/Sub API     {server.pubsub_target} ({transport})")
     click.echo(f"  daily API limit {org.api_usage.limit}")
     for app in org.profile.connected_apps:
         # The bundled profile's secrets are fixed test values published in the docs; others stay unprinted.
@@ -116,6 +119,7 @@ def announce(server: EmulatorServer, org: Org) -> None:
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False), default=None, help="PEM cert for HTTPS.")
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), default=None, help="PEM key for --certfile.")
 @click.option("--pubsub-port", type=int, default=None, help="Also serve the gRPC Pub/Sub API (0 = any free port).")
+@click.option("--pubsub-tls/--no-pubsub-tls", default=False, show_default=True, help="Serve the Pub/Sub API over TLS.")
 @click.option(
     "--lock-error-rate", type=float, default=0.0, show_default=True, help="Share of saves failing UNABLE_TO_LOCK_ROW."
 )
@@ -139,6 +143,7 @@ def emulator(
     certfile: str | None,
     keyfile: str | None,
     pubsub_port: int | None,
+    pubsub_tls: bool,
     lock_error_rate: float,
     seed: int,
     faults: tuple[str, ...],
@@ -155,6 +160,7 @@ def emulator(
         certfile=certfile,
         keyfile=keyfile,
         pubsub_port=pubsub_port,
+        pubsub_tls=pubsub_tls,
         lock_error_rate=lock_error_rate,
         seed=seed,
         faults=faults,

@@ -2,11 +2,14 @@
 
 One event per change, except that identical changes (same object, type, fields and values) to several records
 in one transaction share one event with all their `recordIds`, as Salesforce merges them. Events of one
-transaction share its `transactionKey` and number `sequenceNumber` from 1.
+transaction share its `transactionKey`, in the UUID form Salesforce uses ("00065380-d1a9-a64a-9341-14f6f12f674c"),
+and number `sequenceNumber` from 1. `commitNumber` is the commit's system change number: increasing, and larger
+than JavaScript's safe integers, as real SCNs can be.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +19,13 @@ from bridge.emulator.pubsub_feed import PubSubFeed
 from bridge.emulator.transaction import Change
 
 _SKIP = frozenset({"Id", "IsDeleted"})
+_TRANSACTION_KEYS = uuid.UUID("6f1c3c1e-5a55-4d2e-9a0b-2c8a8e5a0c11")  # names this emulator's transaction keys
+_FIRST_COMMIT_NUMBER = 2**53 + 4_096  # past JavaScript's safe integer range, as documented for real SCNs
+
+
+def transaction_key_of(key: str) -> str:
+    """The UUID-form `transactionKey` of one emulated transaction (stable for the same transaction)."""
+    return str(uuid.uuid5(_TRANSACTION_KEYS, key))
 
 
 def _avro_value(kind: str, value: Any) -> Any:
@@ -39,7 +49,7 @@ class ChangePublisher:
         self._feed = feed
         self._objects = objects
         self._clock = clock
-        self._commit_number = 0
+        self._commit_number = _FIRST_COMMIT_NUMBER
         for spec in objects.values():
             custom = [(f.name, f.type) for f in spec.fields.values() if not f.system]
             if spec.platform_event:
@@ -51,7 +61,7 @@ class ChangePublisher:
         """Append the transaction's events; returns their replay ids."""
         if not changes:
             return []
-        self._commit_number += 1
+        self._commit_number += 7  # SCNs are increasing, not contiguous
         commit_ms = int(self._clock() * 1000)
         replay_ids = []
         for sequence, (first, record_ids) in enumerate(self._merged(changes), start=1):
@@ -63,7 +73,7 @@ class ChangePublisher:
                 "recordIds": record_ids,
                 "changeType": first.change_type,
                 "changeOrigin": origin,
-                "transactionKey": transaction_key,
+                "transactionKey": transaction_key_of(transaction_key),
                 "sequenceNumber": sequence,
                 "commitTimestamp": commit_ms,
                 "commitNumber": self._commit_number,

@@ -77,7 +77,9 @@ class Org:
         self.latency = latency or LatencyModel()
         self.locks = RowLocks()
         self.store = RecordStore(self.profile.objects.values())
-        self.feed = PubSubFeed(clock=self.clock, session_valid=self.sessions.valid)
+        self.feed = PubSubFeed(
+            clock=self.clock, session_valid=self.sessions.valid, tenant_id=self.profile.org_id, seed=seed
+        )
         self.call_log: deque[CallLogEntry] = deque(maxlen=10_000)
         self._publisher = ChangePublisher(self.feed, self.profile.objects, self.clock)
         self._numbers = itertools.count(1)

@@ -4,12 +4,20 @@ Change events are kept on `/data/ChangeEvents` and on their per-object channel (
 Platform Events on `/event/<Name__e>`. Replay ids come from one org-wide counter, so they are increasing but not
 contiguous on a channel, as on the real service. Events older than the retention window (72 h of the emulator's
 clock) are dropped, and a replay id that is no longer retained is refused by the server.
+
+Every event's `id` is a UUID, as Salesforce fills it ("For Pub/Sub API clients, the event id field contains the event
+UUID value"); a Platform Event published through the Pub/Sub API keeps the `ProducerEvent.id` its publisher gave it
+(the proto: "Either a user-provided ID or a system generated guid"), and that id is its publish result's
+`correlation_key`. Salesforce documents no deduplication by that id, so neither does the feed: the same event
+published twice is two events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import random
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +25,14 @@ from typing import Any
 import fastavro
 import orjson
 
-from bridge.emulator.pubsub_server import FeedEvent
+from bridge.emulator.pubsub_contract import FeedEvent, PublishOutcome
 from bridge.pubsub.avro import change_event_schema, decode_payload, encode_payload, platform_event_schema, schema_id_of
 from bridge.pubsub.bitmaps import encode_bitmap
 
 ALL_CHANGES = "/data/ChangeEvents"
 RETENTION_S = 72 * 3600
+MAX_EVENT_BYTES = 1024 * 1024  # "Each event message in a batch in a PublishRequest has a maximum size of 1 MB."
+DEFAULT_TENANT = "00D000000000001AAA"
 
 
 def change_channel(entity: str) -> str:
@@ -47,9 +57,13 @@ class PubSubFeed:
         clock: Callable[[], float],
         session_valid: Callable[[str], bool],
         retention_s: float = RETENTION_S,
+        tenant_id: str = DEFAULT_TENANT,
+        seed: int = 0,
     ) -> None:
         self._clock = clock
         self._session_valid = session_valid
+        self.tenant_id = tenant_id
+        self._random = random.Random(seed)  # noqa: S311 - reproducible event UUIDs, not security
         self._retention_s = retention_s
         self._counter = 1000
         self._channels: dict[str, list[_Retained]] = {ALL_CHANGES: []}
@@ -93,8 +107,7 @@ class PubSubFeed:
         record = {"ChangeEventHeader": avro_header, **{k: v for k, v in values.items() if k in known}}
         payload = encode_payload(parsed, record)
         replay_id = self._next_id()
-        event_id = f"{header['transactionKey']}-{header['sequenceNumber']}"
-        event = FeedEvent(replay_id, event_id, schema_id, payload)
+        event = FeedEvent(replay_id, self.new_event_id(), schema_id, payload)
         for channel in (ALL_CHANGES, change_channel(entity)):
             self._channels[channel].append(_Retained(replay_id, event, self._clock()))
         self._notify()
@@ -109,6 +122,10 @@ class PubSubFeed:
         self._channels[f"/event/{name}"].append(_Retained(replay_id, event, self._clock()))
         self._notify()
         return replay_id
+
+    def new_event_id(self) -> str:
+        """A fresh event UUID (version 4), as the event bus assigns one to every event."""
+        return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
 
     def _next_id(self) -> int:
         # Org-wide counter, stepping by more than one: ids on one channel are increasing, not contiguous.
@@ -169,21 +186,44 @@ class PubSubFeed:
     def session_valid(self, access_token: str) -> bool:
         return self._session_valid(access_token)
 
-    def publish(self, topic: str, events: Sequence[Any]) -> list[int | str]:
-        name = topic.removeprefix("/event/")
-        results: list[int | str] = []
-        for event in events:
-            if event.schema_id not in self._schemas:
-                results.append("unknown schema id")
-                continue
-            _, parsed = self._schemas[event.schema_id]
-            try:
-                values = decode_payload(parsed, event.payload)
-            except (ValueError, EOFError, IndexError) as exc:
-                results.append(f"payload does not match its schema: {exc}")
-                continue
-            results.append(self.append_platform_event(name, event.id or f"{name}-{self._counter}", values))
-        return results
+    def tenant_matches(self, tenant_id: str) -> bool:
+        """True when `tenant_id` names this org, in its 15- or 18-character form."""
+        return len(tenant_id) in (15, 18) and tenant_id[:15] == self.tenant_id[:15]
+
+    def can_publish(self, topic: str) -> bool:
+        """Platform Event channels take publishes; change event channels are written by the org only."""
+        return topic.startswith("/event/") and topic in self._channels
+
+    def publish(self, topic: str, events: Sequence[Any]) -> list[PublishOutcome]:
+        """Publish ProducerEvents on a Platform Event channel; one outcome per event, each on its own."""
+        return [self._publish_one(topic, event) for event in events]
+
+    def _publish_one(self, topic: str, event: Any) -> PublishOutcome:
+        key = event.id or self.new_event_id()
+        refusal = self._refusal(topic, event)
+        if refusal is not None:
+            return PublishOutcome(key, None, refusal)
+        _, parsed = self._schemas[event.schema_id]
+        try:
+            values = decode_payload(parsed, event.payload)
+        except (ValueError, EOFError, IndexError, TypeError) as exc:
+            return PublishOutcome(key, None, f"payload does not match its schema: {exc}")
+        missing = [name for name in ("CreatedDate", "CreatedById") if values.get(name) in (None, "")]
+        if missing:
+            return PublishOutcome(key, None, f"required system fields missing: {', '.join(missing)}")
+        return PublishOutcome(key, self.append_platform_event(topic.removeprefix("/event/"), key, values), None)
+
+    def _refusal(self, topic: str, event: Any) -> str | None:
+        """Why the event cannot be published before its payload is read, or None."""
+        if not self.can_publish(topic):
+            return f"publishing is not allowed on {topic}"
+        if len(event.payload) > MAX_EVENT_BYTES:
+            return "the event message exceeds the maximum size of 1 MB"
+        if event.schema_id not in self._schemas:
+            return f"unknown schema id {event.schema_id!r}"
+        if event.schema_id != self._topic_schema.get(topic):
+            return f"schema id {event.schema_id!r} is not a schema of {topic}"
+        return None
 
     def count(self, topic: str) -> int:
         """Events retained on a channel (for inspection)."""

@@ -1,287 +1,185 @@
 """The emulator's Pub/Sub API: a gRPC server over the org's retained change events and Platform Events.
 
-It follows the documented behaviour: auth metadata on every RPC (`accesstoken`, `instanceurl`, `tenantid`);
-Subscribe as a pull stream whose `num_requested` credits add up and are capped at 100; the replay preset honoured
-only in the first request; CUSTOM resumes strictly after the given id, and an unknown or expired id fails with
-INVALID_ARGUMENT and the `…replayid.corrupted` error code in the `error-code` trailer; empty keepalive responses
-carrying `latest_replay_id` when nothing arrives for `keepalive_s`; the stream closes when no credit is requested
-for `idle_close_s`; GetTopic, GetSchema and Publish.
+It follows the documented behaviour (the official `pubsub_api.proto`, whose comments are part of the contract, and
+the Pub/Sub API guide):
+
+- auth metadata on every RPC (`accesstoken`, `instanceurl`, `tenantid`); a missing one is
+  `service.auth.headers.invalid`, an unknown or expired token, or a `tenantid` that is not the token's org, is
+  UNAUTHENTICATED `service.auth.error` ("An authentication exception occurred. Provide valid authentication via
+  metadata headers.");
+- GetTopic fills `topic_name`, `tenant_guid`, `can_publish`, `can_subscribe`, `schema_id` and `rpc_id`; GetSchema and
+  every response carry an `rpc_id`;
+- Publish and PublishStream return "a PublishResult for each event", each with its `correlation_key` and either a
+  `replay_id` or its own error; PublishStream answers each request in order, takes its topic from the first request
+  (a different later one is INVALID_ARGUMENT), and closes a stream that sent no valid request with events for 70 s;
+- Subscribe follows the stream rules in `bridge.emulator.pubsub_subscribe`;
+- served in plaintext, or over TLS with the emulator's certificate (`bridge.emulator.tls`).
+
+ManagedSubscribe (beta) is not served: it answers UNIMPLEMENTED.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
 import grpc
 
+from bridge.emulator.pubsub_contract import (
+    AUTH_ERROR_MESSAGE,
+    ChangeFeed,
+    FeedEvent,
+    PublishOutcome,
+    PubSubFaults,
+    StreamTimes,
+    abort,
+    new_rpc_id,
+    replay_bytes,
+)
+from bridge.emulator.pubsub_subscribe import SubscribeStream
 from bridge.pubsub._pb import pubsub_api_pb2 as pb
 from bridge.pubsub._pb import pubsub_api_pb2_grpc as pb_grpc
 
-PREFIX = "sfdc.platform.eventbus.grpc."
-MAX_PENDING = 100
+__all__ = ["ChangeFeed", "FeedEvent", "PubSubFaults", "PubSubServer", "PubSubServicer", "StreamTimes"]
 
-
-@dataclass(frozen=True, slots=True)
-class FeedEvent:
-    """One retained event as the server sends it."""
-
-    replay_id: int
-    event_id: str
-    schema_id: str
-    payload: bytes
-
-
-class ChangeFeed(Protocol):
-    """What the server needs from the org: retained events per topic, schemas, and session checks."""
-
-    def topic_exists(self, topic: str) -> bool: ...
-
-    def topic_schema_id(self, topic: str) -> str: ...
-
-    def schema_json(self, schema_id: str) -> str | None: ...
-
-    def latest(self, topic: str) -> int: ...
-
-    def earliest(self, topic: str) -> int: ...
-
-    def is_retained(self, topic: str, replay_id: int) -> bool: ...
-
-    def read_after(self, topic: str, replay_id: int, limit: int) -> Sequence[FeedEvent]: ...
-
-    async def wait_after(self, topic: str, replay_id: int, timeout_s: float) -> None: ...
-
-    def session_valid(self, access_token: str) -> bool: ...
-
-    def publish(self, topic: str, events: Sequence[Any]) -> list[int | str]: ...
-
-
-@dataclass
-class PubSubFaults:
-    """Faults tests inject: end the next streams with a coded error after N events, or refuse auth."""
-
-    fail_after_events: int | None = None
-    fail_code: str = "service.unavailable"
-    fail_status: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
-    streams_opened: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _replay_bytes(value: int) -> bytes:
-    return value.to_bytes(8, "big")
-
-
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], status: grpc.StatusCode, code: str, msg: str) -> None:
-    rpc_id = str(uuid.uuid4())
-    context.set_trailing_metadata((("error-code", PREFIX + code), ("rpc-id", rpc_id)))
-    await context.abort(status, f"{msg} rpcId: {rpc_id}")
-
-
-class _Credit:
-    """Outstanding `num_requested`, capped at 100, fed by the client's later FetchRequests."""
-
-    def __init__(self, first: int) -> None:
-        self.pending = min(MAX_PENDING, first)
-        self.changed = asyncio.Event()
-        self.error: tuple[grpc.StatusCode, str, str] | None = None
-
-    def add(self, n: int) -> None:
-        self.pending = min(MAX_PENDING, self.pending + n)
-        self.changed.set()
+_INVALID = grpc.StatusCode.INVALID_ARGUMENT
+_AUTH_HEADERS = ("accesstoken", "instanceurl", "tenantid")
 
 
 class PubSubServicer(pb_grpc.PubSubServicer):
     """The PubSub service over a `ChangeFeed`."""
 
-    def __init__(
-        self,
-        feed: ChangeFeed,
-        *,
-        keepalive_s: float = 270.0,
-        idle_close_s: float = 60.0,
-        faults: PubSubFaults,
-    ) -> None:
+    def __init__(self, feed: ChangeFeed, *, times: StreamTimes, faults: PubSubFaults) -> None:
         self._feed = feed
-        self._keepalive_s = keepalive_s
-        self._idle_close_s = idle_close_s
+        self._times = times
         self._faults = faults
 
-    async def _authorized(self, context: grpc.aio.ServicerContext[Any, Any]) -> bool:
+    async def _authorized(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        """Abort the call unless its metadata holds a live session of this org."""
         metadata: Mapping[str, Any] = dict(context.invocation_metadata() or ())
-        token = str(metadata.get("accesstoken", ""))
-        if not token or not metadata.get("instanceurl") or not metadata.get("tenantid"):
-            await _abort(context, grpc.StatusCode.UNAUTHENTICATED, "service.auth.headers.invalid", "missing auth")
-            return False
-        if not self._feed.session_valid(token):
-            await _abort(context, grpc.StatusCode.UNAUTHENTICATED, "service.auth.error", "session invalid or expired")
-            return False
-        return True
+        missing = [name for name in _AUTH_HEADERS if not str(metadata.get(name, "")).strip()]
+        if missing:
+            message = f"Missing or blank authentication metadata headers: {', '.join(missing)}."
+            await abort(context, grpc.StatusCode.UNAUTHENTICATED, "service.auth.headers.invalid", message)
+        valid = self._feed.session_valid(str(metadata["accesstoken"]))
+        if not valid or not self._feed.tenant_matches(str(metadata["tenantid"])):
+            await abort(context, grpc.StatusCode.UNAUTHENTICATED, "service.auth.error", AUTH_ERROR_MESSAGE)
+
+    async def _topic_known(self, topic: str, context: Any) -> None:
+        if not topic:
+            await abort(context, _INVALID, "topic.validation.empty", "The topic name is empty.")
+        if not self._feed.topic_exists(topic):
+            await abort(context, grpc.StatusCode.NOT_FOUND, "topic.not.found", f"Topic {topic} not found.")
 
     async def GetTopic(self, request: Any, context: Any) -> Any:  # noqa: N802 - the RPC name
         await self._authorized(context)
-        if not self._feed.topic_exists(request.topic_name):
-            await _abort(context, grpc.StatusCode.NOT_FOUND, "topic.not.found", f"no topic {request.topic_name}")
-        schema_id = self._feed.topic_schema_id(request.topic_name)
+        await self._topic_known(request.topic_name, context)
         return pb.TopicInfo(
             topic_name=request.topic_name,
-            can_publish=True,
+            tenant_guid=self._feed.tenant_id,
+            can_publish=self._feed.can_publish(request.topic_name),
             can_subscribe=True,
-            schema_id=schema_id,
-            rpc_id=_rpc(),
+            schema_id=self._feed.topic_schema_id(request.topic_name),
+            rpc_id=new_rpc_id(),
         )
 
     async def GetSchema(self, request: Any, context: Any) -> Any:  # noqa: N802 - the RPC name
         await self._authorized(context)
         schema_json = self._feed.schema_json(request.schema_id)
         if schema_json is None:
-            await _abort(context, grpc.StatusCode.NOT_FOUND, "schema.validation.failed", "unknown schema id")
-        return pb.SchemaInfo(schema_json=schema_json, schema_id=request.schema_id, rpc_id=_rpc())
+            await abort(context, grpc.StatusCode.NOT_FOUND, "schema.validation.failed", "Unknown schema id.")
+        return pb.SchemaInfo(schema_json=schema_json, schema_id=request.schema_id, rpc_id=new_rpc_id())
 
     async def Publish(self, request: Any, context: Any) -> Any:  # noqa: N802 - the RPC name
         await self._authorized(context)
-        if not self._feed.topic_exists(request.topic_name):
-            await _abort(context, grpc.StatusCode.NOT_FOUND, "topic.not.found", f"no topic {request.topic_name}")
-        results = []
-        for event, outcome in zip(request.events, self._feed.publish(request.topic_name, request.events), strict=True):
-            if isinstance(outcome, int):
-                results.append(pb.PublishResult(replay_id=_replay_bytes(outcome), correlation_key=event.id))
-            else:
-                error = pb.Error(code=pb.ErrorCode.PUBLISH, msg=outcome)
-                results.append(pb.PublishResult(error=error, correlation_key=event.id))
-        return pb.PublishResponse(results=results, schema_id=self._feed.topic_schema_id(request.topic_name))
+        await self._topic_known(request.topic_name, context)
+        return self._publish(request.topic_name, request.events)
 
-    async def Subscribe(self, request_iterator: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802 - the RPC name
-        if not await self._authorized(context):
-            return
-        first = await anext(aiter(request_iterator))
-        position = await self._start_position(first, context)
-        credit = _Credit(first.num_requested)
-        reader = asyncio.create_task(self._read_requests(request_iterator, first.topic_name, credit))
-        self._faults.streams_opened += 1
-        try:
-            async for response in self._deliver(first.topic_name, position, credit, context):
-                yield response
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+    def _publish(self, topic: str, events: Sequence[Any]) -> Any:
+        results = [_result(outcome) for outcome in self._feed.publish(topic, events)]
+        return pb.PublishResponse(results=results, schema_id=self._feed.topic_schema_id(topic), rpc_id=new_rpc_id())
 
-    async def _start_position(self, first: Any, context: Any) -> int:
-        topic = first.topic_name
-        if not self._feed.topic_exists(topic):
-            await _abort(context, grpc.StatusCode.NOT_FOUND, "topic.not.found", f"no topic {topic}")
-        if first.num_requested <= 0:
-            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "subscription.fetch.requested.events.invalid", "")
-        if first.replay_preset == pb.ReplayPreset.LATEST:
-            return self._feed.latest(topic)
-        if first.replay_preset == pb.ReplayPreset.EARLIEST:
-            return self._feed.earliest(topic) - 1
-        if not first.replay_id:
-            await _abort(
-                context,
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "subscription.fetch.replayid.validation.failed",
-                "no id",
-            )
-        replay = int.from_bytes(first.replay_id, "big")
-        if len(first.replay_id) != 8 or not self._feed.is_retained(topic, replay):
-            await _abort(
-                context,
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "subscription.fetch.replayid.corrupted",
-                "The Replay ID validation failed.",
-            )
-        return replay
-
-    async def _read_requests(self, request_iterator: Any, topic: str, credit: _Credit) -> None:
-        async for request in request_iterator:
-            if request.topic_name and request.topic_name != topic:
-                credit.error = (
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    "subscription.fetch.topic.mismatch",
-                    "topic changed",
-                )
-            elif request.num_requested <= 0:
-                credit.error = (
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    "subscription.fetch.requested.events.invalid",
-                    "",
-                )
-            else:
-                credit.add(request.num_requested)
-                continue
-            credit.changed.set()
-            return
-
-    async def _deliver(self, topic: str, position: int, credit: _Credit, context: Any) -> AsyncIterator[Any]:
-        sent = 0
+    async def PublishStream(self, request_iterator: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802
+        await self._authorized(context)
+        self._faults.publish_streams_opened += 1
+        requests = aiter(request_iterator)
+        topic = ""
         while True:
-            await self._check_stream(credit, context, sent)
-            if credit.pending == 0:
-                if not await _wait_event(credit.changed, self._idle_close_s):
-                    return  # the documented close after 60 s without new credit
-                credit.changed.clear()
-                continue
-            events = self._feed.read_after(topic, position, credit.pending)
-            if not events:
-                await self._feed.wait_after(topic, position, self._keepalive_s)
-                if not self._feed.read_after(topic, position, 1):
-                    latest = _replay_bytes(self._feed.latest(topic))
-                    yield pb.FetchResponse(latest_replay_id=latest, rpc_id=_rpc(), pending_num_requested=credit.pending)
-                continue
-            credit.pending -= len(events)
-            position = events[-1].replay_id
-            sent += len(events)
-            yield pb.FetchResponse(
-                events=[_consumer_event(e) for e in events],
-                latest_replay_id=_replay_bytes(position),
-                rpc_id=_rpc(),
-                pending_num_requested=credit.pending,
-            )
+            try:
+                request = await asyncio.wait_for(anext(requests), timeout=self._times.publish_idle_s)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                message = f"No publish request with events for {self._times.publish_idle_s:g} s: stream closed."
+                await abort(context, grpc.StatusCode.UNAVAILABLE, "publish.stream.sweeper.timeout", message)
+            topic = await self._stream_topic(topic, request, context)
+            response = await self._stream_publish(topic, request, context)
+            yield response
 
-    async def _check_stream(self, credit: _Credit, context: Any, sent: int) -> None:
-        if credit.error is not None:
-            await _abort(context, *credit.error)
+    async def _stream_topic(self, topic: str, request: Any, context: Any) -> str:
+        if not topic:
+            await self._topic_known(request.topic_name, context)
+            return str(request.topic_name)
+        if request.topic_name and request.topic_name != topic:
+            message = f"The topic {request.topic_name} differs from the stream's topic {topic}."
+            await abort(context, _INVALID, "publish.topic.mismatch", message)
+        return topic
+
+    async def _stream_publish(self, topic: str, request: Any, context: Any) -> Any:
+        if not request.events:
+            await abort(context, _INVALID, "publish.event.count.invalid", "A publish request needs one or more events.")
         token = str(dict(context.invocation_metadata() or ()).get("accesstoken", ""))
         if not self._feed.session_valid(token):
-            await _abort(context, grpc.StatusCode.UNAUTHENTICATED, "service.auth.error", "session expired")
-        limit = self._faults.fail_after_events
-        if limit is not None and sent >= limit:
-            self._faults.fail_after_events = None
-            await _abort(context, self._faults.fail_status, self._faults.fail_code, "injected fault")
+            await abort(context, grpc.StatusCode.UNAUTHENTICATED, "service.auth.error", AUTH_ERROR_MESSAGE)
+        response = self._publish(topic, request.events)
+        if self._faults.drop_publish_responses > 0:
+            self._faults.drop_publish_responses -= 1
+            await abort(context, grpc.StatusCode.UNAVAILABLE, None, "connection reset after the publish")
+        return response
+
+    async def Subscribe(self, request_iterator: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802 - the RPC name
+        await self._authorized(context)
+        async for response in SubscribeStream(self._feed, self._times, self._faults).run(request_iterator, context):
+            yield response
 
 
-def _consumer_event(event: FeedEvent) -> Any:
-    producer_event = pb.ProducerEvent(id=event.event_id, schema_id=event.schema_id, payload=event.payload)
-    return pb.ConsumerEvent(event=producer_event, replay_id=_replay_bytes(event.replay_id))
-
-
-def _rpc() -> str:
-    return str(uuid.uuid4())
-
-
-async def _wait_event(event: asyncio.Event, timeout_s: float) -> bool:
-    try:
-        await asyncio.wait_for(event.wait(), timeout=timeout_s)
-    except TimeoutError:
-        return False
-    return True
+def _result(outcome: PublishOutcome) -> Any:
+    if outcome.replay_id is not None:
+        return pb.PublishResult(replay_id=replay_bytes(outcome.replay_id), correlation_key=outcome.correlation_key)
+    error = pb.Error(code=pb.ErrorCode.PUBLISH, msg=outcome.error or "publish failed")
+    return pb.PublishResult(error=error, correlation_key=outcome.correlation_key)
 
 
 class PubSubServer:
-    """Serves the PubSub service on a loopback port: `async with PubSubServer(feed) as server: server.target`."""
+    """Serves the PubSub service on a loopback port: `async with PubSubServer(feed) as server: server.target`.
 
-    def __init__(self, feed: ChangeFeed, *, host: str = "127.0.0.1", port: int = 0, keepalive_s: float = 270.0) -> None:
+    With `tls=(certfile, keyfile)` the port speaks TLS only, as `api.pubsub.salesforce.com` does; clients trust
+    the certificate file (`grpc.ssl_channel_credentials(root_certificates=...)`).
+    """
+
+    def __init__(
+        self,
+        feed: ChangeFeed,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        keepalive_s: float = 270.0,
+        times: StreamTimes | None = None,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         self.faults = PubSubFaults()
-        self._servicer = PubSubServicer(feed, keepalive_s=keepalive_s, faults=self.faults)
+        chosen = times or StreamTimes(keepalive_s=keepalive_s)
+        self._servicer = PubSubServicer(feed, times=chosen, faults=self.faults)
         self._host = host
         self._port = port
+        self._tls = tls
         self._server: grpc.aio.Server | None = None
         self.target = ""
+
+    def __repr__(self) -> str:
+        return f"PubSubServer(target={self.target!r}, tls={self._tls is not None})"
 
     async def __aenter__(self) -> PubSubServer:
         # Accept the client keepalive pings that long-lived subscriptions send (the real service does); gRPC's
@@ -293,7 +191,13 @@ class PubSubServer:
         ]
         self._server = grpc.aio.server(options=options)
         pb_grpc.add_PubSubServicer_to_server(self._servicer, self._server)  # type: ignore[no-untyped-call]
-        port = self._server.add_insecure_port(f"{self._host}:{self._port}")
+        address = f"{self._host}:{self._port}"
+        if self._tls is None:
+            port = self._server.add_insecure_port(address)
+        else:
+            certfile, keyfile = self._tls
+            credentials = grpc.ssl_server_credentials([(keyfile.read_bytes(), certfile.read_bytes())])
+            port = self._server.add_secure_port(address, credentials)
         await self._server.start()
         self.target = f"{self._host}:{port}"
         return self

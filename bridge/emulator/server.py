@@ -3,6 +3,8 @@
 async with EmulatorServer(Org()) as server:
     server.url            # http://127.0.0.1:PORT, the instance URL
     server.pubsub_target  # 127.0.0.1:PORT when pubsub_port is given (0 = any free port)
+
+With `pubsub_tls=True` the gRPC port speaks TLS with the same self-signed certificate as HTTPS (`server.certfile`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class EmulatorServer:
         certfile: str | Path | None = None,
         keyfile: str | Path | None = None,
         pubsub_port: int | None = None,
+        pubsub_tls: bool = False,
     ) -> None:
         self.org = org
         self.host = host
@@ -50,6 +53,7 @@ class EmulatorServer:
         self.certfile = Path(certfile) if certfile else None
         self.keyfile = Path(keyfile) if keyfile else None
         self._pubsub_port = pubsub_port
+        self.pubsub_tls = pubsub_tls
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -80,10 +84,10 @@ class EmulatorServer:
 
     async def _start(self) -> None:
         ssl: dict[str, Any] = {}
+        if (self.tls or self.pubsub_tls) and (self.certfile is None or self.keyfile is None):
+            directory = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="emulator-tls-")))
+            self.certfile, self.keyfile = write_self_signed(directory, self.host)
         if self.tls:
-            if self.certfile is None or self.keyfile is None:
-                directory = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="emulator-tls-")))
-                self.certfile, self.keyfile = write_self_signed(directory, self.host)
             ssl = {"ssl_certfile": str(self.certfile), "ssl_keyfile": str(self.keyfile)}
         config = uvicorn.Config(
             create_app(self.org),
@@ -104,7 +108,8 @@ class EmulatorServer:
             await asyncio.sleep(0.01)
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
         if self._pubsub_port is not None:
-            pubsub = PubSubServer(self.org.feed, host=self.host, port=self._pubsub_port)
+            tls = (self.certfile, self.keyfile) if self.pubsub_tls and self.certfile and self.keyfile else None
+            pubsub = PubSubServer(self.org.feed, host=self.host, port=self._pubsub_port, tls=tls)
             self.pubsub = await self._stack.enter_async_context(pubsub)
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -9,16 +9,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bridge.config import Settings
 from bridge.errors import ConfigError
 from bridge.metrics import Metrics
+from bridge.pubsub.publisher import EventOutcome, EventPublisher, OutgoingEvent
 from bridge.salesforce import SalesforceClient, auth_from_settings
+from bridge.salesforce.bulk import BulkResult
+from bridge.salesforce.results import SaveResult
 from bridge.source.channels import entity_of_channel
-from bridge.source.subscriber import Credentials
+from bridge.source.subscriber import Credentials, PubSubClient
 
 if TYPE_CHECKING:
     from bridge.catalog.snapshot import OrgSnapshot
@@ -65,23 +68,66 @@ async def fetch_org_snapshot(settings: Settings, out: Path | None = None) -> Pat
 
 
 class ClientCredentials:
-    """The source's credentials provider: the client's OAuth session, refreshed when the Pub/Sub API refuses it."""
+    """The Pub/Sub API credentials: the client's OAuth session, refreshed when the Pub/Sub API refuses it, with the
+    org id (`tenantid`) and the session's user id (a published event's CreatedById) read once from `userinfo`."""
 
     def __init__(self, client: SalesforceClient, tenant_id: str | None) -> None:
         self._client = client
         self._tenant_id = tenant_id
+        self._user_id: str | None = None
 
     def __repr__(self) -> str:
-        return f"ClientCredentials(tenant_id={self._tenant_id!r})"
+        return f"ClientCredentials(tenant_id={self._tenant_id!r}, user_id={self._user_id!r})"
 
     async def __call__(self, refresh: bool) -> Credentials:
         session = await self._client.session(refresh=refresh)
-        if self._tenant_id is None:
-            rows = [row async for row in self._client.query("SELECT Id FROM Organization LIMIT 1")]
-            if not rows:
+        if self._user_id is None:
+            info = (await self._client.request("userinfo", "GET", "/services/oauth2/userinfo")).json()
+            self._user_id = str(info.get("user_id", ""))
+            self._tenant_id = self._tenant_id or str(info.get("organization_id", "")) or None
+            if self._tenant_id is None:
                 raise ConfigError("cannot read the org id (set BRIDGE_SOURCE__TENANT_ID)")
-            self._tenant_id = str(rows[0]["Id"])
-        return Credentials(session.access_token.get_secret_value(), session.instance_url, self._tenant_id)
+        tenant_id = self._tenant_id or ""
+        return Credentials(session.access_token.get_secret_value(), session.instance_url, tenant_id, self._user_id)
+
+
+class SinkWriter:
+    """The sink's writer: records through the REST client, Platform Events over the Pub/Sub API's PublishStream."""
+
+    def __init__(self, client: SalesforceClient, events: EventPublisher) -> None:
+        self._client = client
+        self._events = events
+
+    def __repr__(self) -> str:
+        return f"SinkWriter({self._events!r})"
+
+    async def upsert_collection(
+        self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]], all_or_none: bool
+    ) -> list[SaveResult]:
+        return await self._client.upsert_collection(sobject, external_id_field, records, all_or_none)
+
+    async def create(self, sobject: str, fields: Mapping[str, Any]) -> SaveResult:
+        return await self._client.create(sobject, fields)
+
+    async def bulk_upsert(
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        poll_interval_s: float = 1.0,
+        max_poll_interval_s: float = 30.0,
+    ) -> BulkResult:
+        return await self._client.bulk_upsert(
+            sobject,
+            external_id_field,
+            records,
+            poll_interval_s=poll_interval_s,
+            max_poll_interval_s=max_poll_interval_s,
+        )
+
+    async def publish_events(self, sobject: str, events: Sequence[OutgoingEvent]) -> list[EventOutcome]:
+        return await self._events.publish_events(sobject, events)
 
 
 class QueryReconciler:
@@ -145,12 +191,20 @@ async def run_source(settings: Settings, metrics: Metrics, stop: asyncio.Event) 
 
 
 async def run_sink(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
-    """The sink role: write topics → governor → Salesforce → results/DLQ → offset commits."""
+    """The sink role: write topics → governor → Salesforce → results/DLQ → offset commits. Platform Events go out
+    over the Pub/Sub API (its channel connects on the first event, so a deployment without any never dials it)."""
     from bridge.runtime.roles import serving  # noqa: PLC0415
     from bridge.sink.runner import build_gate  # noqa: PLC0415
     from bridge.sink.runner import run_sink as sink_loop  # noqa: PLC0415
 
     gate = build_gate(settings, metrics)
     async with salesforce_client(settings, metrics, gate.observe) as client, serving(settings, metrics, {}):
-        stats = await sink_loop(settings, client, gate, stop, metrics=metrics)
+        credentials = ClientCredentials(client, settings.source.tenant_id)
+        pubsub = PubSubClient(settings.source.pubsub_target, credentials=credentials, tls=settings.source.pubsub_tls)
+        async with pubsub:
+            publisher = EventPublisher(pubsub)
+            try:
+                stats = await sink_loop(settings, SinkWriter(client, publisher), gate, stop, metrics=metrics)
+            finally:
+                await publisher.aclose()
     log.info("sink stopped: %s", stats)

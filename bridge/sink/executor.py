@@ -1,5 +1,7 @@
 """One batch to Salesforce through the governor: Collections upsert (allOrNone), a Bulk API 2.0 job, or
-Platform Events (`X__e` records on a write topic are published with `POST /sobjects/X__e`, one per call).
+Platform Events (`X__e` records on a write topic), published over the Pub/Sub API's PublishStream when the writer
+can (`EventWriter`), each with a correlation key derived from its record so a resend is recognised, and otherwise
+with `POST /sobjects/X__e`, one per call.
 
 The executor turns every record of a batch into an `Outcome` (`Written` or a `Failure` saying what to do next).
 A failed all-or-none Collections call is taken apart here: records Salesforce names as the cause (a validation
@@ -11,16 +13,20 @@ retries and dead letters; the executor never sleeps except inside the governor's
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bridge.governor import GovernorGate
 from bridge.metrics import Metrics
+from bridge.processing.records import MappedRecord
+from bridge.pubsub.publisher import EventOutcome, OutgoingEvent
 from bridge.salesforce.bulk import BulkResult
 from bridge.salesforce.errors import SalesforceError
 from bridge.salesforce.results import SaveResult
 from bridge.sink.items import BULK_JOB_CALLS, Batch, WriteItem, WritePath
 from bridge.sink.outcomes import Failure, FailureKind, Outcome, Written
+from bridge.source.errors import PubSubError
 
 MAX_POLL_INTERVAL_S = 60.0
 
@@ -57,6 +63,23 @@ class RecordWriter(Protocol):
     ) -> BulkResult: ...
 
 
+@runtime_checkable
+class EventWriter(Protocol):
+    """A writer that also publishes Platform Events with per-event results (`bridge.pubsub.EventPublisher`)."""
+
+    async def publish_events(self, sobject: str, events: Sequence[OutgoingEvent]) -> list[EventOutcome]: ...
+
+
+_EVENT_KEYS = uuid.UUID("0b6d5f0e-2f4e-4c39-8f8e-6b1f0c3a9d27")  # names the bridge's Platform Event ids
+
+
+def correlation_key(record: MappedRecord) -> str:
+    """The event's id on the bus, the same every time this record is sent: a UUID from its key and event ids
+    (or its version when it has none), so a resend after a crash or a lost answer names the same event."""
+    origin = record.event_ids or (f"v{record.version}",)
+    return str(uuid.uuid5(_EVENT_KEYS, "\x1f".join((record.key, *origin))))
+
+
 class BatchExecutor:
     """Sends batches; one instance per sink, shared by its concurrent batch tasks."""
 
@@ -73,6 +96,8 @@ class BatchExecutor:
         if batch.path is WritePath.BULK:
             return await self._bulk(batch)
         if batch.path is WritePath.EVENTS:
+            if isinstance(self._writer, EventWriter):
+                return await self._publish_stream(batch, self._writer)
             return [(item, await self._publish(batch, item)) for item in batch.items]
         return await self._collections(batch, list(batch.items))
 
@@ -131,6 +156,22 @@ class BatchExecutor:
 
     # -- Platform Events ----------------------------------------------------------------------------------
 
+    async def _publish_stream(self, batch: Batch, writer: EventWriter) -> Results:
+        """Publish the batch in one PublishStream request; each record gets its own event's result. Retries after a
+        lost answer are the publisher's: it finds events already on the bus by their correlation keys."""
+        events = [OutgoingEvent(correlation_key(item.record), item.record.fields) for item in batch.items]
+        async with self._gate.acquire(batch.lane, 1):
+            started = self._clock()
+            try:
+                outcomes = await writer.publish_events(batch.sobject, events)
+            except PubSubError as exc:
+                kind = FailureKind.TRANSIENT if exc.retryable else FailureKind.PERMANENT
+                failure = Failure(kind, exc.error_code or "PUBSUB_ERROR", exc.message, (), exc.retry_after_s)
+                return [(item, failure) for item in batch.items]
+            finally:
+                self._observe("events", batch, len(events), started)
+        return [(item, _event_outcome(outcome)) for item, outcome in zip(batch.items, outcomes, strict=True)]
+
     async def _publish(self, batch: Batch, item: WriteItem) -> Outcome:
         """Publish one Platform Event (`POST /sobjects/X__e`). Not idempotent: a retry after an answer lost in
         transit can publish the event twice, so subscribers dedupe by a field of the event (at-least-once)."""
@@ -174,6 +215,12 @@ class BatchExecutor:
         self._metrics.batch_size.labels(path=kind).observe(size)
         elapsed_s = self._clock() - started_s
         self._metrics.write_latency.labels(sobject=batch.sobject, path=kind).observe(elapsed_s)
+
+
+def _event_outcome(outcome: EventOutcome) -> Outcome:
+    if outcome.published:
+        return Written(outcome.correlation_key, created=True)  # the event's id on the bus: what subscribers see
+    return Failure(FailureKind.PERMANENT, "PUBLISH_FAILED", outcome.error or "publish failed")
 
 
 def _bulk_outcomes(batch: Batch, result: BulkResult) -> Results:

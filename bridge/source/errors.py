@@ -37,6 +37,12 @@ class TopicNotFound(PubSubError):
     retryable = False
 
 
+class TopicNotPublishable(PubSubError):
+    """The topic takes no publishes (a change event channel, or no permission); a configuration error."""
+
+    retryable = False
+
+
 class PubSubLimitExceeded(PubSubError):
     """The org's 24-hour event delivery allocation is spent; stay disconnected and resume later."""
 

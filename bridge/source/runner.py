@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -15,7 +16,8 @@ from bridge.config import Settings
 from bridge.kafka.producer import producer_config
 from bridge.kafka.topics import TopicSpec, bridge_topics, ensure_topics
 from bridge.metrics import Metrics
-from bridge.source.checkpoint import load_checkpoints
+from bridge.source.checkpoint import load_state, watch_commands
+from bridge.source.commands import CheckpointCommand
 from bridge.source.service import ChannelPump, Reconciler
 from bridge.source.subscriber import CredentialsProvider, PubSubClient
 from bridge.source.writer import TransactionalWriter
@@ -57,7 +59,8 @@ async def run_source(
     # could still commit past the position this instance resumes from, and its events would be written twice.
     await producer.start()
     try:
-        checkpoints = await load_checkpoints(str(kafka.bootstrap_servers), topics.source_checkpoints)
+        state = await load_state(str(kafka.bootstrap_servers), topics.source_checkpoints)
+        checkpoints = state.checkpoints
         log.info("source resuming %d channel(s) from checkpoints: %s", len(checkpoints), sorted(checkpoints))
         writer = TransactionalWriter(producer, topics.source_checkpoints, ensure_topics=ensure_cdc)
         async with PubSubClient(
@@ -83,20 +86,43 @@ async def run_source(
                 )
                 for channel in settings.source.channels
             ]
-            await _run_until_stopped(pumps, stop)
+            by_channel = {pump.channel: pump for pump in pumps}
+            for command in state.pending().values():
+                _deliver(by_channel, command)  # recorded while no source ran: applied before subscribing
+            watcher = watch_commands(
+                str(kafka.bootstrap_servers),
+                topics.source_checkpoints,
+                state.end_offsets,
+                lambda command: _deliver(by_channel, command),
+            )
+            await _run_until_stopped(pumps, stop, watcher)
             return pumps
     finally:
         await producer.stop()
 
 
-async def _run_until_stopped(pumps: Sequence[ChannelPump], stop: asyncio.Event | None) -> None:
+def _deliver(pumps: dict[str, ChannelPump], command: CheckpointCommand) -> None:
+    pump = pumps.get(command.channel)
+    if pump is None:
+        log.warning(
+            "checkpoint command %s names %s, which this source does not run", command.command_id, command.channel
+        )
+        return
+    log.info("channel %s: checkpoint command %s (%s) received", command.channel, command.command_id, command.describe())
+    pump.request(command)
+
+
+async def _run_until_stopped(
+    pumps: Sequence[ChannelPump], stop: asyncio.Event | None, watcher: Coroutine[Any, Any, None]
+) -> None:
     tasks = [asyncio.create_task(p.run(), name=f"source:{p.channel}") for p in pumps]
+    tasks.append(asyncio.create_task(watcher, name="source:checkpoint-commands"))
     waiter = asyncio.create_task((stop or asyncio.Event()).wait())
     try:
         done, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task is not waiter:
-                task.result()  # a pump only ends by raising: surface it
+                task.result()  # a pump (or the command watcher) only ends by raising: surface it
     finally:
         for task in [*tasks, waiter]:
             task.cancel()

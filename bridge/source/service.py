@@ -6,17 +6,20 @@ them with the new checkpoint in one Kafka transaction. Errors end a stream; the 
 auth errors log in again, outages back off, and a lost replay position (past retention, or invalid)
 starts a reconciliation: the records changed since the last checkpoint's commit time are read and published as
 full-state events, then the stream resumes from the earliest retained event. Gap events are reconciled too.
+
+An operator's checkpoint command (`bridge.source.commands`) is applied between two transactions: the pump leaves
+its stream, commits the new position, and subscribes from there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from bridge.config import SourceSettings, TopicSettings
 from bridge.events.envelope import CloudEvent, encode_kafka
@@ -31,12 +34,13 @@ from bridge.source.changes import (
 )
 from bridge.source.channels import entity_of_channel, is_change_channel, kafka_topic
 from bridge.source.checkpoint import Checkpoint
-from bridge.source.errors import PubSubAuthError, PubSubError, PubSubUnavailable, ReplayIdInvalid
+from bridge.source.commands import CheckpointCommand
+from bridge.source.errors import PubSubAuthError, PubSubError, ReplayIdInvalid
+from bridge.source.streams import grouped, raise_if_cancelled, until_set, watched
 from bridge.source.subscriber import FetchBatch, PubSubClient, ReplayStart
 from bridge.source.writer import OutRecord, TransactionalWriter
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 # Up to 10 Pub/Sub batches (1,000 events at num_requested=100) share one Kafka transaction.
 _MAX_GROUP_BATCHES = 10
 
@@ -79,44 +83,53 @@ class ChannelPump:
         self._metrics = metrics
         self._clock_ms = clock_ms
         self._schemas = SchemaCache(client.get_schema)
+        self._command: CheckpointCommand | None = None
+        self._command_ready = asyncio.Event()
         self.events_written = 0
         self.reconciliations = 0
+        self.commands_applied = 0
+
+    def request(self, command: CheckpointCommand) -> None:
+        """Apply `command` at the next transaction boundary (a newer request replaces one not yet applied)."""
+        self._command = command
+        self._command_ready.set()
 
     def _start(self) -> ReplayStart:
         if self.checkpoint is None:
             return ReplayStart(self._config.first_start)
+        if not self.checkpoint.replay_id:  # after a reconciliation or an operator's EARLIEST/LATEST
+            return ReplayStart(self.checkpoint.preset or "EARLIEST")
         return ReplayStart.after(self.checkpoint.replay_id)
 
     async def run(self) -> None:
-        """Subscribe, pump, and resubscribe on every recoverable error, forever."""
-        attempt, fresh, start = 0, False, self._start()
+        """Subscribe, pump, and resubscribe on every recoverable error (or operator command), forever."""
+        attempt, fresh = 0, False
         while True:
-            _raise_if_cancelled()
+            raise_if_cancelled()
+            if self._command is not None:
+                await self._apply(self._command)
             try:
-                stream = _watched(
-                    self._client.subscribe(self.channel, start, fresh_login=fresh), self._config.watchdog_s
+                stream = watched(
+                    self._client.subscribe(self.channel, self._start(), fresh_login=fresh), self._config.watchdog_s
                 )
-                async with contextlib.aclosing(_grouped(stream, _MAX_GROUP_BATCHES)) as groups:
-                    async for batches in groups:
+                async with contextlib.aclosing(grouped(stream, _MAX_GROUP_BATCHES)) as groups:
+                    async for batches in until_set(groups, self._command_ready):
                         attempt, fresh = 0, False
                         await self._handle(batches)
-                        start = self._start()
-                start = self._start()
             except ReplayIdInvalid as exc:
                 log.warning("channel %s lost its replay position (%s): reconciling", self.channel, exc.error_code)
                 await self.reconcile()
-                start = ReplayStart("EARLIEST")
             except PubSubAuthError:
                 log.info("channel %s: session refused, logging in again", self.channel)
                 fresh = True
             except PubSubError as exc:
-                _raise_if_cancelled()
+                raise_if_cancelled()
                 if not exc.retryable:
                     raise
                 attempt += 1
                 await asyncio.sleep(self._backoff_s(attempt))
-                start = self._start()
-            self._count_retry()
+            if self._command is None:
+                self._count_retry()
 
     def _backoff_s(self, attempt: int) -> float:
         ceiling = min(self._config.retry_backoff_max_s, self._config.retry_backoff_s * 2 ** (attempt - 1))
@@ -157,6 +170,13 @@ class ChannelPump:
             await self._commit([], Checkpoint(self.channel, latest, newest_ms))
 
     async def _commit(self, records: list[OutRecord], checkpoint: Checkpoint) -> None:
+        previous = self.checkpoint
+        if previous is not None and not checkpoint.applied_command:  # the applied command stays applied
+            checkpoint = dataclasses.replace(checkpoint, applied_command=previous.applied_command)
+        if previous is not None and previous.preset == "LATEST" and not previous.replay_id and checkpoint.replay_id:
+            # The first position after a LATEST start: what changed since the old position (skipped by LATEST)
+            # goes out in its current state, in this same transaction, after the events.
+            records = [*records, *await self._snapshots(previous.commit_timestamp_ms)]
         await self._writer.commit(records, checkpoint)
         self.checkpoint = checkpoint
         self.events_written += len(records)
@@ -215,94 +235,48 @@ class ChannelPump:
             rows = await self._reconciler.read(change.entity, change.record_ids)
         return [full_state_event(change.entity, row, channel=self.channel, now_ms=now_ms) for row in rows]
 
-    async def reconcile(self) -> int:
-        """Publish full-state events for every record changed since the last checkpoint; returns the count."""
+    async def _snapshots(self, since_ms: int) -> list[OutRecord]:
+        """Full-state events for every record of the channel's entities changed since `since_ms`."""
         if not is_change_channel(self.channel):
-            log.error("channel %s: platform events past retention cannot be recovered", self.channel)
-            return 0
-        since = self.checkpoint.commit_timestamp_ms if self.checkpoint else 0
+            log.error("channel %s: platform events skipped or past retention cannot be recovered", self.channel)
+            return []
         now_ms = self._clock_ms()
         records: list[OutRecord] = []
         for entity in self._entities:
-            for row in await self._reconciler.changed_since(entity, since):
+            for row in await self._reconciler.changed_since(entity, since_ms):
                 change = full_state_event(entity, row, channel=self.channel, now_ms=now_ms)
                 records.append(self._out(to_cloud_event(change, source=self._source())))
-        # The old position is gone; the next subscription starts at EARLIEST: the checkpoint keeps the time.
-        await self._commit(records, Checkpoint(self.channel, b"", max(since, now_ms)))
         self.reconciliations += 1
+        return records
+
+    async def reconcile(self) -> int:
+        """Publish full-state events for every record changed since the last checkpoint; returns the count."""
+        since = self.checkpoint.commit_timestamp_ms if self.checkpoint else 0
+        records = await self._snapshots(since)
+        # The old position is gone; the next subscription starts at EARLIEST: the checkpoint keeps the time.
+        checkpoint = Checkpoint(self.channel, b"", max(since, self._clock_ms()), preset="EARLIEST")
+        await self._commit(records, checkpoint)
         return len(records)
 
-
-@dataclass(frozen=True, slots=True)
-class _End:
-    """The end of a read-ahead stream: `error` is what ended it (None when it simply finished)."""
-
-    error: Exception | None
-
-
-async def _grouped(stream: AsyncIterator[T], max_items: int) -> AsyncGenerator[list[T], None]:
-    """Read ahead of the caller and hand over everything that arrived meanwhile (at most `max_items`) as one list.
-
-    A Kafka transaction costs about the same for 100 events as for 1,000, so while one group is being committed
-    the next batches queue up and are committed together (group commit). The queue bound keeps flow control:
-    the stream is not read further while `max_items` wait. An error ends the groups after the items before it.
-    """
-    queue: asyncio.Queue[T | _End] = asyncio.Queue(maxsize=max_items)
-
-    async def read_ahead() -> None:
-        try:
-            async for item in stream:
-                await queue.put(item)
-        except Exception as exc:  # noqa: BLE001 - handed to the caller, in order, and raised there
-            await queue.put(_End(exc))
+    async def _apply(self, command: CheckpointCommand) -> None:
+        """Move the checkpoint as `command` says, in one transaction with what covers the gap it opens."""
+        self._command = None
+        self._command_ready.clear()
+        since = self.checkpoint.commit_timestamp_ms if self.checkpoint else 0
+        records: list[OutRecord] = []
+        if command.target == "REPLAY_ID":
+            # The direction is unknown (replay ids are opaque): cover a skip; a step back only repeats events.
+            records = await self._snapshots(since)
+            checkpoint = Checkpoint(self.channel, command.replay_id, max(since, self._clock_ms()))
         else:
-            await queue.put(_End(None))
-
-    reader = asyncio.create_task(read_ahead())
-    try:
-        while True:
-            group = [await queue.get()]
-            while not queue.empty() and len(group) < max_items:
-                group.append(queue.get_nowait())
-            items = [item for item in group if not isinstance(item, _End)]
-            if items:
-                yield items
-            end = next((item for item in group if isinstance(item, _End)), None)
-            if end is not None:
-                if end.error is not None:
-                    raise end.error
-                return
-    finally:
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-
-
-def _raise_if_cancelled() -> None:
-    """Re-raise a stop request that was turned into an ordinary outcome on the way.
-
-    Python 3.11's `asyncio.wait_for` returns the inner result (or raises its error) when the inner await finished
-    in the same loop iteration as the cancel, and a stream the server just closed does exactly that: the pump
-    would then back off and resubscribe forever instead of stopping.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
-async def _watched(stream: AsyncIterator[T], watchdog_s: float) -> AsyncIterator[T]:
-    """Iterate a stream, failing over to a resubscribe when nothing arrives within the watchdog period."""
-    iterator = aiter(stream)
-    try:
-        while True:
-            _raise_if_cancelled()
-            try:
-                item = await asyncio.wait_for(anext(iterator), timeout=watchdog_s)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise PubSubUnavailable(f"no message within {watchdog_s} s: resubscribing") from None
-            yield item
-    finally:
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
+            # LATEST is covered when its first position is committed (see `_commit`): nothing is lost in between.
+            checkpoint = Checkpoint(self.channel, b"", since, preset=command.target)
+        await self._commit(records, dataclasses.replace(checkpoint, applied_command=command.command_id))
+        self.commands_applied += 1
+        log.warning(
+            "channel %s: checkpoint set to %s by command %s (%d record(s) reconciled)",
+            self.channel,
+            command.describe(),
+            command.command_id,
+            len(records),
+        )

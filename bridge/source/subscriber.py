@@ -26,6 +26,7 @@ class Credentials(NamedTuple):
     access_token: str
     instance_url: str
     tenant_id: str
+    user_id: str = ""  # the session's user: what a published event's CreatedById names
 
 
 CredentialsProvider = Callable[[bool], Awaitable[Credentials]]  # argument: force a fresh login
@@ -72,11 +73,13 @@ class PubSubClient:
         tls: bool = True,
         num_requested: int = 100,
         reconnect_backoff_s: tuple[float, float] = (1.0, 30.0),
+        root_certificates: bytes | None = None,
     ) -> None:
         self._target = target
         self._reconnect_backoff_s = reconnect_backoff_s
         self._credentials = credentials
         self._tls = tls
+        self._root_certificates = root_certificates
         self._num_requested = num_requested
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.PubSubStub | None = None
@@ -96,7 +99,9 @@ class PubSubClient:
             ("grpc.max_reconnect_backoff_ms", max_ms),
         ]
         if self._tls:
-            self._channel = grpc.aio.secure_channel(self._target, grpc.ssl_channel_credentials(), options=options)
+            self._channel = grpc.aio.secure_channel(
+                self._target, grpc.ssl_channel_credentials(self._root_certificates), options=options
+            )
         else:
             self._channel = grpc.aio.insecure_channel(self._target, options=options)
         self._stub = pb_grpc.PubSubStub(self._channel)  # type: ignore[no-untyped-call]  # generated code
@@ -115,7 +120,12 @@ class PubSubClient:
             raise RuntimeError("PubSubClient is not open: use `async with`")
         return self._stub
 
-    async def _metadata(self, fresh: bool = False) -> tuple[tuple[str, str], ...]:
+    async def credentials(self, fresh: bool = False) -> Credentials:
+        """The current credentials (a fresh login when `fresh`)."""
+        return await self._credentials(fresh)
+
+    async def metadata(self, fresh: bool = False) -> tuple[tuple[str, str], ...]:
+        """The auth metadata every RPC carries."""
         creds = await self._credentials(fresh)
         return (
             ("accesstoken", creds.access_token),
@@ -126,7 +136,7 @@ class PubSubClient:
     async def get_schema(self, schema_id: str) -> str:
         """The writer schema's Avro JSON for `schema_id`."""
         try:
-            info = await self.stub.GetSchema(pb.SchemaRequest(schema_id=schema_id), metadata=await self._metadata())
+            info = await self.stub.GetSchema(pb.SchemaRequest(schema_id=schema_id), metadata=await self.metadata())
         except grpc.aio.AioRpcError as exc:
             raise map_rpc_error(exc) from None
         return str(info.schema_json)
@@ -134,7 +144,7 @@ class PubSubClient:
     async def get_topic(self, topic_name: str) -> Any:
         """TopicInfo: permissions and the current schema id."""
         try:
-            return await self.stub.GetTopic(pb.TopicRequest(topic_name=topic_name), metadata=await self._metadata())
+            return await self.stub.GetTopic(pb.TopicRequest(topic_name=topic_name), metadata=await self.metadata())
         except grpc.aio.AioRpcError as exc:
             raise map_rpc_error(exc) from None
 
@@ -142,7 +152,7 @@ class PubSubClient:
         """Publish ProducerEvents; the response holds one final result per event."""
         request = pb.PublishRequest(topic_name=topic_name, events=events)
         try:
-            return await self.stub.Publish(request, metadata=await self._metadata())
+            return await self.stub.Publish(request, metadata=await self.metadata())
         except grpc.aio.AioRpcError as exc:
             raise map_rpc_error(exc) from None
 
@@ -160,10 +170,10 @@ class PubSubClient:
         await requests.put(first)
 
         async def outgoing() -> AsyncIterator[Any]:
-            while True:
-                yield await requests.get()
+            while (request := await requests.get()) is not None:
+                yield request
 
-        call = self.stub.Subscribe(outgoing(), metadata=await self._metadata(fresh_login))
+        call = self.stub.Subscribe(outgoing(), metadata=await self.metadata(fresh_login))
         try:
             async for response in call:
                 if response.pending_num_requested == 0:
@@ -174,4 +184,8 @@ class PubSubClient:
         except grpc.aio.AioRpcError as exc:
             raise map_rpc_error(exc) from None
         finally:
+            # End the request stream before cancelling: gRPC closing a request generator that is waiting on the
+            # queue fails with "aclose(): asynchronous generator is already running" in a task nobody awaits.
+            requests.put_nowait(None)
+            await asyncio.sleep(0)
             call.cancel()

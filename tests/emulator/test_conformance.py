@@ -163,3 +163,21 @@ async def test_query_and_query_all(server: EmulatorServer) -> None:
     live, everything = await run(server, work)
     assert live["totalSize"] == 2
     assert everything["totalSize"] == 3
+
+
+async def test_platform_event_published_over_rest_is_on_the_pubsub_stream_under_its_uuid(
+    server: EmulatorServer,
+) -> None:
+    """Platform Events guide: a REST publish answers `"statusCode" : "OPERATION_ENQUEUED", "message" :
+    "e981b488-81f3-4fcc-bd6f-f7033c9d7ac3"` (the EventUuid), and "For Pub/Sub API clients, the event id field
+    contains the event UUID value." simple-salesforce publishes; the Pub/Sub feed holds the event under that id."""
+
+    def work(sf: Salesforce) -> Any:
+        return sf.Order_Event__e.create({"Order_Number__c": "CONF-PE-1", "Status__c": "Shipped"})
+
+    answer = await run(server, work)
+    assert answer["success"] is True
+    [enqueued] = answer["errors"]
+    assert enqueued["statusCode"] == "OPERATION_ENQUEUED"
+    [event] = server.org.feed.read_after("/event/Order_Event__e", 0, 10)
+    assert event.event_id == enqueued["message"]
