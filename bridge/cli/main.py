@@ -61,3 +61,6 @@ def main(log_level: str) -> None:
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # httpx logs every request at INFO; they are noise unless someone is debugging.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
