@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "mediation": "bridge.cli.mediation:mediation",
     "publish": "bridge.cli.publish:publish",
     "run": "bridge.cli.run:run",
+    "scaffold": "bridge.cli.scaffold:scaffold",
 }
 """Command name → `module:attribute` of its click command."""
 
