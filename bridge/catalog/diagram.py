@@ -46,6 +46,9 @@ def _keys(obj: ObjectDoc, shown: set[str]) -> list[tuple[FieldDoc, str]]:
 def _mermaid_entity(obj: ObjectDoc, shown: set[str]) -> list[str]:
     lines = [f"    {obj.name} {{"]
     for f, key in _keys(obj, shown):
+        if key == "UK" and not f.unique:
+            lines.append(f'        {f.type} {f.name} "external ID, not unique"')
+            continue
         note = "external ID" if key == "UK" else "to " + ", ".join(f.reference_to)
         lines.append(f'        {f.type} {f.name} {key} "{note}"')
     return [*lines, "    }"] if len(lines) > 1 else [f"    {obj.name}"]
@@ -83,6 +86,8 @@ def _node_label(obj: ObjectDoc, shown: set[str], focus: bool) -> str:
     ]
     for f, key in _keys(obj, shown):
         text = f"{key} {f.name}" + (f" → {', '.join(f.reference_to)}" if key == "FK" else "")
+        if key == "UK" and not f.unique:
+            text = f"{f.name} (external ID, not unique)"
         rows.append(f'<tr><td align="left" port="{html.escape(f.name)}">{html.escape(text)}</td></tr>')
     return '<<table border="0" cellborder="1" cellspacing="0" cellpadding="4">' + "".join(rows) + "</table>>"
 

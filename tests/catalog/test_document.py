@@ -46,11 +46,12 @@ def test_mermaid_marks_master_detail_and_cascade_delete(messy: Org) -> None:
     assert '    Invoice__c ||--o{ Invoice_Line__c : "Invoice__c (master-detail, cascade delete)"' in lines
     assert '    Account |o..o{ Invoice__c : "Account__c (lookup)"' in lines
     assert '        string Invoice_Number__c UK "external ID"' in lines
+    assert '        string Legacy_Id__c "external ID, not unique"' in lines
     assert "Shipment__c" not in text  # only the neighbourhood
     # The erDiagram grammar: entity and attribute names of word characters only (anything else breaks it).
     grammar = (
         r"    \w+( \{)?",  # an entity, opening its attributes
-        r"        [a-z]+ \w+ (UK|FK) \"[^\"]*\"",  # type name key "comment"
+        r"        [a-z]+ \w+( UK| FK)? \"[^\"]*\"",  # type name [key] "comment"
         r"    }",
         r"    \w+ (\|\|--o\{|\|o\.\.o\{) \w+ : \"[^\"]*\"",  # parent cardinality child : "label"
     )
@@ -120,3 +121,12 @@ def test_json_document_for_machines(
     assert payments in document["relationships"]
     assert len(document["findings"]) == len(found)
     assert not list(tmp_path.glob("*.md"))
+
+
+def test_the_committed_diagram_is_the_messy_orgs(messy: Org) -> None:
+    root = Path(__file__).resolve().parents[2]
+    svg = (root / "docs" / "catalog-messy-org.svg").read_bytes()
+    titles = {el.text for el in ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}title")}  # noqa: S314
+    assert set(messy.objects) <= titles
+    assert svg.count(b"cascade delete") == sum(r.cascade_delete for r in messy.relationships)
+    assert "](docs/catalog-messy-org.svg)" in (root / "README.md").read_text()
