@@ -217,23 +217,25 @@ def scaffold(
     options = options or Options()
     if not _EVENT_TYPE.fullmatch(event_type):
         raise ScaffoldError(f"{event_type!r} is not an event type like com.acme.billing.invoice.upserted")
-    sobject = str(describe["name"])
     key = external_id_of(describe, options.external_id_field)
-    key_field, key_property = str(key["name"]), property_name(str(key["name"]))
-    properties = _properties(describe, parents, key_field, options)
+    properties = _properties(describe, parents, str(key["name"]), options)
+    schema = _schema(describe, event_type, key, properties, options)
+    key_names = (str(key["name"]), property_name(str(key["name"])))
+    mapping = _mapping(event_type, str(describe["name"]), key_names, properties, options)
+    return Draft(mapping, schema, f"mappings/{event_type}.json", f"events/{event_type}.schema.json")
+
+
+def _schema(
+    describe: Mapping[str, Any], event_type: str, key: Mapping[str, Any], properties: list[_Property], options: Options
+) -> dict[str, Any]:
+    sobject, key_field, key_property = str(describe["name"]), str(key["name"]), property_name(str(key["name"]))
     key_schema = {"type": "string", "minLength": 1, "maxLength": int(key.get("length") or 255)}
-    schema_properties: dict[str, Any] = {
-        key_property: {**key_schema, "pattern": _NO_CONTROL_CHARS},
-        SEQUENCE_PROPERTY: {"type": "integer", "minimum": 0, "maximum": 9223372036854775807},
-        **{p.name: p.schema for p in properties},
-    }
     example = {key_property: "EX-0001", SEQUENCE_PROPERTY: 1}
     example |= {p.name: _example_value(p.schema, i) for i, p in enumerate(properties, start=2)}
-    label = str(describe.get("label") or sobject)
-    schema = {
+    return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": f"https://schemas.example.com/crm-bridge/events/{event_type}.schema.json",
-        "title": f"{label} upserted (draft)",
+        "title": f"{describe.get('label') or sobject} upserted (draft)",
         "description": f"Drafted by `crm-bridge scaffold {sobject}` from describe. Becomes a Salesforce "
         f"{sobject}, upserted by {key_field}.",
         "x-bridge": {
@@ -248,11 +250,13 @@ def scaffold(
         "type": "object",
         "required": [key_property, SEQUENCE_PROPERTY, *(p.name for p in properties if p.required)],
         "additionalProperties": False,
-        "properties": schema_properties,
+        "properties": {
+            key_property: {**key_schema, "pattern": _NO_CONTROL_CHARS},
+            SEQUENCE_PROPERTY: {"type": "integer", "minimum": 0, "maximum": 9223372036854775807},
+            **{p.name: p.schema for p in properties},
+        },
         "examples": [example],
     }
-    mapping = _mapping(event_type, sobject, (key_field, key_property), properties, options)
-    return Draft(mapping, schema, f"mappings/{event_type}.json", f"events/{event_type}.schema.json")
 
 
 def _mapping(

@@ -177,15 +177,11 @@ def catalog(
     """Document the org's objects, fields, relationships, validation rules, triggers and findings."""
     from rich.console import Console  # noqa: PLC0415
 
-    from bridge.catalog.findings import find_all  # noqa: PLC0415
-    from bridge.catalog.model import build_org  # noqa: PLC0415
-    from bridge.catalog.output import catalog_json, write_catalog  # noqa: PLC0415
+    from bridge.catalog.discovery import Selection  # noqa: PLC0415
     from bridge.config import Settings  # noqa: PLC0415
 
     settings = Settings()
     mappings = _mappings(settings)
-    from bridge.catalog.discovery import Selection  # noqa: PLC0415
-
     selection = Selection(include, exclude, mappings.sobjects if mappings is not None else frozenset())
     request = _request(whole, sobjects, selection, mappings)
     console = Console(stderr=True)
@@ -193,15 +189,26 @@ def catalog(
         snapshot = _from_snapshot(from_snapshot, sobjects, selection)
     else:
         snapshot = _read_org(settings, request, console)
-    context = _context(settings, mappings, trigger_map)
+    _document(snapshot, _context(settings, mappings, trigger_map), out=out, fmt=fmt, console=console)
+    if not request.whole_org and not sobjects and from_snapshot is None:
+        console.print("Documented the objects the mappings write; --all documents the whole org.")
+
+
+def _document(snapshot: OrgSnapshot, context: OrgContext, *, out: Path, fmt: str, console: Console) -> None:
+    """Build, check, write and summarise the catalog of `snapshot`."""
+    import orjson  # noqa: PLC0415
+
+    from bridge.catalog.findings import find_all  # noqa: PLC0415
+    from bridge.catalog.model import build_org  # noqa: PLC0415
+    from bridge.catalog.output import catalog_json, write_catalog  # noqa: PLC0415
+
     org = build_org(snapshot, context)
     findings = find_all(org, context)
-    result = write_catalog(out, snapshot, org, findings, fmt=fmt)
+    try:
+        result = write_catalog(out, snapshot, org, findings, fmt=fmt)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the catalog under {out}: {exc}") from exc
     if fmt == "json":
-        import orjson  # noqa: PLC0415
-
         click.echo(orjson.dumps(catalog_json(org, findings), option=orjson.OPT_INDENT_2).decode())
     left_out = [n for n in snapshot.facts.left_out if n not in org.objects]
     _summary(console, org, findings, result, out=out, left_out=left_out)
-    if not request.whole_org and not sobjects and from_snapshot is None:
-        console.print("Documented the objects the mappings write; --all documents the whole org.")

@@ -133,6 +133,11 @@ async def test_render_from_a_snapshot_and_refuse_without_an_org(tmp_path: Path) 
     refused = runner.invoke(main, ["catalog", "--out", str(tmp_path / "x")], env={"BRIDGE_SALESFORCE__CLIENT_ID": ""})
     assert refused.exit_code == 1
     assert "--from-snapshot" in refused.output
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    unwritable = runner.invoke(main, [*args[:3], "--out", str(blocked / "sub")])
+    assert unwritable.exit_code == 1
+    assert "cannot write the catalog" in unwritable.output
     broken = tmp_path / "broken"
     (broken / "describe").mkdir(parents=True)
     unreadable = runner.invoke(main, ["catalog", "--from-snapshot", str(broken), "--out", str(tmp_path / "y")])

@@ -14,7 +14,7 @@ from bridge.catalog.model import build_org
 from bridge.catalog.snapshot import OrgSnapshot, load_snapshot, read_snapshot, write_snapshot
 from bridge.emulator import Org as EmulatedOrg
 from bridge.emulator import load_profile
-from bridge.salesforce.errors import InvalidRequest
+from bridge.salesforce.errors import InvalidRequest, NotFound
 from tests.catalog.conftest import Recorder, client_of, context_for
 
 STANDARD_WITH_DATA = {"Account", "Contact", "Opportunity", "Case"}
@@ -55,6 +55,9 @@ async def test_include_exclude_and_named_objects() -> None:
     assert set(named.describes) == {"Account", "Invoice__c"}
     assert progress.items[:2] == ["Account", "Invoice__c"]
     assert progress.total == len(progress.items) == 2 + len(named.validation_rules["Account"]) + 1
+    with pytest.raises(NotFound):
+        async with client_of(org) as client:
+            await fetch_org(SalesforceOrgReader(client), Selection(), names=["Nope__c"])
     with pytest.raises(ValueError, match="not an API name"):
         async with client_of(org) as client:
             await fetch_org(SalesforceOrgReader(client), Selection(), names=["Account' OR Name != '"])

@@ -3,6 +3,7 @@ org take end to end."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ from click.testing import CliRunner
 from bridge.catalog.scaffold import Options, ScaffoldError, check_draft, property_name, scaffold
 from bridge.catalog.snapshot import OrgSnapshot, parse_snapshot, write_snapshot
 from bridge.cli.main import main
+from bridge.emulator import EmulatorServer, load_profile
 from bridge.emulator import Org as EmulatedOrg
-from bridge.emulator import load_profile
 from bridge.events import CloudEvent, SchemaRegistry
 from bridge.events.schemas import DEFAULT_SCHEMAS_DIR
 from bridge.processing.intake import to_inbound
@@ -141,3 +142,35 @@ async def test_a_scaffolded_object_goes_through_the_processor_and_into_the_org(
     refused = Pipeline(mappings, validator).process(to_inbound(bad), {})
     assert isinstance(refused, Rejected)
     assert "Subscription_Active_Needs_Start" in refused.detail
+
+
+async def test_scaffold_reads_the_object_and_its_parents_from_the_org(tmp_path: Path) -> None:
+    env = {
+        "BRIDGE_SALESFORCE__AUTH_FLOW": "client_credentials",
+        "BRIDGE_SALESFORCE__CLIENT_ID": "emulator-client-id",
+        "BRIDGE_SALESFORCE__CLIENT_SECRET": "emulator-client-secret",
+    }
+    command = ["scaffold", "Order_Line__c", "--event-type", "com.acme.oms.order_line.upserted", "--all-fields"]
+    async with EmulatorServer(EmulatedOrg(load_profile("messy"))) as server:
+        env["BRIDGE_SALESFORCE__LOGIN_URL"] = server.url
+        result = await asyncio.to_thread(CliRunner().invoke, main, [*command, "--schemas-dir", str(tmp_path)], env=env)
+    assert result.exit_code == 1  # Order_Line__c has no external ID: said plainly, nothing written
+    assert "Order_Line__c has no external ID field" in result.output
+    assert not (tmp_path / "mappings").exists()
+    async with EmulatorServer(EmulatedOrg(load_profile("messy"))) as server:
+        env["BRIDGE_SALESFORCE__LOGIN_URL"] = server.url
+        command = [
+            "scaffold",
+            "Sales_Order__c",
+            "--event-type",
+            "com.acme.oms.order.upserted",
+            "--topic",
+            "domain.oms.orders",
+        ]
+        result = await asyncio.to_thread(CliRunner().invoke, main, [*command, "--schemas-dir", str(tmp_path)], env=env)
+    assert result.exit_code == 0, result.output
+    registry = SchemaRegistry.load(tmp_path)  # the bundled envelope was copied beside the draft
+    assert registry.spec("com.acme.oms.order.upserted").topic == "domain.oms.orders"
+    mapping = load_mappings(tmp_path / "mappings").by_type["com.acme.oms.order.upserted"]
+    assert mapping.fields["Account__r"].parent is not None
+    assert mapping.fields["Account__r"].parent.external_id_field == "ERP_Customer_Id__c"
