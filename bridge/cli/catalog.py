@@ -56,14 +56,20 @@ class BarProgress:
 
 
 def _mappings(settings: Settings) -> Mappings | None:
+    """The configured mappings; None when there is none yet (a broken one is an error, not "none")."""
+    import orjson  # noqa: PLC0415
+
     from bridge.errors import ConfigError  # noqa: PLC0415
     from bridge.processing.mapping import default_mappings_dir, load_mappings  # noqa: PLC0415
 
     folder = settings.processor.schemas_dir
-    try:
-        return load_mappings(folder / "mappings" if folder else default_mappings_dir())
-    except ConfigError:
+    directory = folder / "mappings" if folder else default_mappings_dir()
+    if not any(directory.glob("*.json")):
         return None
+    try:
+        return load_mappings(directory)
+    except (ConfigError, OSError, orjson.JSONDecodeError) as exc:
+        raise click.ClickException(f"cannot read the mappings in {directory}: {exc}") from exc
 
 
 def _context(settings: Settings, mappings: Mappings | None, trigger_map: Path | None) -> OrgContext:

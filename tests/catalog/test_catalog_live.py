@@ -138,6 +138,12 @@ async def test_render_from_a_snapshot_and_refuse_without_an_org(tmp_path: Path) 
     unwritable = runner.invoke(main, [*args[:3], "--out", str(blocked / "sub")])
     assert unwritable.exit_code == 1
     assert "cannot write the catalog" in unwritable.output
+    bad_schemas = tmp_path / "bad-schemas"
+    (bad_schemas / "mappings").mkdir(parents=True)
+    (bad_schemas / "mappings" / "x.json").write_text("{not json")
+    bad = runner.invoke(main, args, env={"BRIDGE_PROCESSOR__SCHEMAS_DIR": str(bad_schemas)})
+    assert bad.exit_code == 1
+    assert "cannot read the mappings" in bad.output
     broken = tmp_path / "broken"
     (broken / "describe").mkdir(parents=True)
     unreadable = runner.invoke(main, ["catalog", "--from-snapshot", str(broken), "--out", str(tmp_path / "y")])
