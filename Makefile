@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint typecheck contracts unit kafka-jars clean deploy-tools readme
+.PHONY: setup demo test lint typecheck contracts unit kafka-jars clean deploy-tools readme graphviz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-test: setup lint typecheck contracts deploy-tools
+test: setup lint typecheck contracts deploy-tools graphviz
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
 readme: $(STAMP)
@@ -41,3 +41,10 @@ clean:
 
 deploy-tools:
 	deploy/check/install-tools.sh
+
+# `crm-bridge catalog` draws its SVG diagrams with Graphviz's dot (Debian package; the Python binding is a dependency).
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  echo "installing graphviz (Debian package) for the catalog's SVG diagrams"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends graphviz >/dev/null; }

@@ -1,60 +1,21 @@
-"""Human documentation of an org snapshot: one Markdown page per SObject plus an index.
+"""Human documentation of a documented org: an index with the overview diagram, one page per object, the findings.
 
-Each page lists the fields (type, length, required, external ID, picklist values, lookups), the validation rules
-with their formulas and whether the local evaluator handles them, the Apex triggers and whether the integration
-user's bypass setting covers them, and the names that break the org's own naming conventions.
+Each object page lists the fields (type, length, required, external ID, picklist values, lookups, description and
+help text), the relationships with a diagram of the object and its neighbours, the validation rules with their
+formulas and whether the bridge evaluates them, the Apex triggers with their events and whether the bypass
+setting covers them, and the object's findings.
 
-    pages = render_catalog(snapshot, compiler)   # {"Account.md": "...", "README.md": "..."}
+    pages = render_pages(org, findings, svgs={"overview"})   # {"README.md": ..., "Account.md": ..., ...}
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Sequence
 
-from bridge.catalog.snapshot import OrgSnapshot, parse_snapshot
-from bridge.processing.metadata import FieldMeta, SObjectMeta, ValidationRuleMeta
-from bridge.processing.rules import RuleCompiler, unevaluated
-
-DEFAULT_BYPASS_SETTINGS = ("Integration_Settings__c", "Bypass_Automations__c", "Bypass_Triggers__c")
-
-_STYLES = (
-    ("Pascal_Snake", re.compile(r"[A-Z][A-Za-z0-9]*(?:_[A-Z0-9][A-Za-z0-9]*)*")),
-    ("PascalCase", re.compile(r"[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*")),
-    ("camelCase", re.compile(r"[a-z][a-z0-9]*(?:[A-Z][a-z0-9]*)+")),
-    ("lower_snake", re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")),
-)
-
-
-def name_style(name: str) -> str:
-    """The naming style of an API name without its `__c`/namespace suffix."""
-    stem = name.removesuffix("__c").rpartition("__")[2]
-    for style, pattern in _STYLES:
-        if pattern.fullmatch(stem):
-            return style
-    return "other"
-
-
-@dataclass(frozen=True, slots=True)
-class NamingIssue:
-    """A name whose style differs from the style most of its kind use in this org."""
-
-    kind: str
-    name: str
-    style: str
-    convention: str
-
-
-def naming_issues(kind: str, names: Iterable[str]) -> list[NamingIssue]:
-    """Names of one kind (custom fields, rules) that do not follow the org's majority style."""
-    styles = {name: name_style(name) for name in names}
-    if len(styles) < 3:
-        return []
-    convention, _ = Counter(styles.values()).most_common(1)[0]
-    return [NamingIssue(kind, n, s, convention) for n, s in sorted(styles.items()) if s != convention]
+from bridge.catalog.diagram import DIAGRAMS_DIR, mermaid
+from bridge.catalog.findings import SEVERITIES, Finding
+from bridge.catalog.model import FieldDoc, ObjectDoc, Org, RuleDoc
 
 
 def _cell(value: object) -> str:
@@ -62,132 +23,207 @@ def _cell(value: object) -> str:
     return text.replace("|", "\\|").replace("\n", " ").strip()
 
 
-def _field_row(meta: FieldMeta, raw: Mapping[str, Any]) -> str:
-    picklist = ", ".join(sorted(meta.picklist_values))
-    if picklist and meta.restricted_picklist:
-        picklist = f"(restricted) {picklist}"
-    length = meta.length or (f"{meta.precision},{meta.scale}" if meta.precision else "")
-    cells = [
-        f"`{meta.name}`",
-        raw.get("label"),
-        meta.type,
-        length,
-        "yes" if meta.required else "",
-        "yes" if meta.external_id else "",
-        "yes" if raw.get("unique") else "",
-        picklist,
-        ", ".join(meta.reference_to),
-    ]
+def _row(cells: Iterable[object]) -> str:
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
-def _fields_section(sobject: SObjectMeta, describe: Mapping[str, Any]) -> list[str]:
-    raw_fields = {str(f["name"]): f for f in describe.get("fields") or []}
+def _table(header: Sequence[str], rows: Iterable[Iterable[object]]) -> list[str]:
+    return [_row(header), "|" + "---|" * len(header), *(_row(r) for r in rows)]
+
+
+def _yes(flag: bool | None) -> str:
+    return {True: "yes", False: "", None: "?"}[flag]
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def _diagram(org: Org, names: Iterable[str], svg: str | None) -> list[str]:
+    lines = [f"![Entity-relationship diagram]({svg})", ""] if svg else []
+    return [*lines, "```mermaid", mermaid(org, names), "```", ""]
+
+
+def _object_row(obj: ObjectDoc) -> list[object]:
+    custom = sum(1 for f in obj.fields.values() if f.custom)
+    rules = f"{len(obj.rules)}" + (f" ({n} not evaluable)" if (n := sum(not r.evaluable for r in obj.rules)) else "")
+    return [
+        f"[{obj.name}]({obj.name}.md)",
+        obj.label,
+        obj.kind,
+        _count(obj.record_count),
+        f"{len(obj.fields)} ({custom} custom)",
+        rules,
+        len(obj.triggers),
+        _yes(obj.cdc),
+        _yes(obj.written),
+    ]
+
+
+def render_index(org: Org, findings: Sequence[Finding], overview_svg: str | None) -> str:
+    """README.md: the objects, the overview diagram and the findings by kind."""
+    kinds = Counter(o.kind for o in org.objects.values())
+    severities = Counter(f.severity for f in findings)
     lines = [
-        "## Fields",
+        "# Org catalog",
         "",
-        "| Field | Label | Type | Length | Required | External ID | Unique | Picklist | References |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"{len(org.objects)} objects ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}), "
+        f"{len(org.relationships)} relationships, {len(findings)} findings "
+        f"({', '.join(f'{severities.get(s, 0)} {s}' for s in SEVERITIES)}).",
+        "",
+        *(f"> Note: {note}" for note in org.notes),
+        "## Objects",
+        "",
+        *_table(
+            ["Object", "Label", "Kind", "Records", "Fields", "Validation rules", "Triggers", "CDC", "Written"],
+            (_object_row(o) for o in org.objects.values()),
+        ),
+        "",
+        "## Relationships",
+        "",
+        "Dotted: lookup; solid: master-detail; labels name the child's field and mark cascade delete.",
+        "",
+        *_diagram(org, org.objects, overview_svg),
+        "## Findings",
+        "",
+        *_table(["Kind", "Severity", "Count"], _finding_kinds(findings)),
+        "",
+        "Every finding, with its object, field and reason: [findings.md](findings.md).",
+        "The snapshot validation uses is under `describe/`, `validation_rules/` and `triggers/`.",
+        "",
     ]
-    lines += [_field_row(meta, raw_fields.get(name, {})) for name, meta in sorted(sobject.fields.items())]
-    external = ", ".join(f"`{n}`" for n in sorted(sobject.external_id_fields)) or "none"
-    required = ", ".join(f"`{n}`" for n, m in sorted(sobject.fields.items()) if m.required) or "none"
-    return [*lines, "", f"External ID fields: {external}. Required on create: {required}.", ""]
-
-
-def _rules_section(rules: list[ValidationRuleMeta], sobject: SObjectMeta, compiler: RuleCompiler) -> list[str]:
-    lines = ["## Validation rules", ""]
-    if not rules:
-        return [*lines, "None.", ""]
-    field_types = {name: meta.type for name, meta in sobject.fields.items()}
-    for rule in rules:
-        compiled = compiler(rule, field_types)
-        verdict = "evaluated locally" if compiled.check is not None else f"not evaluable: {compiled.compile_error}"
-        state = "active" if rule.active else "inactive"
-        lines += [
-            f"### {rule.name} ({state}; {verdict})",
-            "",
-            f"Message: {rule.error_message}"
-            + (f" (shown on `{rule.error_display_field}`)" if rule.error_display_field else ""),
-            "",
-            "```",
-            rule.formula,
-            "```",
-            "",
-        ]
-    return lines
-
-
-def trigger_bypassable(trigger: Mapping[str, Any], bypass_settings: Iterable[str]) -> bool:
-    """Whether the trigger's body consults one of the bypass custom settings (by API name)."""
-    body = str(trigger.get("Body") or "")
-    return any(setting in body for setting in bypass_settings)
-
-
-def _triggers_section(triggers: Iterable[Mapping[str, Any]], bypass_settings: tuple[str, ...]) -> list[str]:
-    rows = [
-        f"| `{_cell(t.get('Name'))}` | {_cell(t.get('Status'))} | "
-        f"{'yes' if trigger_bypassable(t, bypass_settings) else 'no'} | {_cell(_events(t))} |"
-        for t in triggers
-    ]
-    if not rows:
-        return ["## Apex triggers", "", "None.", ""]
-    return ["## Apex triggers", "", "| Trigger | Status | Bypassable | Events |", "|---|---|---|---|", *rows, ""]
-
-
-def _events(trigger: Mapping[str, Any]) -> str:
-    return ", ".join(
-        name.removeprefix("Usage")
-        for name, on in sorted(trigger.items())
-        if name.startswith("Usage") and on is True and name != "UsageIsBulk"
-    )
-
-
-def _naming_section(sobject: SObjectMeta, rules: list[ValidationRuleMeta]) -> list[str]:
-    issues = naming_issues("custom field", [n for n in sobject.fields if n.endswith("__c")])
-    issues += naming_issues("validation rule", [r.name for r in rules])
-    if not issues:
-        return ["## Naming", "", "Every name follows the org's conventions.", ""]
-    lines = ["## Naming", ""]
-    lines += [f"- {i.kind} `{i.name}` is {i.style}; this org's {i.kind}s are {i.convention}." for i in issues]
-    return [*lines, ""]
-
-
-def render_object(
-    snapshot: OrgSnapshot,
-    sobject: str,
-    compiler: RuleCompiler = unevaluated,
-    bypass_settings: tuple[str, ...] = DEFAULT_BYPASS_SETTINGS,
-) -> str:
-    """The Markdown page of one SObject."""
-    model = parse_snapshot(snapshot)
-    meta = model.objects[sobject]
-    describe = snapshot.describes[sobject]
-    rules = model.rules.get(sobject, [])
-    lines = [f"# {describe.get('label') or sobject} (`{sobject}`)", ""]
-    lines += _fields_section(meta, describe)
-    lines += _rules_section(rules, meta, compiler)
-    lines += _triggers_section(snapshot.triggers.get(sobject, ()), bypass_settings)
-    lines += _naming_section(meta, rules)
     return "\n".join(lines)
 
 
-def render_catalog(
-    snapshot: OrgSnapshot,
-    compiler: RuleCompiler = unevaluated,
-    bypass_settings: tuple[str, ...] = DEFAULT_BYPASS_SETTINGS,
-) -> dict[str, str]:
-    """Every page, by file name, plus `README.md` indexing them."""
-    pages = {
-        f"{name}.md": render_object(snapshot, name, compiler, bypass_settings) for name in sorted(snapshot.describes)
-    }
-    index = ["# Org catalog", "", "| Object | Fields | Validation rules | Triggers |", "|---|---|---|---|"]
-    for name in sorted(snapshot.describes):
-        fields = len(snapshot.describes[name].get("fields") or [])
-        rules = len(snapshot.validation_rules.get(name, ()))
-        triggers = len(snapshot.triggers.get(name, ()))
-        index.append(f"| [{name}]({name}.md) | {fields} | {rules} | {triggers} |")
-    pages["README.md"] = "\n".join(
-        [*index, "", "The schemas validation uses are under `describe/`, `validation_rules/` and `triggers/`.", ""]
-    )
+def _finding_kinds(findings: Sequence[Finding]) -> list[list[object]]:
+    counted = Counter((f.kind, f.severity) for f in findings)
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    return [[k, s, n] for (k, s), n in sorted(counted.items(), key=lambda item: (rank[item[0][1]], item[0][0]))]
+
+
+def render_findings(findings: Sequence[Finding]) -> str:
+    """findings.md: every finding, most severe first."""
+    rows = ([f.severity, f.kind, f"[{f.sobject}]({f.sobject}.md)", f.field or "", f.reason] for f in findings)
+    body = _table(["Severity", "Kind", "Object", "Field", "Reason"], rows) if findings else ["None."]
+    return "\n".join(["# Findings", "", *body, ""])
+
+
+def _field_row(f: FieldDoc) -> list[object]:
+    picklist = ", ".join(f.picklist)
+    if picklist:
+        picklist = ("(restricted) " if f.restricted else "(unrestricted) ") + picklist
+    size = f.length or (f"{f.precision},{f.scale}" if f.precision else "")
+    kind = f.type + (" (master-detail)" if f.master_detail else "")
+    name = f"`{f.name}`" + (" *" if f.custom else "")
+    return [
+        name,
+        f.label,
+        kind,
+        size,
+        _yes(f.required),
+        _yes(f.unique),
+        _yes(f.external_id),
+        picklist,
+        ", ".join(f.reference_to),
+        f.description or "",
+        f.help_text or "",
+    ]
+
+
+def _fields(obj: ObjectDoc) -> list[str]:
+    header = ["Field", "Label", "Type", "Length", "Required", "Unique", "External ID", "Picklist", "References"]
+    rows = (_field_row(f) for _, f in sorted(obj.fields.items()))
+    external = ", ".join(f"`{n}`" for n, f in sorted(obj.fields.items()) if f.external_id) or "none"
+    required = ", ".join(f"`{n}`" for n, f in sorted(obj.fields.items()) if f.required) or "none"
+    return [
+        "## Fields",
+        "",
+        "`*` marks custom fields. Required: on create, with no default.",
+        "",
+        *_table([*header, "Description", "Help text"], rows),
+        "",
+        f"External ID fields: {external}. Required on create: {required}.",
+        "",
+    ]
+
+
+def _rule(rule: RuleDoc) -> list[str]:
+    verdict = "evaluated by the bridge" if rule.evaluable else f"not evaluable: {rule.reason}"
+    shown = f" (shown on `{rule.display_field}`)" if rule.display_field else ""
+    state = "active" if rule.active else "inactive"
+    return [
+        f"### {rule.name} ({state}; {verdict})",
+        "",
+        f"Message: {rule.message}{shown}",
+        "",
+        "```",
+        rule.formula,
+        "```",
+        "",
+    ]
+
+
+def _rules(obj: ObjectDoc) -> list[str]:
+    lines = ["## Validation rules", ""]
+    if not obj.rules:
+        return [*lines, "None.", ""]
+    return [*lines, *(line for rule in obj.rules for line in _rule(rule))]
+
+
+def _triggers(obj: ObjectDoc) -> list[str]:
+    if not obj.triggers:
+        return ["## Apex triggers", "", "None.", ""]
+    rows = ([f"`{t.name}`", t.status, ", ".join(t.events), _yes(t.bypassable)] for t in obj.triggers)
+    return ["## Apex triggers", "", *_table(["Trigger", "Status", "Events", "Bypassable"], rows), ""]
+
+
+def _relationships(org: Org, obj: ObjectDoc, svg: str | None) -> list[str]:
+    parents = [r for r in org.relationships if r.child == obj.name]
+    children = [r for r in org.relationships if r.parent == obj.name]
+    lines = ["## Relationships", ""]
+    lines += [f"- `{r.field}` → [{r.parent}]({r.parent}.md) ({r.kind})" for r in parents]
+    lines += [
+        f"- [{r.child}]({r.child}.md)`.{r.field}` → here ({r.kind}{', cascade delete' if r.cascade_delete else ''})"
+        for r in children
+    ]
+    if not parents and not children:
+        return [*lines, "None between the documented objects.", ""]
+    return [*lines, "", *_diagram(org, org.neighbours(obj.name), svg)]
+
+
+def _facts(obj: ObjectDoc) -> str:
+    facts = [obj.kind, f"{_count(obj.record_count)} records"]
+    facts.append({True: "Change Data Capture on", False: "Change Data Capture off", None: "CDC unknown"}[obj.cdc])
+    if obj.written:
+        facts.append("written by the bridge")
+    return " · ".join(facts)
+
+
+def render_object(org: Org, name: str, findings: Sequence[Finding], svg: str | None = None) -> str:
+    """The Markdown page of one object."""
+    obj = org.objects[name]
+    lines = [f"# {obj.label} (`{obj.name}`)", "", _facts(obj), ""]
+    if obj.description:
+        lines += [f"> {obj.description}", ""]
+    lines += _relationships(org, obj, svg)
+    lines += _fields(obj)
+    lines += _rules(obj)
+    lines += _triggers(obj)
+    own = [f for f in findings if f.sobject == name]
+    lines += ["## Findings", ""]
+    lines += [f"- **{f.severity}** {f.kind}" + (f" `{f.field}`" if f.field else "") + f": {f.reason}" for f in own]
+    lines += [] if own else ["None."]
+    return "\n".join([*lines, ""])
+
+
+def render_pages(org: Org, findings: Sequence[Finding], svgs: Iterable[str] = ()) -> dict[str, str]:
+    """Every page by file name; `svgs` names the diagrams written (`overview` and object names)."""
+    drawn = set(svgs)
+
+    def svg(name: str) -> str | None:
+        return f"{DIAGRAMS_DIR}/{name}.svg" if name in drawn else None
+
+    pages = {f"{name}.md": render_object(org, name, findings, svg(name)) for name in org.objects}
+    pages["README.md"] = render_index(org, findings, svg("overview"))
+    pages["findings.md"] = render_findings(findings)
     return pages

@@ -2,7 +2,10 @@
 
 `crm-bridge catalog --out DIR` writes one; the processor loads one to validate without calling Salesforce at
 start-up. Layout: `DIR/describe/<SObject>.json`, `DIR/validation_rules/<SObject>.json` (a list of
-ValidationRule records with `Metadata`), `DIR/triggers/<SObject>.json` (ApexTrigger records).
+ValidationRule records with `Metadata`), `DIR/triggers/<SObject>.json` (ApexTrigger records), and for the
+documentation `DIR/field_definitions/<SObject>.json` (FieldDefinition records with `Description`) and
+`DIR/org.json` (describe-global entries, record counts, CustomObject and PlatformEventChannelMember records, and
+notes on what the org would not tell).
 
     org = load_snapshot(Path("catalog"))
     org.objects["Account"].fields["Name"].required
@@ -10,7 +13,7 @@ ValidationRule records with `Metadata`), `DIR/triggers/<SObject>.json` (ApexTrig
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +25,75 @@ from bridge.processing.metadata import SObjectMeta, ValidationRuleMeta, parse_de
 
 
 @dataclass(frozen=True, slots=True)
+class OrgFacts:
+    """What the org says about itself beyond the describes, as it answered (all optional)."""
+
+    sobjects: Sequence[Mapping[str, Any]] = ()
+    """describe-global entries of the documented objects."""
+    record_counts: Mapping[str, int] = field(default_factory=dict)
+    custom_objects: Sequence[Mapping[str, Any]] = ()
+    """Tooling API CustomObject records (their `Description`)."""
+    channel_members: Sequence[Mapping[str, Any]] = ()
+    """Tooling API PlatformEventChannelMember records: the Change Data Capture selections."""
+    notes: Sequence[str] = ()
+    """Metadata the org would not give (a Tooling object refused, say), in words."""
+    left_out: Sequence[str] = ()
+    """Standard objects not documented: no data, not referenced by a custom object, not asked for."""
+
+    def __post_init__(self) -> None:
+        # Tuples whatever came in, so a snapshot read back from disk equals the one written.
+        for name in ("sobjects", "custom_objects", "channel_members", "notes", "left_out"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    def as_json(self) -> dict[str, Any]:
+        """The `org.json` document."""
+        return {
+            "sobjects": list(self.sobjects),
+            "record_counts": dict(self.record_counts),
+            "custom_objects": list(self.custom_objects),
+            "channel_members": list(self.channel_members),
+            "notes": list(self.notes),
+            "left_out": list(self.left_out),
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> OrgFacts:
+        """Read an `org.json` document."""
+        counts = document.get("record_counts") or {}
+        return cls(
+            sobjects=tuple(document.get("sobjects") or ()),
+            record_counts={str(k): int(v) for k, v in counts.items()},
+            custom_objects=tuple(document.get("custom_objects") or ()),
+            channel_members=tuple(document.get("channel_members") or ()),
+            notes=tuple(str(n) for n in document.get("notes") or ()),
+            left_out=tuple(str(n) for n in document.get("left_out") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class OrgSnapshot:
     """Raw metadata per SObject, as the org answered."""
 
     describes: Mapping[str, Mapping[str, Any]]
     validation_rules: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
     triggers: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    field_definitions: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    facts: OrgFacts = field(default_factory=OrgFacts)
+
+    def only(self, names: Iterable[str]) -> OrgSnapshot:
+        """The snapshot restricted to `names` (the org-wide facts kept whole)."""
+        keep = set(names)
+
+        def pick(documents: Mapping[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in documents.items() if k in keep}
+
+        return OrgSnapshot(
+            pick(self.describes),
+            pick(self.validation_rules),
+            pick(self.triggers),
+            pick(self.field_definitions),
+            self.facts,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +123,14 @@ def write_snapshot(directory: Path, snapshot: OrgSnapshot) -> list[Path]:
         ("describe", snapshot.describes),
         ("validation_rules", snapshot.validation_rules),
         ("triggers", snapshot.triggers),
+        ("field_definitions", snapshot.field_definitions),
     ):
         for sobject, document in sorted(documents.items()):
             path = directory / folder / f"{sobject}.json"
             _dump(path, document)
             written.append(path)
+    _dump(directory / "org.json", snapshot.facts.as_json())
+    written.append(directory / "org.json")
     return written
 
 
@@ -77,7 +146,19 @@ def read_snapshot(directory: Path) -> OrgSnapshot:
     describes = _read_folder(directory / "describe")
     if not describes:
         raise ConfigError(f"no describe files under {directory / 'describe'}")
-    return OrgSnapshot(describes, _read_folder(directory / "validation_rules"), _read_folder(directory / "triggers"))
+    facts = OrgFacts()
+    if (directory / "org.json").is_file():
+        try:
+            facts = OrgFacts.from_json(orjson.loads((directory / "org.json").read_bytes()))
+        except (OSError, orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"cannot read {directory / 'org.json'}: {exc}") from exc
+    return OrgSnapshot(
+        describes,
+        _read_folder(directory / "validation_rules"),
+        _read_folder(directory / "triggers"),
+        _read_folder(directory / "field_definitions"),
+        facts,
+    )
 
 
 def load_snapshot(directory: Path) -> OrgModel:

@@ -37,10 +37,10 @@ class ServeOptions:
 def build_org(options: ServeOptions) -> Org:
     """The org the options describe: profile, limit, latency model and faults."""
     from bridge.emulator import LatencyModel, Org, load_profile  # noqa: PLC0415 - commands load their modules on use
-    from bridge.emulator.profile import ProfileError  # noqa: PLC0415
+    from bridge.emulator.profile import ProfileError, is_bundled_name  # noqa: PLC0415
 
     try:
-        profile = load_profile(options.org if options.org == "default" else Path(options.org))
+        profile = load_profile(options.org if is_bundled_name(options.org) else Path(options.org))
     except ProfileError as exc:
         raise click.ClickException(str(exc)) from exc
     org = Org(profile, daily_limit=options.daily_limit, latency=LatencyModel(speed=options.speed), seed=options.seed)
@@ -109,7 +109,9 @@ def announce(server: EmulatorServer, org: Org) -> None:
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8443, show_default=True, type=int, help="Port (0 = any free port).")
-@click.option("--org", default="default", show_default=True, help="Bundled profile name or a profile JSON file.")
+@click.option(
+    "--org", default="default", show_default=True, help="Bundled profile (default, messy) or a profile JSON file."
+)
 @click.option("--daily-limit", type=int, default=None, help="Daily API request allocation (default: the profile's).")
 @click.option("--latency-ms", type=float, default=0.0, show_default=True, help="Extra latency on every request.")
 @click.option(

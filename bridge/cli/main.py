@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "mediation": "bridge.cli.mediation:mediation",
     "publish": "bridge.cli.publish:publish",
     "run": "bridge.cli.run:run",
+    "scaffold": "bridge.cli.scaffold:scaffold",
     "source": "bridge.cli.source:source",
 }
 """Command name → `module:attribute` of its click command."""
@@ -62,3 +63,6 @@ def main(log_level: str) -> None:
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # httpx logs every request at INFO; they are noise unless someone is debugging.
+        logging.getLogger("httpx").setLevel(logging.WARNING)

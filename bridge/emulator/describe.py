@@ -49,6 +49,9 @@ def _global_entry(spec: ObjectSpec, version: str) -> dict[str, Any]:
         "feedEnabled": False,
         "mruEnabled": not spec.custom_setting,
         "deprecatedAndHidden": False,
+        # Set on associated objects (Share, History, Feed, ChangeEvent); the emulator lists none of those.
+        "associateEntityType": None,
+        "associateParentEntity": None,
         "urls": _urls(spec.name, version),
     }
 
@@ -62,7 +65,7 @@ def _picklist(spec: FieldSpec) -> list[dict[str, Any]]:
     return [{"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v} for v in spec.picklist]
 
 
-def _field_type(spec: FieldSpec) -> dict[str, Any]:
+def _field_type(spec: FieldSpec, relationship_order: int | None) -> dict[str, Any]:
     text = spec.type not in _SOAP_TYPES
     return {
         "name": spec.name,
@@ -80,7 +83,7 @@ def _field_type(spec: FieldSpec) -> dict[str, Any]:
         "controllerName": None,
         "referenceTo": [spec.reference_to] if spec.reference_to else [],
         "relationshipName": spec.relationship_name,
-        "relationshipOrder": None,
+        "relationshipOrder": relationship_order,
         "extraTypeInfo": None,
         "highScaleNumber": False,
         "displayLocationInDecimal": False,
@@ -107,7 +110,7 @@ def _field_behaviour(spec: FieldSpec) -> dict[str, Any]:
         "caseSensitive": spec.case_sensitive,
         "autoNumber": False,
         "custom": spec.name.endswith("__c"),
-        "cascadeDelete": False,
+        "cascadeDelete": spec.master_detail,
         "restrictedDelete": False,
         "polymorphicForeignKey": False,
         "nameField": spec.name == "Name",
@@ -118,7 +121,7 @@ def _field_behaviour(spec: FieldSpec) -> dict[str, Any]:
         "aggregatable": spec.type != "textarea",
         "htmlFormatted": False,
         "encrypted": False,
-        "inlineHelpText": None,
+        "inlineHelpText": spec.help_text or None,
         "permissionable": not spec.system and not spec.required,
         "deprecatedAndHidden": False,
         "queryByDistance": False,
@@ -126,9 +129,27 @@ def _field_behaviour(spec: FieldSpec) -> dict[str, Any]:
     }
 
 
-def describe_field(spec: FieldSpec) -> dict[str, Any]:
-    """One field of the describe, with every documented key."""
-    return {**_field_type(spec), **_field_behaviour(spec)}
+def describe_field(spec: FieldSpec, relationship_order: int | None = None) -> dict[str, Any]:
+    """One field of the describe, with every documented key.
+
+    `relationship_order` is 0 for an object's first (primary) master-detail field and 1 for its second, None
+    for every other field, as describe reports it.
+    """
+    return {**_field_type(spec, relationship_order), **_field_behaviour(spec)}
+
+
+def relationship_orders(spec: ObjectSpec) -> dict[str, int]:
+    """Master-detail fields of `spec` by their relationshipOrder (declaration order: primary first)."""
+    details = [f.name for f in spec.fields.values() if f.master_detail]
+    return {name: order for order, name in enumerate(details)}
+
+
+def _child_relationship_name(child: ObjectSpec, field: FieldSpec) -> str:
+    if field.child_relationship:
+        return field.child_relationship
+    if not child.custom:
+        return child.label_plural.replace(" ", "")
+    return f"{child.name.removesuffix('__c')}s__r"
 
 
 def _children(spec: ObjectSpec, objects: Mapping[str, ObjectSpec]) -> list[dict[str, Any]]:
@@ -140,12 +161,12 @@ def _children(spec: ObjectSpec, objects: Mapping[str, ObjectSpec]) -> list[dict[
                     {
                         "childSObject": other.name,
                         "field": f.name,
-                        "relationshipName": other.label_plural.replace(" ", "")
-                        if not other.custom
-                        else f"{other.name.removesuffix('__c')}s__r",
-                        "cascadeDelete": False,
+                        "relationshipName": _child_relationship_name(other, f),
+                        "cascadeDelete": f.master_detail,
                         "restrictedDelete": False,
                         "deprecatedAndHidden": False,
+                        "junctionIdListNames": [],
+                        "junctionReferenceTo": [],
                     }
                 )
     return children
@@ -155,7 +176,8 @@ def describe_sobject(spec: ObjectSpec, objects: Mapping[str, ObjectSpec], versio
     """`GET /sobjects/{S}/describe`."""
     result = _global_entry(spec, version)
     result["urls"] = {**_urls(spec.name, version), "uiDetailTemplate": None}
-    result["fields"] = [describe_field(f) for f in spec.fields.values()]
+    orders = relationship_orders(spec)
+    result["fields"] = [describe_field(f, orders.get(f.name)) for f in spec.fields.values()]
     result["childRelationships"] = _children(spec, objects)
     result["recordTypeInfos"] = []
     result["nameLayoutFields"] = []

@@ -1,9 +1,10 @@
-"""Org limits: the rolling 24-hour daily API request allocation and the concurrent long-running request limit."""
+"""Org limits: the rolling 24-hour daily API request allocation, the concurrent long-running request limit,
+and the record counts `/limits/recordCount` reports."""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 DAY_S = 24 * 3600.0
 LONG_RUNNING_S = 20.0
@@ -80,3 +81,18 @@ class ConcurrentRequests:
     def in_flight(self) -> int:
         """Requests currently being served."""
         return len(self._started)
+
+
+def record_counts(counts: Mapping[str, int], requested: str | None) -> dict[str, list[dict[str, object]]]:
+    """The `/limits/recordCount` body: `{"sObjects": [{"count": 3, "name": "Account"}, ...]}`.
+
+    `counts` holds every object that has a count (live records, deleted ones not counted); `requested` is the
+    `sObjects` parameter, a comma-separated list: names the org does not know are left out, and without it every
+    object is listed. Salesforce's count is a cached approximation; the emulator's is exact and current.
+    """
+    by_lower = {name.lower(): name for name in counts}
+    names: Iterable[str] = counts
+    if requested is not None:
+        wanted = (by_lower.get(part.strip().lower()) for part in requested.split(","))
+        names = dict.fromkeys(name for name in wanted if name is not None)
+    return {"sObjects": [{"count": counts[name], "name": name} for name in names]}

@@ -1,7 +1,8 @@
 """The org profile: objects, fields, validation rules, triggers, custom settings, users and connected apps.
 
-A profile is a JSON data file (`profiles/default.json` is the enterprise-like default); `load_profile("default")`
-or `load_profile(path)` reads one into frozen dataclasses. The format is documented in the README.
+A profile is a JSON data file (`profiles/default.json` is the enterprise-like default, `profiles/messy.json` a
+larger org with inconsistent naming for the catalog); `load_profile("default")` or `load_profile(path)` reads one
+into frozen dataclasses. The format is documented in the README.
 """
 
 from __future__ import annotations
@@ -34,7 +35,12 @@ SYSTEM_FIELDS: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
-    """One field of an sObject with the properties describe reports and the write path enforces."""
+    """One field of an sObject with the properties describe reports and the write path enforces.
+
+    `master_detail` makes a reference a master-detail relationship (required, cascade delete);
+    `child_relationship` names the relationship on the parent's side (`Invoices__r`); `help_text` is describe's
+    `inlineHelpText`, `description` the Tooling API's (describe carries no descriptions).
+    """
 
     name: str
     type: str
@@ -52,6 +58,9 @@ class FieldSpec:
     scale: int = 0
     system: bool = False
     description: str = ""
+    help_text: str = ""
+    master_detail: bool = False
+    child_relationship: str | None = None
 
     @property
     def indexed(self) -> bool:
@@ -180,6 +189,10 @@ class Profile:
 def _field(raw: Mapping[str, Any]) -> FieldSpec:
     data = dict(raw)
     data["picklist"] = tuple(data.get("picklist", ()))
+    if data.get("master_detail"):
+        if not data.get("reference_to"):
+            raise ValueError(f"master-detail field {data.get('name')!r} names no reference_to")
+        data["required"] = True  # a detail record always has its master
     return FieldSpec(**data)
 
 
@@ -220,10 +233,23 @@ def parse_profile(raw: Mapping[str, Any]) -> Profile:
     )
 
 
+def bundled_profiles() -> list[str]:
+    """Names of the profiles shipped with the emulator (`default`, `messy`)."""
+    folder = resources.files("bridge.emulator.profiles")
+    return sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def is_bundled_name(source: str) -> bool:
+    """Whether `source` names a bundled profile rather than a file (no `/`, no `.json`)."""
+    return "/" not in source and not source.endswith(".json")
+
+
 def load_profile(source: str | Path = "default") -> Profile:
-    """Load a bundled profile by name (`default`) or a profile file by path; raises `ProfileError`."""
+    """Load a bundled profile by name (`default`, `messy`) or a profile file by path; raises `ProfileError`."""
     try:
-        if isinstance(source, str) and "/" not in source and not source.endswith(".json"):
+        if isinstance(source, str) and is_bundled_name(source):
+            if source not in bundled_profiles():
+                raise ProfileError(f"no bundled org profile {source!r}; bundled: {', '.join(bundled_profiles())}")
             text = resources.files("bridge.emulator.profiles").joinpath(f"{source}.json").read_bytes()
         else:
             text = Path(source).read_bytes()

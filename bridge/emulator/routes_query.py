@@ -67,6 +67,17 @@ TOOLING_DESCRIBES: dict[str, dict[str, Any]] = {
         "DeveloperName TableEnumOrId Description Length:int Precision:int Scale:int InlineHelpText "
         "RelationshipLabel NamespacePrefix ManageableState FullName Metadata:complexvalue",
     ),
+    "FieldDefinition": _tooling_describe(
+        "FieldDefinition",
+        "DurableId QualifiedApiName DeveloperName Label DataType Description:textarea IsIndexed:boolean "
+        "IsNillable:boolean NamespacePrefix RelationshipName ReferenceTo:complexvalue",
+    ),
+    "PlatformEventChannelMember": _tooling_describe(
+        "PlatformEventChannelMember",
+        "DeveloperName MasterLabel EventChannel SelectedEntity FilterExpression NamespacePrefix FullName "
+        "Metadata:complexvalue",
+        entity=False,
+    ),
 }
 
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bridge.emulator.ids import normalize_id
+from bridge.emulator.limits import record_counts
 from bridge.emulator.org import Org
 from bridge.emulator.prepare import prepare_create, prepare_delete, prepare_update, prepare_upsert
 from bridge.emulator.profile import ObjectSpec
@@ -93,6 +94,7 @@ class SObjectRoutes:
             Route(BASE + "/", self.resources, methods=["GET"]),
             Route(BASE + "/limits", self.limits, methods=["GET"]),
             Route(BASE + "/limits/", self.limits, methods=["GET"]),
+            Route(BASE + "/limits/recordCount", self.record_count, methods=["GET"]),
             Route(BASE + "/sobjects", self.describe_global, methods=["GET"]),
             Route(BASE + "/sobjects/", self.describe_global, methods=["GET"]),
             Route(BASE + "/sobjects/{sobject}/describe", self.describe, methods=["GET"]),
@@ -130,6 +132,12 @@ class SObjectRoutes:
                 "DataStorageMB": {"Max": 1024, "Remaining": 1024},
             }
         )
+
+    async def record_count(self, request: Request) -> Response:
+        """`GET /limits/recordCount[?sObjects=A,B]`: record counts (platform events have none)."""
+        specs = [s for s in self.org.profile.objects.values() if not s.platform_event]
+        counts = {spec.name: self.org.count(spec.name) for spec in specs}
+        return JSON(record_counts(counts, request.query_params.get("sObjects")))
 
     async def describe_global(self, request: Request) -> Response:
         """`GET /sobjects`: describeGlobal."""

@@ -1,13 +1,28 @@
-"""Tooling API entities derived from the profile: ValidationRule, ApexTrigger, CustomObject and CustomField rows."""
+"""Tooling API entities derived from the profile: ValidationRule, ApexTrigger, CustomObject, CustomField,
+FieldDefinition and PlatformEventChannelMember rows.
+
+Field descriptions live in the Tooling API, not in describe: `CustomField.Description` for custom fields and
+`FieldDefinition.Description` for every field. Change Data Capture selections are `PlatformEventChannelMember`
+rows on the standard `ChangeEvents` channel, one per selected entity (`AccountChangeEvent`,
+`Invoice__ChangeEvent`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bridge.emulator.ids import make_id
-from bridge.emulator.profile import ObjectSpec, Profile, TriggerSpec
+from bridge.emulator.profile import FieldSpec, ObjectSpec, Profile, TriggerSpec
 
-TOOLING_ENTITIES = ("ValidationRule", "ApexTrigger", "CustomObject", "CustomField")
+TOOLING_ENTITIES = (
+    "ValidationRule",
+    "ApexTrigger",
+    "CustomObject",
+    "CustomField",
+    "FieldDefinition",
+    "PlatformEventChannelMember",
+)
 _EVENTS = ("before insert", "after insert", "before update", "after update", "before delete", "after delete")
 
 
@@ -127,7 +142,7 @@ def custom_fields(profile: Profile) -> list[dict[str, Any]]:
                     "Length": field.length or None,
                     "Precision": field.precision or None,
                     "Scale": field.scale or None,
-                    "InlineHelpText": None,
+                    "InlineHelpText": field.help_text or None,
                     "RelationshipLabel": None,
                     "NamespacePrefix": None,
                     "ManageableState": "unmanaged",
@@ -146,6 +161,102 @@ def custom_fields(profile: Profile) -> list[dict[str, Any]]:
     return rows
 
 
+_DATA_TYPES = {
+    "id": "Lookup()",
+    "boolean": "Checkbox",
+    "date": "Date",
+    "datetime": "Date/Time",
+    "email": "Email",
+    "phone": "Phone",
+    "url": "URL",
+    "picklist": "Picklist",
+    "multipicklist": "Picklist (Multi-Select)",
+    "textarea": "Long Text Area({length})",
+    "string": "Text({length})",
+    "int": "Number({precision}, 0)",
+    "double": "Number({precision}, {scale})",
+    "currency": "Currency({precision}, {scale})",
+    "percent": "Percent({precision}, {scale})",
+}
+
+
+def _data_type(field: FieldSpec, objects: Mapping[str, ObjectSpec]) -> str:
+    """The field's type as Setup shows it (`Text(80)`, `Master-Detail(Invoice)`), which FieldDefinition reports."""
+    if field.type == "reference" and field.reference_to:
+        parent = objects.get(field.reference_to)
+        label = parent.label if parent else field.reference_to
+        return f"{'Master-Detail' if field.master_detail else 'Lookup'}({label})"
+    template = _DATA_TYPES.get(field.type, field.type)
+    return template.format(length=field.length, precision=field.precision or 18, scale=field.scale)
+
+
+def _field_durable_id(profile: Profile, spec: ObjectSpec, field: FieldSpec, custom_ids: Mapping[str, str]) -> str:
+    # Standard fields are named by API name; custom fields by their CustomField id, as on a real org.
+    name = custom_ids.get(f"{spec.name}.{field.name}", field.name)
+    return f"{_entity_id(profile, spec)}.{name}"
+
+
+def field_definitions(profile: Profile) -> list[dict[str, Any]]:
+    """FieldDefinition rows for every field of every object, with `Description` (null for standard fields)."""
+    custom_ids = {str(row["FullName"]): str(row["Id"]) for row in custom_fields(profile)}
+    rows = []
+    for spec in profile.objects.values():
+        for field in spec.fields.values():
+            durable_id = _field_durable_id(profile, spec, field, custom_ids)
+            rows.append(
+                {
+                    "Id": "000000000000000AAA",  # FieldDefinition rows share one placeholder Id
+                    "DurableId": durable_id,
+                    "QualifiedApiName": field.name,
+                    "DeveloperName": field.name.removesuffix("__c"),
+                    "Label": field.label or field.name,
+                    "DataType": _data_type(field, profile.objects),
+                    "Description": field.description or None,
+                    "EntityDefinitionId": _entity_id(profile, spec),
+                    "EntityDefinition": _entity(spec),
+                    "IsIndexed": field.indexed or field.type == "id",
+                    "IsNillable": not field.required,
+                    "NamespacePrefix": None,
+                    "RelationshipName": field.relationship_name,
+                    "ReferenceTo": {"referenceTo": [field.reference_to]} if field.reference_to else None,
+                }
+            )
+    return rows
+
+
+def change_event_name(sobject: str) -> str:
+    """The change event entity of an object: `AccountChangeEvent`, `Invoice__ChangeEvent`."""
+    return f"{sobject.removesuffix('__c')}__ChangeEvent" if sobject.endswith("__c") else f"{sobject}ChangeEvent"
+
+
+def channel_members(profile: Profile) -> list[dict[str, Any]]:
+    """PlatformEventChannelMember rows: the objects selected for Change Data Capture on `ChangeEvents`."""
+    rows: list[dict[str, Any]] = []
+    selected = [s for s in profile.objects.values() if s.change_events and not (s.platform_event or s.custom_setting)]
+    for number, spec in enumerate(selected, start=1):
+        entity = change_event_name(spec.name)
+        developer_name = f"ChangeEvents_{entity.replace('__', '_')}"
+        rows.append(
+            {
+                "Id": make_id("0v8", number),
+                "DeveloperName": developer_name,
+                "MasterLabel": entity,
+                "EventChannel": "ChangeEvents",
+                "SelectedEntity": entity,
+                "FilterExpression": None,
+                "NamespacePrefix": None,
+                "FullName": developer_name,
+                "Metadata": {
+                    "eventChannel": "ChangeEvents",
+                    "selectedEntity": entity,
+                    "enrichedFields": [],
+                    "filterExpression": None,
+                },
+            }
+        )
+    return rows
+
+
 def tooling_rows(profile: Profile, entity: str) -> list[dict[str, Any]]:
     """Rows of a Tooling entity; an unknown entity has none."""
     build = {
@@ -153,5 +264,7 @@ def tooling_rows(profile: Profile, entity: str) -> list[dict[str, Any]]:
         "ApexTrigger": apex_triggers,
         "CustomObject": custom_objects,
         "CustomField": custom_fields,
+        "FieldDefinition": field_definitions,
+        "PlatformEventChannelMember": channel_members,
     }.get(entity)
     return build(profile) if build else []
