@@ -36,6 +36,7 @@ class FakeOrg:
     on_limit_info: Callable[[LimitInfo], None] | None = None
     records: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     writes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    sent: Counter[tuple[str, str]] = field(default_factory=Counter)  # every record sent, written or not
     calls: Counter[str] = field(default_factory=Counter)
     batch_sizes: list[int] = field(default_factory=list)
     limit_errors: int = 0
@@ -63,6 +64,7 @@ class FakeOrg:
         await asyncio.sleep(self.latency_s)
         self._count("collections")
         self.batch_sizes.append(len(records))
+        self.sent.update((sobject, str(record[external_id_field])) for record in records)
         fault = self.faults.pop(0) if self.faults else None
         if fault == "503":
             raise ServerUnavailable("SERVER_UNAVAILABLE", "maintenance", status=503)

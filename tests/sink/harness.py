@@ -15,7 +15,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from bridge.config import GovernorSettings, KafkaSettings, SalesforceSettings, Settings, SinkSettings, TopicSettings
+from bridge.config import (
+    GovernorSettings,
+    KafkaSettings,
+    ProcessorSettings,
+    SalesforceSettings,
+    Settings,
+    SinkSettings,
+    TopicSettings,
+)
 from bridge.emulator import EmulatorServer, Org
 from bridge.governor import GovernorGate
 from bridge.metrics import Metrics
@@ -36,9 +44,11 @@ async def sink_settings(
     *,
     partitions: int = 2,
     governor: GovernorSettings | None = None,
+    processor: ProcessorSettings | None = None,
     **sink: Any,
 ) -> Settings:
-    """Settings with fresh write, results and DLQ topics, a fresh group and fast retries."""
+    """Settings with fresh write, results and DLQ topics, a fresh group and fast retries. The processor upstream
+    is a group of its own that never committed (nothing to wait for) unless `processor` says otherwise."""
     topics = TopicSettings(
         realtime=await new_topic("rt", partitions),
         bulk=await new_topic("bulk", partitions),
@@ -56,18 +66,35 @@ async def sink_settings(
         topics=topics,
         sink=SinkSettings.model_validate(sink_defaults | sink),
         governor=governor or GovernorSettings(daily_limit_calls=1_000_000),
+        processor=processor or ProcessorSettings(app_id=f"no-processor-{uuid.uuid4().hex[:8]}"),
     )
 
 
-def account(external_id: str, *, lane: Lane = Lane.BULK, name: str | None = None) -> MappedRecord:
+def account(
+    external_id: str, *, lane: Lane = Lane.BULK, name: str | None = None, first_write: bool = False
+) -> MappedRecord:
     return MappedRecord(
-        "Account", "External_Id__c", external_id, {"Name": name or external_id}, lane, 1, (external_id,)
+        "Account",
+        "External_Id__c",
+        external_id,
+        {"Name": name or external_id},
+        lane,
+        1,
+        (external_id,),
+        first_write=first_write,
     )
 
 
 def opportunity(external_id: str, account_id: str, *, lane: Lane = Lane.BULK) -> MappedRecord:
-    fields = {"Name": external_id, "Account": {"External_Id__c": account_id}}
-    return MappedRecord("Opportunity", "External_Id__c", external_id, fields, lane, 1, (external_id,))
+    """A deal of the account `account_id`, keyed (routed) by it as the processor does."""
+    fields = {
+        "Name": external_id,
+        "StageName": "Prospecting",
+        "CloseDate": "2026-12-31",
+        "Account": {"External_Id__c": account_id},
+    }
+    parents = {"Account": f"Account:{account_id}"}
+    return MappedRecord("Opportunity", "External_Id__c", external_id, fields, lane, 1, (external_id,), parents=parents)
 
 
 async def produce(settings: Settings, records: Sequence[MappedRecord]) -> None:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import orjson
 import pytest
 
 from bridge.config import GovernorSettings, Settings
@@ -30,6 +31,8 @@ def _env(settings: Settings, server: EmulatorServer, **extra: str) -> dict[str, 
         "BRIDGE_SINK__BATCH_SIZE": str(settings.sink.batch_size),
         "BRIDGE_SINK__BATCH_LINGER_S": "0.05",
         "BRIDGE_SINK__SESSION_TIMEOUT_S": "8",  # the killed worker's partitions move sooner
+        "BRIDGE_PROCESSOR__APP_ID": settings.processor.app_id,
+        "BRIDGE_PROCESSOR__SOURCE_TOPICS": orjson.dumps(list(settings.processor.source_topics)).decode(),
         "BRIDGE_SALESFORCE__LOGIN_URL": server.url,
         "BRIDGE_SALESFORCE__AUTH_FLOW": "client_credentials",
         "BRIDGE_SALESFORCE__CLIENT_ID": CLIENT_ID,
@@ -110,3 +113,56 @@ async def test_two_workers_sharing_one_budget_stay_under_it(kafka_bootstrap: str
     assert refused == []
     assert used <= bulk_ceiling + 10  # both workers together: the ceiling plus at most the calls in flight
     assert org.count("Account") < 2_000
+
+
+async def test_kill_minus_9_of_a_sink_holding_children_loses_nothing_and_writes_nothing_twice(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    from bridge.config import ProcessorSettings
+    from tests.sink.harness import opportunity
+
+    domain = await new_topic("domain", 1)
+    processor = ProcessorSettings(app_id=f"processor-{domain}", source_topics=(domain,))
+    settings = await sink_settings(kafka_bootstrap, new_topic, partitions=2, batch_size=50, processor=processor)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    for n in range(10):  # domain events the processor has not got to yet: the children's parents may be there
+        await producer.send_and_wait(domain, b"{}", key=str(n).encode())
+    await producer.stop()
+
+    async def processor_commits(offset: int) -> None:
+        group = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=processor.app_id, enable_auto_commit=False)
+        await group.start()
+        try:
+            group.assign([TopicPartition(domain, 0)])
+            await group.commit({TopicPartition(domain, 0): offset})
+        finally:
+            await group.stop()
+
+    await processor_commits(2)
+    await produce(settings, [opportunity(f"O-{n}", f"A-{n}") for n in range(200)])
+    org = Org()
+    async with EmulatorServer(org) as server:
+        env = _env(settings, server, BRIDGE_SINK__PARENT_WAIT_S="300")
+        async with _worker(env) as first:
+            await asyncio.sleep(4.0)  # it has read the children and holds them
+            assert org.count("Opportunity") == 0
+            first.kill()  # SIGKILL while holding 200 children
+            await first.wait()
+        await produce(settings, [account(f"A-{n}") for n in range(200)])
+        await processor_commits(10)
+        async with _worker(env):
+            await _until(lambda: org.count("Opportunity") == 200, timeout_s=90)
+            for _ in range(100):
+                if len((await outcomes(settings)).written_ids) >= 400:
+                    break
+                await asyncio.sleep(0.3)
+    out = await outcomes(settings)
+    assert out.dead == []
+    assert sorted(out.written_ids) == sorted([f"A-{n}" for n in range(200)] + [f"O-{n}" for n in range(200)])
+    assert org.count("Account") == 200  # nothing doubled: external IDs are unique in the org
+    assert len(out.results) == 400  # each record written once: the killed worker had sent none of its held children
+    failed = [entry for entry in org.call_log if entry.status >= 400]
+    assert failed == []
