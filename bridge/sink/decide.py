@@ -14,8 +14,15 @@ from bridge.config import SinkSettings, TopicSettings
 from bridge.processing.routing import Outbound
 from bridge.sink.backoff import Backoff
 from bridge.sink.items import WriteItem
-from bridge.sink.messages import PARENT_NOT_FOUND, failure_message, result_message
+from bridge.sink.messages import (
+    PARENT_NOT_FOUND,
+    PARENT_REFUSED,
+    failure_message,
+    parent_refused_message,
+    result_message,
+)
 from bridge.sink.outcomes import Failure, FailureKind, Outcome, Written
+from bridge.sink.parents import ParentRefusal
 from bridge.types import Outcome as Accounted
 
 LIMIT_PAUSE_S = 60.0  # REQUEST_LIMIT_EXCEEDED without Retry-After: look again in a minute
@@ -56,6 +63,21 @@ class Decider:
         if isinstance(outcome, Written):
             return Deliver(item, result_message(item, outcome, self.topics), Accounted.WRITTEN)
         return self._failed(item, outcome, now_s, batch_size)
+
+    def parent_refused(self, item: WriteItem, refusal: ParentRefusal) -> Deliver:
+        """Dead-letter a child whose parent was refused, without a call."""
+        message = parent_refused_message(item, refusal, self.topics)
+        return Deliver(item, message, Accounted.DEAD_LETTERED, PARENT_REFUSED)
+
+    def parent_nowhere(self, item: WriteItem) -> Deliver:
+        """Dead-letter a child whose parent the CRM does not have and the bridge has not brought meanwhile."""
+        message = (
+            f"parent {item.route} is not in Salesforce, and nothing the source systems published before "
+            "Salesforce said so brought it through the bridge"
+        )
+        return self._dead(
+            item, Failure(FailureKind.PARENT_MISSING, "INVALID_CROSS_REFERENCE_KEY", message), PARENT_NOT_FOUND
+        )
 
     def _failed(self, item: WriteItem, outcome: Failure, now_s: float, batch_size: int) -> Decision:
         kind = outcome.kind

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from bridge.config import SinkSettings
 from bridge.sink.items import BULK_JOB_CALLS, Batch, WriteItem, WritePath, is_platform_event
 from bridge.sink.parents import ParentBook, ParentRefusal
+from bridge.sink.sizing import BatchSizer, Budget
 from bridge.types import Lane
 
 BULK_JOB_MAX_RECORDS = 100_000  # one job's CSV stays far below the 100 MB upload limit at this size
@@ -45,15 +46,6 @@ _SAFE, _UNKNOWN_PARENT, _PARENT_WAS_MISSING = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
-class Budget:
-    """The bulk lane's API budget as the queue sees it: calls this worker may still spend, and whether they are
-    scarce (then backlogs go as Bulk API jobs, ~1,000+ records a call, rather than Collections, 200)."""
-
-    allowance_calls: float = math.inf
-    scarce: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class _Round:
     """What one `take` knows besides the queue."""
 
@@ -64,30 +56,7 @@ class _Round:
     released: int
 
 
-@dataclass(slots=True)
-class BatchSizer:
-    """Collections batch size per SObject: halved on Apex CPU errors, grown back by an eighth per success."""
-
-    ceiling: int
-    _sizes: dict[str, int] = field(default_factory=dict)
-
-    def size(self, sobject: str) -> int:
-        """The current batch size for `sobject`."""
-        return self._sizes.get(sobject, self.ceiling)
-
-    def shrink(self, sobject: str, failed_size: int) -> None:
-        """A batch of `failed_size` ran out of CPU time."""
-        self._sizes[sobject] = max(1, min(self.size(sobject), failed_size) // 2)
-
-    def grow(self, sobject: str) -> None:
-        """A batch succeeded."""
-        size = self.size(sobject)
-        if size < self.ceiling:
-            self._sizes[sobject] = min(self.ceiling, size + max(1, size // 8))
-
-    def is_full(self, sobject: str) -> bool:
-        """No recent CPU trouble: batches (and Bulk jobs) may be as large as they come."""
-        return self.size(sobject) >= self.ceiling
+_ANY_BUDGET = Budget()
 
 
 @dataclass(slots=True)
@@ -103,7 +72,7 @@ class WriteQueue:
     _busy_keys: Counter[str] = field(default_factory=Counter)
     _busy_parents: Counter[str] = field(default_factory=Counter)
     _children: dict[str, list[WriteItem]] = field(default_factory=dict)  # queued children by parent key
-    _partial_since_s: dict[_GroupKey, float] = field(default_factory=dict)
+    _partial_since_s: dict[tuple[_GroupKey, int], float] = field(default_factory=dict)
     _last_join_s: dict[_GroupKey, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -189,7 +158,7 @@ class WriteQueue:
         flush: bool = False,
         lanes: Collection[Lane] = tuple(Lane),
         backlog: int = 0,
-        budget: Budget = Budget(),
+        budget: Budget = _ANY_BUDGET,
         released: int = MAX_GENERATION,
     ) -> Batch | None:
         """The next batch of one of `lanes` to send, or None when nothing may go now. `backlog`: bulk-lane
@@ -209,19 +178,23 @@ class WriteQueue:
         items = self._groups[group_key]
         if not items:
             return None
-        lane, sobject, external_id_field = group_key
+        lane, sobject, _ = group_key
         now_s, flush, budget = round_.now_s, round_.flush, round_.budget
         visible = len(items) + (0 if flush else round_.backlog)
         path, limit = self._path_and_limit(lane, sobject, visible, budget)
-        chosen, held_back = self._choose(items, limit, now_s, round_.released)
-        if not chosen:
-            return None
         if path is WritePath.BULK and not flush and round_.backlog >= self.settings.batch_size:
             return None  # a job costs the same calls whatever its size: let the backlog be read into it first
-        if not self._ready(group_key, path, len(chosen), limit, now_s, flush=flush, held_back=held_back):
-            return None
-        self._partial_since_s.pop(group_key, None)
-        if path is WritePath.BULK and len(chosen) < self._min_job_records(visible, budget):
+        # A job has no all-or-nothing rollback: every kind of record may share it.
+        by_kind, held_back = self._choose(items, limit, now_s, round_.released, mixed=path is WritePath.BULK)
+        for kind, chosen in sorted(by_kind.items()):
+            if self._ready((group_key, kind), path, len(chosen), limit, now_s, flush=flush, held_back=held_back):
+                self._partial_since_s.pop((group_key, kind), None)
+                return self._batch(group_key, path, chosen, self._min_job_records(visible, budget))
+        return None
+
+    def _batch(self, group_key: _GroupKey, path: WritePath, chosen: list[WriteItem], min_job: int) -> Batch:
+        lane, sobject, external_id_field = group_key
+        if path is WritePath.BULK and len(chosen) < min_job:
             path = WritePath.COLLECTIONS  # too many were held back for a job to pay off
             chosen = chosen[: self.sizer.size(sobject)]
         self._remove(chosen)
@@ -257,7 +230,7 @@ class WriteQueue:
 
     def _ready(
         self,
-        group_key: _GroupKey,
+        at: tuple[_GroupKey, int],
         path: WritePath,
         chosen: int,
         limit: int,
@@ -268,23 +241,27 @@ class WriteQueue:
     ) -> bool:
         """A full batch goes; a partial one while records still join the group or children are held back for
         parents in flight waits (`batch_linger_s` of quiet, `batch_max_linger_s` at most; a job `BULK_LINGER_S`
-        at least), unless nothing more can come."""
+        at least), unless nothing more can come. A partial batch of children that risk a missing parent waits the
+        whole `batch_max_linger_s`: one such batch that fails costs a call, however many it holds."""
+        group_key, kind = at
         if chosen >= limit or group_key[0] is Lane.REALTIME or (flush and not held_back):
             return True
-        since_s = self._partial_since_s.setdefault(group_key, now_s)
+        since_s = self._partial_since_s.setdefault(at, now_s)
         if path is WritePath.BULK:
             return now_s - since_s >= max(self.settings.batch_max_linger_s, BULK_LINGER_S)
         if now_s - since_s >= self.settings.batch_max_linger_s:
             return True
         quiet_s = now_s - self._last_join_s.get(group_key, 0.0)
-        return not held_back and quiet_s >= self.settings.batch_linger_s
+        return kind == _SAFE and not held_back and quiet_s >= self.settings.batch_linger_s
 
-    def _choose(self, items: list[WriteItem], limit: int, now_s: float, released: int) -> tuple[list[WriteItem], bool]:
-        """Up to `limit` eligible records, and whether any record was held back (it may become eligible soon)."""
-        chosen: list[WriteItem] = []
+    def _choose(
+        self, items: list[WriteItem], limit: int, now_s: float, released: int, *, mixed: bool
+    ) -> tuple[dict[int, list[WriteItem]], bool]:
+        """Eligible records by kind (each up to `limit`; `mixed`: all of one kind), and whether any record was
+        held back (it may become eligible soon)."""
+        by_kind: dict[int, list[WriteItem]] = {}
         held: set[str] = set()
         held_back = False
-        kind: int | None = None  # decided by the first record chosen
         # Look at most this far: with tens of thousands pending (children waiting for parents), scanning the whole
         # group for every batch made batch forming quadratic. Records further back wait for the next batches.
         lookahead = max(LOOKAHEAD_MIN, 4 * limit)
@@ -299,15 +276,11 @@ class WriteQueue:
             if self._busy_keys[key] > 0 or item.not_before_s > now_s or self._waits_for_parent(item, now_s, released):
                 held_back = True
                 continue
-            item_kind = self._kind(item, now_s)
-            if kind is None:
-                kind = item_kind
-            elif kind != item_kind:
-                continue  # eligible, but for the next batch: waiting would not bring it into this one
+            chosen = by_kind.setdefault(_SAFE if mixed else self._kind(item, now_s), [])
             chosen.append(item)
             if len(chosen) >= limit:
                 break
-        return chosen, held_back
+        return by_kind, held_back
 
     def _waits_for_parent(self, item: WriteItem, now_s: float, released: int) -> bool:
         parents = item.parent_keys

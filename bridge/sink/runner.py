@@ -25,8 +25,9 @@ from bridge.events import SchemaRegistry
 from bridge.governor import Governor, GovernorGate
 from bridge.kafka.producer import create_producer, producer_config
 from bridge.metrics import Metrics
+from bridge.sink.delivery import SinkStats
 from bridge.sink.executor import RecordWriter
-from bridge.sink.sink import Sink, SinkStats, SinkWiring
+from bridge.sink.sink import Sink, SinkWiring
 from bridge.sink.upstream import UpstreamProbe
 
 _SECURITY_KEYS = ("security_protocol", "ssl_context", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password")

@@ -29,19 +29,20 @@ from aiokafka.structs import ConsumerRecord
 from bridge.config import Settings
 from bridge.governor import GovernorGate
 from bridge.metrics import Metrics
-from bridge.processing.records import Origin
-from bridge.processing.routing import DeadLetter, Refusal, dead_letter_message, decode_write_topic
+from bridge.processing.routing import Refusal, decode_write_topic
 from bridge.salesforce.limits import LimitInfo
 from bridge.sink.backoff import Backoff
 from bridge.sink.decide import LIMIT_PAUSE_S, Decider, Deliver, Resend
+from bridge.sink.delivery import Delivery, SinkStats
 from bridge.sink.executor import BatchExecutor, RecordWriter, Results
-from bridge.sink.items import BULK_JOB_CALLS, Batch, Headers, WriteItem, WritePath
-from bridge.sink.messages import DLQ_STAGE, PARENT_NOT_FOUND, PARENT_REFUSED, failure_message, parent_refused_message
+from bridge.sink.items import Batch, WriteItem, WritePath
+from bridge.sink.messages import DLQ_STAGE
 from bridge.sink.outcomes import Failure, FailureKind, Written
 from bridge.sink.parents import ParentRefusal
 from bridge.sink.partitions import Partitions
-from bridge.sink.queue import MAX_GENERATION, Budget, WriteQueue
-from bridge.sink.upstream import UpstreamProbe, Watermarks
+from bridge.sink.queue import WriteQueue
+from bridge.sink.sizing import Budget
+from bridge.sink.upstream import UpstreamGate, UpstreamProbe
 from bridge.types import Lane
 from bridge.types import Outcome as Accounted
 
@@ -50,22 +51,7 @@ _FETCH_MAX_RECORDS = 1_000
 _BUSY_FETCH_MS = 20
 _IDLE_FETCH_MS = 200
 MAX_PENDING_RECORDS = 60_000
-_YIELD_EVERY = 500
 _HELD_EVERY_S = 1.0  # how often the held-children gauges are refreshed (a scan of the queued children)
-_SCARCE_MIN_CALLS = 16 * BULK_JOB_CALLS  # however small the org's limit, this many calls left are scarce
-UPSTREAM_PROBE_S = 0.5  # how often the processor's progress is read (two small requests)
-
-
-@dataclass(slots=True)
-class SinkStats:
-    """What one run did (the metrics say the same, for people)."""
-
-    read: int = 0
-    written: int = 0
-    dead_lettered: int = 0
-    resent: int = 0
-    undecodable: int = 0
-    parent_refused: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +104,11 @@ class Sink:
         self._caught_up = False  # every assigned partition read to its end
         self._burst = False  # run until idle: once caught up, partial batches go at once
         self._held_at_s = 0.0
-        self._watermarks = Watermarks()
-        self._released = 0 if wiring.upstream is not None else MAX_GENERATION
-        self._releases: list[tuple[int, dict[TopicPartition, int]]] = []  # passed generations not read up to yet
+        self._upstream = UpstreamGate(wiring.upstream)
         self._watch: asyncio.Task[None] | None = None
         self._next_offsets: dict[TopicPartition, int] = {}
         self.stats = SinkStats()
+        self._delivery = Delivery(wiring.producer, self._partitions, wiring.metrics, settings.topics, self.stats)
 
     def __repr__(self) -> str:
         return f"Sink(pending={len(self._queue)}, in_flight={len(self._tasks)}, {self._partitions!r})"
@@ -131,7 +116,7 @@ class Sink:
     async def __aenter__(self) -> Self:
         self._w.consumer.subscribe(list(self._topics), listener=_Rebalance(self))
         if self._w.upstream is not None:
-            self._watch = asyncio.create_task(self._watch_upstream(self._w.upstream))
+            self._watch = asyncio.create_task(self._upstream.watch(lambda: self._partitions.assigned))
         return self
 
     async def __aexit__(
@@ -150,7 +135,8 @@ class Sink:
         self._burst = burst
         while not stop.is_set():
             await self._fetch()
-            await self._release()
+            if await self._upstream.release(self._w.consumer, self._partitions.assigned):
+                self._give_up_missing_parents()
             self._prioritise()
             self._dispatch()
             self._export_held()
@@ -191,7 +177,8 @@ class Sink:
         except (ValueError, KeyError, TypeError) as exc:  # not a write record: bad input never stops the stream
             if self._partitions.track_offset(record.topic, record.partition, record.offset):
                 self.stats.undecodable += 1
-                self._spawn(self._dead_letter_undecodable(record, headers, exc), Lane.BULK)
+                retry_s = self._w.settings.sink.backoff_max_s
+                self._spawn(self._delivery.dead_letter_undecodable(record, headers, exc, retry_s), Lane.BULK)
             return
         if isinstance(decoded, Refusal):
             self._refusal_notice(record, decoded, now_s)
@@ -199,12 +186,12 @@ class Sink:
         item = WriteItem(record.topic, record.partition, record.offset, decoded, record.key, value, headers, now_s)
         if not self._partitions.track(item):
             return
-        item.upstream_generation = self._watermarks.next_generation
+        item.upstream_generation = self._upstream.next_generation
         self.stats.read += 1
         self._w.metrics.events.labels(topic=record.topic, outcome="consumed").inc()
         refusal = self._queue.refused_parent(item, now_s)
         if refusal is not None:
-            self._spawn(self._deliver(self._refused_children([item], refusal)), item.record.lane)
+            self._dead_letter_children([item], refusal)
             return
         self._queue.add(item)
 
@@ -218,18 +205,19 @@ class Sink:
         self._refuse(ParentRefusal(refusal.key, "processor", refusal.reason, refusal.detail), now_s)
 
     def _refuse(self, refusal: ParentRefusal, now_s: float) -> None:
-        children = self._queue.refuse(refusal, now_s)
-        if children:
-            lane = Lane.REALTIME if any(c.record.lane is Lane.REALTIME for c in children) else Lane.BULK
-            self._spawn(self._deliver(self._refused_children(children, refusal)), lane)
+        self._dead_letter_children(self._queue.refuse(refusal, now_s), refusal)
 
-    def _refused_children(self, children: Sequence[WriteItem], refusal: ParentRefusal) -> list[Deliver]:
-        self.stats.parent_refused += len(children)
-        topics = self._w.settings.topics
-        return [
-            Deliver(child, parent_refused_message(child, refusal, topics), Accounted.DEAD_LETTERED, PARENT_REFUSED)
-            for child in children
-        ]
+    def _dead_letter_children(self, children: Sequence[WriteItem], refusal: ParentRefusal | None) -> None:
+        """Children of a refused parent (`refusal`), or of a parent nowhere in the bridge (None): to the DLQ."""
+        if not children:
+            return
+        if refusal is not None:
+            self.stats.parent_refused += len(children)
+            delivers = [self._decider.parent_refused(child, refusal) for child in children]
+        else:
+            delivers = [self._decider.parent_nowhere(child) for child in children]
+        lane = Lane.REALTIME if any(child.record.lane is Lane.REALTIME for child in children) else Lane.BULK
+        self._spawn(self._deliver(delivers), lane)
 
     def _prioritise(self) -> None:
         """Pause the bulk partitions while real-time work waits or the queue is full; the real-time ones only
@@ -253,86 +241,25 @@ class Sink:
         flush = flush or (self._burst and self._caught_up) or len(self._queue) >= self._max_pending
         cap = self._w.gate.governor.concurrency_cap
         backlog = self._backlog()
-        budget = self._budget()
+        budget = Budget.of(self._w.gate.governor, self._w.settings.sink.bulk_budget_share)
         while True:
             # Each lane has its own task slots, so bulk batches waiting for budget never keep real-time out.
             per_lane = Counter(self._tasks.values())
             lanes = [lane for lane in Lane if per_lane[lane] < cap]
             batch = None
             if lanes:
+                released = self._upstream.released
                 batch = self._queue.take(
-                    now_s, flush=flush, lanes=lanes, backlog=backlog, budget=budget, released=self._released
+                    now_s, flush=flush, lanes=lanes, backlog=backlog, budget=budget, released=released
                 )
             if batch is None:
                 return
             self._spawn(self._process(batch), batch.lane)
 
-    # -- the processor's progress (bridge.sink.upstream) ------------------------------------------------------
-
-    async def _watch_upstream(self, probe: UpstreamProbe) -> None:
-        """Snapshot the processor's source topics and notice when its group has committed past a snapshot."""
-        while True:
-            await asyncio.sleep(UPSTREAM_PROBE_S)
-            ends = await probe.ends()
-            committed = await probe.committed() if ends is not None else None
-            if ends is None or committed is None:
-                # No source topics, or a processor group that has committed nothing: nothing upstream to wait for.
-                passed: int | None = self._watermarks.pass_all()
-            else:
-                self._watermarks.snapshot(ends)
-                passed = self._watermarks.advance(committed)
-            if passed is None or passed <= self._released:
-                continue
-            write_ends = await probe.end_offsets(self._partitions.assigned)
-            if write_ends is not None:
-                self._releases.append((passed, write_ends))
-
-    async def _release(self) -> None:
-        """A passed generation is released once this worker has read its partitions as far as they reached then."""
-        while self._releases:
-            generation, ends = self._releases[0]
-            for tp, end in ends.items():
-                if tp in self._partitions.assigned and await self._w.consumer.position(tp) < end:
-                    return
-            self._releases.pop(0)
-            self._released = max(self._released, generation)
-            if self._w.settings.sink.parent_wait_drained:
-                self._give_up_missing_parents()
-
     def _give_up_missing_parents(self) -> None:
-        now_s = self._w.clock()
-        children = self._queue.missing_parents(self._released, now_s)
-        if not children:
-            return
-        topics = self._w.settings.topics
-        delivers = []
-        for child in children:
-            message = (
-                f"parent {child.route} is not in Salesforce, and nothing the source systems published before "
-                "Salesforce said so brought it through the bridge"
-            )
-            failure = Failure(FailureKind.PARENT_MISSING, "INVALID_CROSS_REFERENCE_KEY", message)
-            delivers.append(
-                Deliver(
-                    child,
-                    failure_message(child, failure, topics, reason=PARENT_NOT_FOUND),
-                    Accounted.DEAD_LETTERED,
-                    PARENT_NOT_FOUND,
-                )
-            )
-        lane = Lane.REALTIME if any(c.record.lane is Lane.REALTIME for c in children) else Lane.BULK
-        self._spawn(self._deliver(delivers), lane)
-
-    def _budget(self) -> Budget:
-        """The bulk lane's calls left for this worker, and whether they are scarce (`sink.bulk_budget_share`;
-        0 keeps the budget out of the choice of path)."""
-        governor = self._w.gate.governor
-        share_setting = self._w.settings.sink.bulk_budget_share
-        if governor.daily_limit_calls is None or share_setting <= 0:
-            return Budget()
-        ceiling = max(governor.ceiling_calls(Lane.BULK), 2 * _SCARCE_MIN_CALLS)
-        allowance = governor.allowance_calls(Lane.BULK)
-        return Budget(allowance, allowance < share_setting * governor.share * ceiling)
+        """A generation was released: children still missing a parent the bridge never brought are dead letters."""
+        if self._w.settings.sink.parent_wait_drained:
+            self._dead_letter_children(self._queue.missing_parents(self._upstream.released, self._w.clock()), None)
 
     def _export_held(self) -> None:
         now_s = self._w.clock()
@@ -435,11 +362,11 @@ class Sink:
         for resend in resends:
             item = resend.item
             if (refusal := self._queue.refused_parent(item, now_s)) is not None:  # refused while it was in flight
-                self._spawn(self._deliver(self._refused_children([item], refusal)), item.record.lane)
+                self._dead_letter_children([item], refusal)
                 continue
             item.not_before_s = resend.not_before_s
             if resend.reason == FailureKind.PARENT_MISSING.value:
-                item.missing_generation = self._watermarks.next_generation
+                item.missing_generation = self._upstream.next_generation
             self._w.metrics.retries.labels(component="sink", reason=resend.reason).inc()
             if self._partitions.owns(item):
                 owned.append(item)
@@ -447,59 +374,9 @@ class Sink:
         self._queue.put_back(owned)
 
     async def _deliver(self, delivers: Sequence[Deliver]) -> None:
-        if not delivers:
-            return
-        producer = self._w.producer
-        try:
-            futures = []
-            for n, deliver in enumerate(delivers, start=1):
-                message = deliver.message
-                sent = await producer.send(message.topic, message.value, key=message.key, headers=list(message.headers))
-                futures.append(sent)
-                if n % _YIELD_EVERY == 0:  # a Bulk API job's outcomes: let heartbeats and other batches run
-                    await asyncio.sleep(0)
-            await asyncio.gather(*futures)
-        except (KafkaError, OSError, TimeoutError) as exc:  # not durable: write again (an upsert again is harmless)
-            _log.warning("outcomes of %d records not acknowledged: %r", len(delivers), exc)
+        if not await self._delivery.deliver(delivers):  # not durable: write again (an upsert again is harmless)
             retry_s = self._w.clock() + self._w.settings.sink.backoff_base_s
             self._resend([Resend(d.item, retry_s, "produce_failed") for d in delivers])
-            return
-        for deliver in delivers:
-            self._account(deliver)
-
-    async def _dead_letter_undecodable(
-        self, record: ConsumerRecord[bytes, bytes], headers: Headers, exc: Exception
-    ) -> None:
-        letter = DeadLetter(
-            stage=DLQ_STAGE,
-            reason="malformed_write",
-            detail=f"not a write record: {exc!r}",
-            origin=Origin(record.topic, record.partition, record.offset),
-            key=record.key,
-            payload=record.value or b"",
-            headers=headers,
-        )
-        message = dead_letter_message(letter, self._w.settings.topics)
-        while True:  # settles only once the dead letter is acknowledged; a stop abandons it (redone on restart)
-            try:
-                await self._w.producer.send_and_wait(message.topic, message.value, key=message.key)
-                break
-            except (KafkaError, OSError, TimeoutError) as err:
-                _log.warning("dead letter of an undecodable write not acknowledged: %r", err)
-                await asyncio.sleep(self._w.settings.sink.backoff_max_s)
-        self._partitions.settle_offset(record.topic, record.partition, record.offset)
-        self._w.metrics.events.labels(topic=record.topic, outcome=Accounted.DEAD_LETTERED.value).inc()
-        self._w.metrics.dead_letters.labels(stage=DLQ_STAGE, reason="malformed_write").inc()
-
-    def _account(self, deliver: Deliver) -> None:
-        item = deliver.item
-        self._partitions.settle(item)
-        self._w.metrics.events.labels(topic=item.topic, outcome=deliver.accounted.value).inc()
-        if deliver.accounted is Accounted.WRITTEN:
-            self.stats.written += 1
-        else:
-            self.stats.dead_lettered += 1
-            self._w.metrics.dead_letters.labels(stage="sink", reason=deliver.reason).inc()
 
     # -- rebalances -----------------------------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ A child of a still-unknown parent whose generation is released is sent (its pare
 whose parent the CRM did not have is dead-lettered once the generation after its failure is released without
 the parent showing up (`sink.parent_wait_drained`), since the parent is then nowhere in the bridge. Without a
 processor group to ask (none has committed yet, or the topics cannot be read) every generation is released at
-once and the timers (`parent_wait_s`) alone apply.
+once and the timers (`parent_wait_s`) alone apply; a group that exists but has committed nothing yet (it is
+starting) holds every generation, since its backlog is still to come.
 
     probe = UpstreamProbe(admin, offsets_consumer, group_id="crm-bridge-processor", topics=("domain.erp.customer",))
     passed = watermarks.advance(await probe.committed())      # after watermarks.snapshot(await probe.ends())
@@ -24,9 +25,10 @@ once and the timers (`parent_wait_s`) alone apply.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -116,14 +118,20 @@ class UpstreamProbe:
             return None
 
     async def committed(self) -> dict[TopicPartition, int] | None:
-        """The processor group's committed offsets, or None when the group has committed nothing (yet)."""
+        """The processor group's committed offsets: empty while a group that exists has committed nothing yet
+        (it is starting: what it will make of its backlog is still to come), None when there is no such group."""
         try:
             offsets = await self._admin.list_consumer_group_offsets(self._group_id)
+            committed = {
+                tp: meta.offset for tp, meta in offsets.items() if tp.topic in self._topics and meta.offset >= 0
+            }
+            if committed:
+                return committed
+            groups = await self._admin.list_consumer_groups()
         except (KafkaError, OSError) as exc:
             _log.debug("offsets of group %s unavailable: %r", self._group_id, exc)
             return None
-        committed = {tp: meta.offset for tp, meta in offsets.items() if tp.topic in self._topics and meta.offset >= 0}
-        return committed or None
+        return {} if any(group_id == self._group_id for group_id, *_ in groups) else None
 
     async def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int] | None:
         """End offsets of `partitions` (the write topics this worker reads), or None on a failure."""
@@ -134,3 +142,65 @@ class UpstreamProbe:
         except (KafkaError, OSError) as exc:
             _log.debug("write-topic end offsets unavailable: %r", exc)
             return None
+
+
+PROBE_INTERVAL_S = 0.5  # how often the processor's progress is read (two small requests)
+
+
+class UpstreamGate:
+    """One worker's view of the processor's progress: the generation a record read now gets, and the newest
+    generation released (passed upstream, and read here as far as the write partitions reached then).
+
+        gate = UpstreamGate(probe)                      # None: nothing upstream, everything released at once
+        item.upstream_generation = gate.next_generation
+        task = asyncio.create_task(gate.watch(lambda: consumer.assignment()))
+        if await gate.release(consumer, assigned): ...  # gate.released grew
+    """
+
+    def __init__(self, probe: UpstreamProbe | None) -> None:
+        self._probe = probe
+        self._marks = Watermarks()
+        self._releases: list[tuple[int, dict[TopicPartition, int]]] = []  # passed, not read up to here yet
+        self.released = 0 if probe is not None else 2**62
+
+    def __repr__(self) -> str:
+        return f"UpstreamGate(released={self.released}, next={self.next_generation}, probe={self._probe!r})"
+
+    @property
+    def next_generation(self) -> int:
+        """The generation of records read now."""
+        return self._marks.next_generation
+
+    async def watch(self, assigned: Callable[[], Collection[TopicPartition]]) -> None:
+        """Forever: snapshot the processor's source topics and notice when its group has committed past one."""
+        probe = self._probe
+        if probe is None:
+            return
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL_S)
+            ends = await probe.ends()
+            committed = await probe.committed() if ends is not None else None
+            if ends is None or committed is None:
+                # No source topics, or no processor group: nothing upstream to wait for.
+                passed: int | None = self._marks.pass_all()
+            else:
+                self._marks.snapshot(ends)
+                passed = self._marks.advance(committed)
+            if passed is None or passed <= self.released:
+                continue
+            write_ends = await probe.end_offsets(list(assigned()))
+            if write_ends is not None:
+                self._releases.append((passed, write_ends))
+
+    async def release(self, consumer: AIOKafkaConsumer, assigned: Collection[TopicPartition]) -> bool:
+        """Release every passed generation this worker has read its partitions up to; True if one was."""
+        released = False
+        while self._releases:
+            generation, ends = self._releases[0]
+            for tp, end in ends.items():
+                if tp in assigned and await consumer.position(tp) < end:
+                    return released
+            self._releases.pop(0)
+            self.released = max(self.released, generation)
+            released = True
+        return released

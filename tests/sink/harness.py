@@ -30,9 +30,9 @@ from bridge.metrics import Metrics
 from bridge.processing.records import MappedRecord
 from bridge.processing.routing import DeadLetter, decode_dead_letter, write_message
 from bridge.salesforce import SalesforceClient, auth_from_settings
+from bridge.sink.delivery import SinkStats
 from bridge.sink.executor import RecordWriter
 from bridge.sink.runner import build_gate, run_sink
-from bridge.sink.sink import SinkStats
 from bridge.types import Lane
 from tests.conftest import NewTopicFactory
 from tests.sink.fakeorg import FakeOrg

@@ -2,7 +2,8 @@
 
 from bridge.config import SinkSettings
 from bridge.sink.items import WritePath
-from bridge.sink.queue import LOOKAHEAD_MIN, BatchSizer, WriteQueue
+from bridge.sink.queue import LOOKAHEAD_MIN, WriteQueue
+from bridge.sink.sizing import BatchSizer, Budget
 from bridge.types import Lane
 from tests.sink.factories import item
 
@@ -248,8 +249,8 @@ def test_records_whose_parent_was_missing_are_batched_apart() -> None:
     second = queue.take(0.0, flush=True)
     assert first is not None
     assert second is not None
-    assert [i.record.external_id for i in first.items] == ["O-1"]
-    assert [i.record.external_id for i in second.items] == ["O-2", "O-3"]
+    assert [i.record.external_id for i in first.items] == ["O-2", "O-3"]  # the safe ones first
+    assert [i.record.external_id for i in second.items] == ["O-1"]
 
 
 def test_siblings_never_go_in_two_batches_at_once() -> None:
@@ -352,7 +353,6 @@ def test_a_missing_parent_nowhere_in_the_bridge_gives_its_children_up_once_relea
 
 
 def test_a_scarce_budget_turns_a_backlog_into_a_bulk_job_and_a_small_one_into_collections() -> None:
-    from bridge.sink.queue import Budget
 
     queue = _queue(batch_size=10, bulk_threshold_records=10_000)
     for n in range(50):
@@ -372,7 +372,6 @@ def test_a_scarce_budget_turns_a_backlog_into_a_bulk_job_and_a_small_one_into_co
 
 
 def test_a_budget_that_cannot_carry_the_backlog_on_collections_makes_a_job() -> None:
-    from bridge.sink.queue import Budget
 
     queue = _queue(batch_size=10, bulk_threshold_records=10_000)
     for n in range(100):
@@ -394,3 +393,20 @@ def test_after_an_apex_cpu_error_the_sobject_goes_by_smaller_collections_batches
     assert batch is not None
     assert batch.path is WritePath.COLLECTIONS
     assert len(batch) == 5
+
+
+def test_children_of_unknown_parents_gather_for_max_linger_while_safe_ones_go_past_them() -> None:
+    queue = _queue(batch_size=10)
+    queue.written(["Account:A-1"], 0.0)
+    queue.add(_child("O-risky-1", "A-unknown-1", read_at_s=0.0))  # type: ignore[arg-type]
+    queue.add(_child("O-safe", "A-1", offset=1, read_at_s=0.0))  # type: ignore[arg-type]
+    safe = queue.take(1.0)  # quiet for the 1 s linger: the safe child goes, past the risky one ahead of it
+    assert safe is not None
+    assert [i.record.external_id for i in safe.items] == ["O-safe"]
+    queue.done(safe)
+    queue.add(_child("O-risky-2", "A-unknown-2", offset=2, read_at_s=2.0))  # type: ignore[arg-type]
+    assert queue.take(3.5) is None  # one failing batch costs a call however many it holds: let them gather
+    assert queue.take(7.0) is None
+    risky = queue.take(7.5)  # batch_max_linger_s (4 s) after they were first looked at as a batch, at 3.5 s
+    assert risky is not None
+    assert [i.record.external_id for i in risky.items] == ["O-risky-1", "O-risky-2"]

@@ -62,7 +62,7 @@ async def test_the_probe_reads_a_real_groups_progress(kafka_bootstrap: str, new_
         ends = await probe.ends()
         assert ends is not None
         assert sum(ends.values()) == 6
-        assert await probe.committed() is None  # the group has committed nothing yet
+        assert await probe.committed() is None  # no such group: nothing upstream to wait for
         marks = Watermarks()
         marks.snapshot(ends)
         # The processor's group commits what it has processed (here: everything).
@@ -80,5 +80,27 @@ async def test_the_probe_reads_a_real_groups_progress(kafka_bootstrap: str, new_
             TopicPartition(topic, 0): ends[TopicPartition(topic, 0)]
         }
     finally:
+        await offsets.stop()
+        await admin.close()
+
+
+async def test_a_group_that_joined_but_committed_nothing_holds_everything(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    topic = await new_topic("domain", partitions=1)
+    group = f"processor-{topic}"
+    member = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    member.subscribe([topic])
+    await member.start()
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    offsets = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await offsets.start()
+    try:
+        await member.getmany(timeout_ms=3_000)  # joins the group
+        probe = UpstreamProbe(admin, offsets, group_id=group, topics=[topic])
+        assert await probe.committed() == {}  # starting: its backlog is still to come
+    finally:
+        await member.stop()
         await offsets.stop()
         await admin.close()
