@@ -109,6 +109,7 @@ def coalesce(records: Iterable[MappedRecord]) -> tuple[list[MappedRecord], int]:
             lane=Lane.REALTIME if Lane.REALTIME in {earlier.lane, record.lane} else Lane.BULK,
             version=version,
             event_ids=(*earlier.event_ids, *record.event_ids),
+            authids=tuple(dict.fromkeys((*earlier.authids, *record.authids))),
         )
     return list(merged.values()), folded
 

@@ -264,6 +264,7 @@ def apply_mapping(mapping: EventMapping, event: InboundEvent) -> MappedRecord | 
         lane=_lane(mapping, event),
         version=version,
         event_ids=(event.id,),
+        authids=(event.authid,) if event.authid else (),
     )
 
 

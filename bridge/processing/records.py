@@ -35,6 +35,7 @@ class InboundEvent:
     externalid: str | None = None
     sequence: int | None = None
     lane: str | None = None
+    authid: str | None = None  # the producer the ingest verified (CloudEvents auth-context `authid`)
 
     def attribute(self, name: str) -> Any:
         """An envelope attribute by its CloudEvents name (`id`, `type`, `time`, `sequence`, ...)."""
@@ -61,6 +62,7 @@ class MappedRecord:
     lane: Lane
     version: int | None
     event_ids: tuple[str, ...] = field(default=())
+    authids: tuple[str, ...] = field(default=())  # the verified producers of its events (invariant 8)
 
     @property
     def key(self) -> str:

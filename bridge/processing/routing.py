@@ -1,7 +1,8 @@
 """Routing: a write to its lane's topic keyed `sobject:external_id`, a rejection to the DLQ with its reason.
 
 The value on `crm.writes.*` (what the sink reads), JSON:
-`{"sobject", "external_id_field", "external_id", "fields", "lane", "version", "event_ids"}`.
+`{"sobject", "external_id_field", "external_id", "fields", "lane", "version", "event_ids", "authids"}`;
+`authids` (also one `ce_authid` header each) are the producers the ingest verified for the events behind it.
 
 The value on `crm.dlq`, JSON: `{"stage", "reason", "detail", "origin": {"topic", "partition", "offset"},
 "key_b64", "payload_b64", "headers": [[name, value_b64], ...]}`; the original bytes survive unchanged so a
@@ -64,9 +65,14 @@ def write_message(record: MappedRecord, topics: TopicSettings) -> Outbound:
             "lane": record.lane.value,
             "version": record.version,
             "event_ids": record.event_ids,
+            "authids": record.authids,
         }
     )
-    headers = (("sobject", record.sobject.encode()), ("lane", record.lane.value.encode()))
+    headers: Headers = (
+        ("sobject", record.sobject.encode()),
+        ("lane", record.lane.value.encode()),
+        *(("ce_authid", authid.encode()) for authid in record.authids),
+    )
     return Outbound(lane_topic(record.lane, topics), record.key.encode(), value, headers)
 
 
@@ -81,6 +87,7 @@ def decode_write(value: bytes) -> MappedRecord:
         lane=Lane(doc["lane"]),
         version=doc["version"],
         event_ids=tuple(doc["event_ids"]),
+        authids=tuple(doc.get("authids") or ()),
     )
 
 
