@@ -177,11 +177,14 @@ def _prepare(items: list[Any], identity: Identity, ingest: _Ingest, *, batch: bo
         event_id = raw_id if isinstance(raw_id, str) else None
         try:
             event = decode_structured(item)
-            refusal = ingest.guard.refusal(identity, event)
-            if refusal is not None:
-                problems.append(_Problem(index, event_id, 403, refusal.error, refusal.message))
-                continue
-            prepared.append(ingest.publisher.prepare(ingest.guard.stamp(identity, event)))
+            refusal = ingest.guard.forged(event)
+            if refusal is None:  # checked before it is authorized: a malformed source is 400, not 403
+                checked = ingest.publisher.prepare(ingest.guard.stamp(identity, event))
+                refusal = ingest.guard.refusal(identity, checked.event)
+                if refusal is None:
+                    prepared.append(checked)
+                    continue
+            problems.append(_Problem(index, event_id, 403, refusal.error, refusal.message))
         except EventError as exc:
             status = 413 if isinstance(exc, EventTooLarge) else 400
             problems.append(_Problem(index, event_id, status, exc.reason, exc.message, getattr(exc, "path", None)))

@@ -3,6 +3,7 @@
     guard = Guard.from_settings(settings.ingest)          # ConfigError when auth is required but unconfigured
     identity = guard.identify(authorization, peer_subject)  # None: 401
     guard.limits.wait_s(identity)                          # > 0: 429
+    guard.forged(event)                                    # not None: 403, the client named an identity
     reason = guard.refusal(identity, event)                # not None: 403, nothing sent
     event = guard.stamp(identity, event)                   # authtype/authid set from the verified identity
 
@@ -67,13 +68,17 @@ class Guard:
         return self.authenticator.authenticate(authorization, peer_subject)
 
     @staticmethod
-    def refusal(identity: Identity, event: CloudEvent) -> Refusal | None:
-        """None when `identity` may send `event`; else why not."""
+    def forged(event: CloudEvent) -> Refusal | None:
+        """A refusal when the client's event names an identity itself (`authid`, `authtype`, `authclaims`)."""
         claimed = sorted(IDENTITY_ATTRIBUTES & event.extensions.keys())
-        if claimed:
-            names = ", ".join(repr(name) for name in claimed)
-            message = f"the event sets {names}: only the ingest sets those, from the verified credentials"
-            return Refusal(FORGED, message)
+        if not claimed:
+            return None
+        names = ", ".join(repr(name) for name in claimed)
+        return Refusal(FORGED, f"the event sets {names}: only the ingest sets those, from the verified credentials")
+
+    @staticmethod
+    def refusal(identity: Identity, event: CloudEvent) -> Refusal | None:
+        """None when `identity` may send `event` (its source and type); else why not."""
         reason = identity.grants.refusal(source=event.source, type=event.type)
         if reason is not None:
             return Refusal(FORBIDDEN, f"{identity.name!r} may not publish this event: {reason}")
