@@ -133,3 +133,13 @@ def test_a_role_whose_parent_is_already_gone_ends_at_once() -> None:
     result = subprocess.run([sys.executable, "-m", "bridge", "run", "ingest"], env=env, timeout=60, check=False)
     assert result.returncode == -signal.SIGTERM
     assert time.monotonic() - started < 30
+
+
+def test_run_all_starts_the_ingest_only_when_it_can_authenticate(tmp_path: Path) -> None:
+    from bridge.cli.run import roles_for_all
+    from bridge.config import IngestSettings, Settings
+
+    assert "ingest" not in roles_for_all(Settings(ingest=IngestSettings()))
+    assert "ingest" in roles_for_all(Settings(ingest=IngestSettings(tokens_file=tmp_path / "tokens.json")))
+    assert "ingest" in roles_for_all(Settings(ingest=IngestSettings(auth="none")))
+    assert {"processor", "sink", "source"} <= set(roles_for_all(Settings()))
