@@ -63,6 +63,7 @@ def test_the_ingest_starts_with_a_generated_token_file_mounted_read_only() -> No
     init, ingest = services["ingest-tokens"], services["ingest"]
     path = ingest["environment"]["BRIDGE_INGEST__TOKENS_FILE"]
     assert "BRIDGE_INGEST__AUTH" not in ingest["environment"]  # authentication stays on
+    assert ingest["ports"] == ["127.0.0.1:8080:8080"]  # plain HTTP stays on this machine
     assert ingest["depends_on"]["ingest-tokens"] == {"condition": "service_completed_successfully"}
     assert {"kafka", "emulator"} <= set(ingest["depends_on"])
     volume = next(v for v in ingest["volumes"] if v.startswith("ingest-tokens:"))
