@@ -23,6 +23,8 @@ COPY --from=build /wheels /wheels
 RUN python -m pip install --no-index --find-links /wheels crm-bridge && rm -rf /wheels
 WORKDIR /app
 COPY --chown=bridge:bridge schemas ./schemas
+# The ingest's token file lives here in compose (a named volume takes this folder's owner); mode 0700.
+RUN mkdir -p /var/lib/crm-bridge/ingest && chown -R bridge:bridge /var/lib/crm-bridge && chmod 0700 /var/lib/crm-bridge/ingest
 USER 10001:10001
 EXPOSE 9108 8080
 HEALTHCHECK --interval=30s --timeout=3s --retries=3 \

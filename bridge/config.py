@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,10 +36,22 @@ class KafkaSettings(_Section):
     """SASL user name."""
     sasl_password: SecretStr | None = None
     """SASL password (a secret: never logged)."""
+    ssl_cafile: Path | None = None
+    """PEM bundle of the CAs that signed the brokers' certificates (SSL, SASL_SSL); unset: the system's CAs."""
+    ssl_certfile: Path | None = None
+    """PEM client certificate for mutual TLS to the brokers (its subject is the Kafka principal)."""
+    ssl_keyfile: Path | None = None
+    """PEM private key of `ssl_certfile` (a secret file: mode 0600 or 0400)."""
     request_timeout_s: float = Field(default=30.0, gt=0)
     """Timeout of one Kafka request."""
     delivery_timeout_s: float = Field(default=120.0, gt=0)
     """How long a produced record may take to be acknowledged before the send fails."""
+
+    @model_validator(mode="after")
+    def _client_certificate_pairs(self) -> KafkaSettings:
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("kafka.ssl_certfile and kafka.ssl_keyfile go together (mutual TLS)")
+        return self
 
 
 class TopicSettings(_Section):
@@ -91,6 +103,41 @@ class IngestSettings(_Section):
     """Largest request body; larger ones get 413."""
     ack_timeout_s: float = Field(default=10.0, gt=0)
     """No Kafka ack within this time: 503, never 202."""
+    auth: Literal["required", "none"] = "required"
+    """`required`: every request needs a bearer token of `tokens_file` or a client certificate it lists; `none`
+    (a local demo only): anyone who reaches the port may publish."""
+    tokens_file: Path | None = None
+    """JSON file of the identities, their grants and their tokens' SHA-256 hashes (`crm-bridge ingest token`);
+    re-read on change, so tokens rotate without a restart."""
+    tls_cert_file: Path | None = None
+    """PEM certificate (chain) the ingest serves HTTPS with; unset: plain HTTP. Reloaded on change."""
+    tls_key_file: Path | None = None
+    """PEM private key of `tls_cert_file` (a secret file: mode 0600 or 0400). Reloaded on change."""
+    tls_client_ca_file: Path | None = None
+    """PEM CAs whose client certificates are verified (mutual TLS); a verified subject listed in `tokens_file`
+    authenticates as its identity. Needs `tls_cert_file`."""
+    reload_interval_s: float = Field(default=1.0, ge=0)
+    """How often the token file and the TLS files are checked for changes (at most; checked on use)."""
+    rate_per_s: float = Field(default=200.0, gt=0)
+    """Events per second an identity may publish, unless its entry in `tokens_file` says otherwise."""
+    burst_events: int = Field(default=2_000, ge=1)
+    """Events an identity may publish at once before `rate_per_s` applies (unless its entry says otherwise)."""
+    max_batch_events: int = Field(default=1_000, ge=1)
+    """Most events in one batch request; more get 413."""
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    """The whole body must arrive within this time, else 408 (a slow client holds no worker)."""
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    """A new connection must send its request headers within this time, else it is closed."""
+    max_connections: int = Field(default=1_000, ge=1)
+    """Concurrent connections and requests; beyond them new requests get 503."""
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> IngestSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("ingest.tls_cert_file and ingest.tls_key_file go together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("ingest.tls_client_ca_file (mutual TLS) needs ingest.tls_cert_file and tls_key_file")
+        return self
 
 
 class MetricsSettings(_Section):

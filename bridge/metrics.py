@@ -43,6 +43,7 @@ class Metrics:
     batch_size: Histogram
     publish_latency: Histogram
     ingest_requests: Counter
+    ingest_identity_requests: Counter
     source_replay_lag: Gauge
     held_children: Gauge
     held_children_oldest_age: Gauge
@@ -163,6 +164,12 @@ class Metrics:
                 "bridge_ingest_requests_total",
                 "HTTP ingest requests, by status code.",
                 ["status"],
+                registry=reg,
+            ),
+            ingest_identity_requests=Counter(
+                "bridge_ingest_identity_requests_total",
+                "Authenticated HTTP ingest requests, by identity, credential (token id, mtls) and status code.",
+                ["identity", "credential", "status"],
                 registry=reg,
             ),
             source_replay_lag=Gauge(

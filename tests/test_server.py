@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from bridge.config import KafkaSettings, Settings
 from bridge.metrics import Metrics
 from bridge.publisher import Publisher
-from bridge.server import WorkerServer, create_app, run_checks
+from bridge.server import ConnectionLimits, WorkerServer, create_app, run_checks
 
 
 async def passing() -> bool:
@@ -104,3 +104,22 @@ async def test_readyz_follows_the_publisher_connection(request: pytest.FixtureRe
             during = await client.get("/readyz")
         after = await client.get("/readyz")
     assert (before.status_code, during.status_code, after.status_code) == (503, 200, 503)
+
+
+async def test_connection_limits_close_a_silent_connection_and_cap_concurrency() -> None:
+    registry = CollectorRegistry()
+    app = create_app(registry, {"kafka": passing})
+    async with WorkerServer(app, limits=ConnectionLimits(header_timeout_s=0.5, max_connections=2)) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            async with httpx.AsyncClient(base_url=server.url) as client:
+                crowded = await client.get("/healthz")  # the silent one and this one: at the limit
+            late = await asyncio.wait_for(reader.read(), 5)  # then it is answered 408 and closed
+            async with httpx.AsyncClient(base_url=server.url) as client:
+                freed = await client.get("/healthz")
+        finally:
+            writer.close()
+    assert crowded.status_code == 503
+    assert late.startswith(b"HTTP/1.1 408 ")
+    assert b'"error":"request_timeout"' in late
+    assert freed.status_code == 200

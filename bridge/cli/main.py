@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "dlq": "bridge.cli.dlq:dlq",
     "doctor": "bridge.cli.doctor:doctor",
     "emulator": "bridge.cli.emulator:emulator",
+    "ingest": "bridge.cli.ingest:ingest",
     "kafka": "bridge.cli.kafka:kafka",
     "mediation": "bridge.cli.mediation:mediation",
     "publish": "bridge.cli.publish:publish",

@@ -64,13 +64,27 @@ async def _run_one(role: Role, settings: Settings) -> None:
     await role_runner(role)(settings, Metrics.create(), stop)
 
 
-async def _run_all(settings: Settings, org_dir: Path | None) -> int:
+def roles_for_all(settings: Settings) -> tuple[Role, ...]:
+    """The roles `run all` starts: the ingest only when it can authenticate (a token file) or was told not to."""
     from bridge.runtime.roles import ROLES  # noqa: PLC0415
+
+    ingest = settings.ingest
+    if ingest.auth == "none" or ingest.tokens_file is not None:
+        return ROLES
+    click.echo(
+        "run all: not starting the ingest: it needs BRIDGE_INGEST__TOKENS_FILE (crm-bridge ingest token add).",
+        err=True,
+    )
+    return tuple(role for role in ROLES if role != "ingest")
+
+
+async def _run_all(settings: Settings, org_dir: Path | None) -> int:
     from bridge.runtime.supervisor import plan, supervise  # noqa: PLC0415
 
+    roles = roles_for_all(settings)
     extra = ("--org-dir", str(org_dir)) if org_dir else ()
-    children = [c for c in plan(ROLES, settings.metrics.port) if c.role != "processor"]
-    children += [c for c in plan(ROLES, settings.metrics.port, extra) if c.role == "processor"]
+    children = [c for c in plan(roles, settings.metrics.port) if c.role != "processor"]
+    children += [c for c in plan(roles, settings.metrics.port, extra) if c.role == "processor"]
     return await supervise(sorted(children, key=lambda c: c.metrics_port), _stop_on_signals())
 
 

@@ -60,6 +60,51 @@ class SalesforceFacts:
     bypass_warnings: tuple[str, ...] | None = None
 
 
+class SecretFile(NamedTuple):
+    """A configured file that holds a secret: the setting that names it, its path, its mode (None: unreadable)."""
+
+    setting: str
+    path: str
+    mode: int | None
+
+
+@dataclass(frozen=True)
+class TokenFileFacts:
+    """The ingest's token file: unreadable or invalid (`error`), or what it holds."""
+
+    path: str
+    error: str | None = None
+    identities: int = 0
+    tokens: int = 0
+    subjects: int = 0
+    unusable: tuple[str, ...] = ()  # identities with neither a token nor a certificate subject
+    unbounded: tuple[str, ...] = ()  # identities allowed any source and any type
+
+
+@dataclass(frozen=True)
+class IngestFacts:
+    """How the HTTP ingest is set up."""
+
+    host: str
+    port: int
+    auth: str
+    token_file: TokenFileFacts | None
+    tls: bool
+    mutual_tls: bool
+    tls_error: str | None
+
+
+@dataclass(frozen=True)
+class SecurityFacts:
+    """The settings and files the security checks look at."""
+
+    ingest: IngestFacts
+    kafka_bootstrap: str | None
+    kafka_protocol: str
+    kafka_client_certificate: bool
+    secret_files: tuple[SecretFile, ...] = ()
+
+
 def describe_error(exc: BaseException, timeout_s: float) -> str:
     """Plain words for a failed step (a timeout has no message of its own)."""
     if isinstance(exc, TimeoutError):

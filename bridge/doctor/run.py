@@ -1,4 +1,5 @@
-"""The doctor's composition: gather Kafka and Salesforce facts side by side, turn them into redacted findings.
+"""The doctor's composition: gather Kafka and Salesforce facts side by side, check the deployment's security, and
+turn it all into redacted findings.
 
 findings = await diagnose(Settings(), timeout_s=5.0)
 print("\\n".join(f.line() for f in findings)); sys.exit(exit_code(findings))
@@ -14,6 +15,8 @@ from bridge.doctor.kafka_checks import kafka_findings
 from bridge.doctor.kafka_gather import gather_kafka
 from bridge.doctor.salesforce_checks import salesforce_findings
 from bridge.doctor.salesforce_gather import ClientFactory, gather_salesforce
+from bridge.doctor.security_checks import security_findings
+from bridge.doctor.security_gather import gather_security
 from bridge.kafka.topics import bridge_topics
 from bridge.mediation import TriggerMap
 from bridge.runtime.salesforce_roles import salesforce_client
@@ -39,7 +42,8 @@ async def diagnose(
     trigger_map: TriggerMap | None = None,
     client_factory: ClientFactory = salesforce_client,
 ) -> list[Finding]:
-    """All findings, Kafka first; each side gets `timeout_s` per step and the two sides run concurrently.
+    """All findings: Kafka, security (ingest, Kafka transport, secret files), Salesforce. Kafka and Salesforce
+    each get `timeout_s` per step and run concurrently; the security checks read local files only.
 
     `trigger_map` names the bypass flags of the org's triggers (default: the packaged map mirroring salesforce/).
     """
@@ -51,6 +55,7 @@ async def diagnose(
     )
     findings = [
         *kafka_findings(kafka, specs, prefix),
+        *security_findings(gather_security(settings)),
         *salesforce_findings(salesforce, settings.salesforce.auth_flow, settings.governor),
     ]
     return redact(findings, secrets_of(settings))

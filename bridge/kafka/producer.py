@@ -12,6 +12,8 @@ timeouts are `KafkaUnavailable`, records the broker cannot take are `EventTooLar
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -59,7 +61,12 @@ def producer_config(kafka: KafkaSettings, publisher: PublisherSettings) -> dict[
 def _security(kafka: KafkaSettings) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if kafka.security_protocol in ("SSL", "SASL_SSL"):
-        extra["ssl_context"] = create_ssl_context()
+        try:
+            extra["ssl_context"] = create_ssl_context(
+                cafile=_path(kafka.ssl_cafile), certfile=_path(kafka.ssl_certfile), keyfile=_path(kafka.ssl_keyfile)
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load kafka.ssl_cafile/ssl_certfile/ssl_keyfile: {exc}") from exc
     if kafka.security_protocol.startswith("SASL"):
         if kafka.sasl_mechanism is None or kafka.sasl_username is None or kafka.sasl_password is None:
             raise ConfigError("SASL needs kafka.sasl_mechanism, kafka.sasl_username and kafka.sasl_password")
@@ -67,6 +74,10 @@ def _security(kafka: KafkaSettings) -> dict[str, Any]:
         extra["sasl_plain_username"] = kafka.sasl_username
         extra["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
     return extra
+
+
+def _path(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def create_producer(kafka: KafkaSettings, publisher: PublisherSettings) -> AIOKafkaProducer:

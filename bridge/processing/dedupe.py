@@ -119,6 +119,7 @@ def coalesce(records: Iterable[MappedRecord]) -> tuple[list[MappedRecord], int]:
             parents={name: key for name, key in parents.items() if isinstance(fields.get(name), Mapping)},
             routed_by=earlier.routed_by or record.routed_by,
             first_write=earlier.first_write,
+            authids=tuple(dict.fromkeys((*earlier.authids, *record.authids))),
         )
     return list(merged.values()), folded
 

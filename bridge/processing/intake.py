@@ -27,6 +27,7 @@ def to_inbound(event: CloudEvent) -> InboundEvent:
         externalid=event.externalid,
         sequence=event.sequence,
         lane=None if event.lane is None else event.lane.value,
+        authid=event.extensions.get("authid"),
     )
 
 

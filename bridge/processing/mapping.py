@@ -269,6 +269,7 @@ def apply_mapping(mapping: EventMapping, event: InboundEvent) -> MappedRecord | 
         version=version,
         event_ids=(event.id,),
         parents=parents,
+        authids=(event.authid,) if event.authid else (),
     )
 
 

@@ -35,6 +35,7 @@ class InboundEvent:
     externalid: str | None = None
     sequence: int | None = None
     lane: str | None = None
+    authid: str | None = None  # the producer the ingest verified (CloudEvents auth-context `authid`)
 
     def attribute(self, name: str) -> Any:
         """An envelope attribute by its CloudEvents name (`id`, `type`, `time`, `sequence`, ...)."""
@@ -68,6 +69,7 @@ class MappedRecord:
     parents: Mapping[str, str] = field(default_factory=dict)
     routed_by: str | None = None
     first_write: bool = False
+    authids: tuple[str, ...] = field(default=())  # the verified producers of its events (invariant 8)
 
     @property
     def key(self) -> str:

@@ -2,8 +2,9 @@
 
 The value on `crm.writes.*` (what the sink reads), JSON:
 `{"sobject", "external_id_field", "external_id", "fields", "lane", "version", "event_ids", "parents",
-"first_write"}`, keyed by the record's route (its first parent's key `Account:C-1`, else its own
+"first_write", "authids"}`, keyed by the record's route (its first parent's key `Account:C-1`, else its own
 `sobject:external_id`): a parent and its children share a partition, so one sink worker sees both in order.
+`authids` (also one `ce_authid` header each) are the producers the ingest verified for the events behind it.
 
 A refusal notice shares the write topics: `{"kind": "refused", "sobject", "external_id_field", "external_id",
 "lane", "reason", "detail"}`, keyed by the refused record's own key (the partition of its children). The
@@ -93,9 +94,14 @@ def write_message(record: MappedRecord, topics: TopicSettings) -> Outbound:
             "event_ids": record.event_ids,
             "parents": record.parents,
             "first_write": record.first_write,
+            "authids": record.authids,
         }
     )
-    headers = (("sobject", record.sobject.encode()), ("lane", record.lane.value.encode()))
+    headers: Headers = (
+        ("sobject", record.sobject.encode()),
+        ("lane", record.lane.value.encode()),
+        *(("ce_authid", authid.encode()) for authid in record.authids),
+    )
     return Outbound(lane_topic(record.lane, topics), record.route.encode(), value, headers)
 
 
@@ -160,6 +166,7 @@ def decode_write_topic(value: bytes) -> MappedRecord | Refusal:
         event_ids=tuple(doc["event_ids"]),
         parents=parents if isinstance(parents, dict) else _legacy_parents(fields),
         first_write=bool(doc.get("first_write", False)),
+        authids=tuple(doc.get("authids") or ()),
     )
 
 

@@ -18,7 +18,7 @@ from typing import Literal
 from bridge.config import Settings
 from bridge.errors import ConfigError
 from bridge.metrics import Metrics
-from bridge.server import ReadinessCheck, WorkerServer, create_app
+from bridge.server import ConnectionLimits, ReadinessCheck, WorkerServer, create_app
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +40,30 @@ async def serving(
 
 
 async def run_ingest(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
-    """HTTP ingest on `ingest.host:ingest.port`, publishing through an idempotent acks=all producer."""
+    """HTTP(S) ingest on `ingest.host:ingest.port`, authenticated, publishing through an idempotent acks=all producer.
+
+    The token file and the TLS files are read before Kafka is contacted: a misconfigured ingest stops at once."""
     from bridge.events.schemas import SchemaRegistry  # noqa: PLC0415 - each role loads only what it runs
-    from bridge.ingest import create_ingest_app  # noqa: PLC0415
+    from bridge.ingest import Guard, ReloadingTLS, create_ingest_app  # noqa: PLC0415
     from bridge.publisher import Publisher  # noqa: PLC0415
 
+    ingest_settings = settings.ingest
+    guard = Guard.from_settings(ingest_settings)
+    tls = ReloadingTLS.from_settings(ingest_settings)
+    limits = ConnectionLimits(ingest_settings.header_timeout_s, ingest_settings.max_connections)
+    if not guard.required:
+        log.warning("ingest.auth=none: anyone who reaches %s may publish (for a local demo only)", ingest_settings.port)
     registry = SchemaRegistry.load(settings.processor.schemas_dir)
     async with Publisher(settings, schemas=registry) as publisher:
-        ingest_app = create_ingest_app(publisher, settings.ingest, metrics)
-        async with (
-            serving(settings, metrics, {"kafka": publisher.ready}),
-            WorkerServer(ingest_app, host=settings.ingest.host, port=settings.ingest.port) as ingest,
-        ):
+        ingest_app = create_ingest_app(publisher, ingest_settings, metrics, guard=guard)
+        server = WorkerServer(
+            ingest_app,
+            host=ingest_settings.host,
+            port=ingest_settings.port,
+            tls=tls.context if tls is not None else None,
+            limits=limits,
+        )
+        async with serving(settings, metrics, {"kafka": publisher.ready}), server as ingest:
             log.info("ingest accepting CloudEvents on %s/v1/events", ingest.url)
             await stop.wait()
 

@@ -1,8 +1,8 @@
 """What the sink produces: an outcome on `crm.results` for every write, a dead letter on `crm.dlq` for a failure.
 
 The value on `crm.results`, JSON, keyed like the write (`sobject:external_id`):
-`{"sobject", "external_id_field", "external_id", "id", "created", "version", "lane", "event_ids",
-"origin": {"topic", "partition", "offset"}}`.
+`{"sobject", "external_id_field", "external_id", "id", "created", "version", "lane", "event_ids", "authids",
+"origin": {"topic", "partition", "offset"}}`; `authids` (and a `ce_authid` header each) name the verified producers.
 
 A dead letter is the processor's `DeadLetter` with stage `sink`, reason the Salesforce `errorCode` (or
 `parent_not_found`, `parent_refused`, `retries_exhausted`), and as detail a JSON object `{"errorCode", "message",
@@ -41,9 +41,14 @@ def result_message(item: WriteItem, written: Written, topics: TopicSettings) -> 
         "version": record.version,
         "lane": record.lane.value,
         "event_ids": list(record.event_ids),
+        "authids": list(record.authids),
         "origin": {"topic": item.topic, "partition": item.partition, "offset": item.offset},
     }
-    headers = (("sobject", record.sobject.encode()), ("outcome", b"created" if written.created else b"updated"))
+    headers: tuple[tuple[str, bytes], ...] = (
+        ("sobject", record.sobject.encode()),
+        ("outcome", b"created" if written.created else b"updated"),
+        *(("ce_authid", authid.encode()) for authid in record.authids),
+    )
     return Outbound(topics.results, record.key.encode(), orjson.dumps(doc), headers)
 
 

@@ -21,7 +21,15 @@ VALUE_SETS: dict[str, list[str]] = {
         "prometheusRule.enabled=true",
         "grafanaDashboard.enabled=true",
         "roles.ingest.enabled=true",
+        "ingest.tokensSecret=crm-bridge-ingest-tokens",
+        "ingest.tls.secretName=crm-bridge-ingest-tls",
+        "ingest.tls.clientCASecret=crm-bridge-ingest-client-ca",
         "salesforceSecret.privateKey=-----BEGIN PRIVATE KEY-----",
+    ],
+    "ingest-plain-no-network-policy": [
+        "roles.ingest.enabled=true",
+        "ingest.tokensSecret=crm-bridge-ingest-tokens",
+        "networkPolicy.enabled=false",
     ],
 }
 CRD_KINDS = {"ScaledObject", "ServiceMonitor", "PrometheusRule"}
@@ -101,3 +109,72 @@ def test_prometheus_rule_from_the_chart_passes_promtool(tmp_path: Path) -> None:
     result = subprocess.run([tool("promtool"), "check", "rules", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 6 rules found" in result.stdout
+
+
+def _deployment(docs: list[dict[str, Any]], role: str) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith(f"-{role}"))
+
+
+def test_the_ingest_mounts_its_token_file_and_tls_as_directories_and_other_roles_do_not() -> None:
+    docs = render(VALUE_SETS["keda-everything"])
+    ingest = _deployment(docs, "ingest")["spec"]["template"]["spec"]
+    (container,) = ingest["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    directory = "/var/run/secrets/crm-bridge-ingest"
+    assert env["BRIDGE_INGEST__TOKENS_FILE"] == f"{directory}/tokens/tokens.json"
+    assert env["BRIDGE_INGEST__TLS_CERT_FILE"] == f"{directory}/tls/tls.crt"
+    assert env["BRIDGE_INGEST__TLS_CLIENT_CA_FILE"] == f"{directory}/client-ca/ca.crt"
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    # A subPath mount never sees an updated Secret: the token file must be a directory mount to rotate live.
+    assert all("subPath" not in m for m in mounts.values())
+    assert mounts["ingest-tokens"]["mountPath"] == f"{directory}/tokens"
+    assert mounts["ingest-tokens"]["readOnly"] is True
+    volumes = {v["name"]: v for v in ingest["volumes"]}
+    assert volumes["ingest-tokens"]["secret"] == {
+        "secretName": "crm-bridge-ingest-tokens",
+        "defaultMode": 0o400,
+        "items": [{"key": "tokens.json", "path": "tokens.json"}],
+    }
+    assert volumes["ingest-tls"]["secret"]["defaultMode"] == 0o400
+    (configmap,) = [d for d in docs if d["kind"] == "ConfigMap" and "dashboard" not in d["metadata"]["name"]]
+    assert configmap["data"]["BRIDGE_INGEST__AUTH"] == "required"
+    sink = _deployment(docs, "sink")["spec"]["template"]["spec"]
+    assert not [v for v in sink["volumes"] if v["name"].startswith("ingest-")]
+    assert not [e for e in sink["containers"][0]["env"] if e["name"].startswith("BRIDGE_INGEST__")]
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["roles.ingest.enabled=true"], "needs ingest.tokensSecret"),
+        (
+            ["roles.ingest.enabled=true", "ingest.tokensSecret=t", "ingest.tls.clientCASecret=ca"],
+            "needs ingest.tls.secretName",
+        ),
+    ],
+)
+def test_an_ingest_without_credentials_does_not_render(sets: list[str], message: str) -> None:
+    args = [tool("helm"), "template", "release", str(CHART)]
+    for item in sets:
+        args += ["--set", item]
+    result = subprocess.run(args, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_network_policies_admit_ingest_from_labelled_namespaces_and_metrics_from_monitoring_only() -> None:
+    docs = render(VALUE_SETS["keda-everything"])
+    policies = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in docs if d["kind"] == "NetworkPolicy"}
+    assert set(policies) == {"processor", "sink", "source", "ingest"}
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    labelled = {"namespaceSelector": {"matchLabels": {"crm-bridge.io/ingest": "allowed"}}}
+    for role, policy in policies.items():
+        spec = policy["spec"]
+        assert spec["policyTypes"] == ["Ingress"]
+        assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == role
+        rules = [(rule["from"], [p["port"] for p in rule["ports"]]) for rule in spec["ingress"]]
+        expected = [([monitoring], ["metrics"])] + ([([labelled], ["ingest"])] if role == "ingest" else [])
+        assert rules == expected
+    ports = {p["name"] for p in _deployment(docs, "ingest")["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert ports == {"metrics", "ingest"}  # the policies name these container ports
+    assert not [d for d in render(VALUE_SETS["ingest-plain-no-network-policy"]) if d["kind"] == "NetworkPolicy"]

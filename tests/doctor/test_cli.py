@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
@@ -66,3 +67,22 @@ async def test_a_secret_echoed_in_an_error_is_redacted() -> None:
     assert "invalid_client" in auth.message
     assert "client_secret=***" in auth.message
     assert SECRET not in " ".join(f.line() for f in findings)
+
+
+def test_the_insecure_settings_are_reported_by_the_command(tmp_path: Path) -> None:
+    key = tmp_path / "integration.key"
+    key.write_text("-----BEGIN PRIVATE KEY-----")
+    key.chmod(0o644)
+    env = {
+        "BRIDGE_KAFKA__BOOTSTRAP_SERVERS": closed_port(),
+        "BRIDGE_INGEST__AUTH": "none",
+        "BRIDGE_INGEST__HOST": "0.0.0.0",
+        "BRIDGE_SALESFORCE__PRIVATE_KEY_FILE": str(key),
+    }
+    result = CliRunner().invoke(main, ["doctor", "--json", "--timeout", "1"], env=env)
+    assert result.exit_code == EXIT_FAILED, result.output
+    by_check = {f["check"]: f["status"] for f in json.loads(result.output)["findings"]}
+    assert by_check["ingest.auth"] == "FAIL"
+    assert by_check["ingest.tls"] == "WARN"
+    assert by_check["secrets[salesforce.private_key_file]"] == "WARN"
+    assert by_check["security.kafka"] == "OK"  # a broker on this machine needs neither TLS nor SASL

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import orjson
@@ -49,14 +50,31 @@ async def test_stop_terminates_every_role() -> None:
 
 
 @pytest.mark.kafka
-async def test_run_ingest_serves_health_metrics_and_events_then_stops_on_sigterm(kafka_bootstrap: str) -> None:
+async def test_run_ingest_serves_health_metrics_and_events_then_stops_on_sigterm(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     metrics_port, ingest_port = free_ports(2)
     env = {
         **os.environ,
         "BRIDGE_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap,
         "BRIDGE_METRICS__PORT": str(metrics_port),
         "BRIDGE_INGEST__PORT": str(ingest_port),
+        "BRIDGE_INGEST__TOKENS_FILE": str(tmp_path / "tokens.json"),
     }
+    add = [
+        sys.executable,
+        "-m",
+        "bridge",
+        "ingest",
+        "token",
+        "add",
+        "ERP",
+        "--source",
+        "erp://*",
+        "--type",
+        "com.acme.*",
+    ]
+    token = subprocess.run(add, env=env, capture_output=True, text=True, check=True, timeout=60).stdout.strip()
     process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bridge", "run", "ingest", env=env)
     try:
         async with httpx.AsyncClient() as http:
@@ -69,11 +87,11 @@ async def test_run_ingest_serves_health_metrics_and_events_then_stops_on_sigterm
                 "type": "com.acme.crm.customer.upserted",
                 "data": {"customer_id": "RUN-1", "version": 1, "name": "Run Test"},
             }
-            response = await http.post(
-                f"http://127.0.0.1:{ingest_port}/v1/events",
-                content=orjson.dumps(event),
-                headers={"content-type": "application/cloudevents+json"},
-            )
+            url, body = f"http://127.0.0.1:{ingest_port}/v1/events", orjson.dumps(event)
+            headers = {"content-type": "application/cloudevents+json"}
+            anonymous = await http.post(url, content=body, headers=headers)
+            response = await http.post(url, content=body, headers=headers | {"authorization": f"Bearer {token}"})
+            assert anonymous.status_code == 401
             assert response.status_code == 202, response.text
             metrics = await http.get(f"http://127.0.0.1:{metrics_port}/metrics")
             assert "bridge_ingest_requests_total" in metrics.text
@@ -99,9 +117,29 @@ async def _wait_ready(http: httpx.AsyncClient, url: str) -> httpx.Response:
         await asyncio.sleep(0.2)
 
 
+def test_run_ingest_without_a_token_file_refuses_to_start() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_INGEST__")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bridge", "run", "ingest"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "ingest.auth=required needs ingest.tokens_file" in result.stderr
+    assert "crm-bridge ingest token add" in result.stderr
+
+
 def test_a_role_whose_parent_is_already_gone_ends_at_once() -> None:
     env = {**os.environ, PARENT_PID_ENV: "1"}  # not our parent: as if the demo or `run all` had died
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "bridge", "run", "ingest"], env=env, timeout=60, check=False)
     assert result.returncode == -signal.SIGTERM
     assert time.monotonic() - started < 30
+
+
+def test_run_all_starts_the_ingest_only_when_it_can_authenticate(tmp_path: Path) -> None:
+    from bridge.cli.run import roles_for_all
+    from bridge.config import IngestSettings, Settings
+
+    assert "ingest" not in roles_for_all(Settings(ingest=IngestSettings()))
+    assert "ingest" in roles_for_all(Settings(ingest=IngestSettings(tokens_file=tmp_path / "tokens.json")))
+    assert "ingest" in roles_for_all(Settings(ingest=IngestSettings(auth="none")))
+    assert {"processor", "sink", "source"} <= set(roles_for_all(Settings()))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,84 +14,23 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from bridge.config import IngestSettings, KafkaSettings, ProcessorSettings, Settings
-from bridge.demo.readback import read_back
-from bridge.events import CloudEvent, to_structured
-from bridge.ingest import create_ingest_app, ingest_routes
+from bridge.ingest import create_ingest_app
 from bridge.kafka.topics import TopicSpec, ensure_topics
 from bridge.metrics import Metrics
 from bridge.publisher import Publisher
-from bridge.server import WorkerServer, create_app
-
-SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
-CUSTOMER = "com.acme.crm.customer.upserted"
-STRUCTURED = {"content-type": "application/cloudevents+json"}
-BATCH = {"content-type": "application/cloudevents-batch+json"}
+from bridge.server import WorkerServer
+from tests.ingest.conftest import (
+    BATCH,
+    SCHEMAS,
+    STRUCTURED,
+    Ingest,
+    Schemas,
+    TokenFileHandle,
+    customer,
+    running_ingest,
+)
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def bootstrap(request: pytest.FixtureRequest) -> str:
-    try:
-        return str(request.getfixturevalue("kafka_bootstrap"))
-    except pytest.FixtureLookupError:
-        configured = os.environ.get("BRIDGE_KAFKA__BOOTSTRAP_SERVERS")
-        if not configured:
-            pytest.fail("no Kafka broker: no kafka_bootstrap fixture and BRIDGE_KAFKA__BOOTSTRAP_SERVERS unset")
-        return configured
-
-
-@pytest.fixture
-def schemas_dir(tmp_path: Path) -> tuple[Path, str]:
-    """A copy of `schemas/` whose customer type goes to a topic of this test only (so 'nothing sent' is checkable)."""
-    directory = tmp_path / "schemas"
-    shutil.copytree(SCHEMAS, directory)
-    path = directory / "events" / f"{CUSTOMER}.schema.json"
-    schema = orjson.loads(path.read_bytes())
-    topic = f"test.ingest.{uuid.uuid4().hex[:12]}"
-    schema["x-bridge"]["topic"] = topic
-    path.write_bytes(orjson.dumps(schema))
-    return directory, topic
-
-
-class Ingest:
-    def __init__(self, client: httpx.AsyncClient, topic: str, registry: CollectorRegistry, bootstrap: str) -> None:
-        self.client, self.topic, self.registry, self.bootstrap = client, topic, registry, bootstrap
-
-    async def sent(self) -> list[CloudEvent]:
-        return await read_back(self.bootstrap, [self.topic], timeout_s=15)
-
-    def count(self, status: int) -> float:
-        return self.registry.get_sample_value("bridge_ingest_requests_total", {"status": str(status)}) or 0.0
-
-
-async def start_ingest(bootstrap: str, schemas_dir: Path, topic: str, **ingest: Any) -> AsyncIterator[Ingest]:
-    await ensure_topics(KafkaSettings(bootstrap_servers=bootstrap), [TopicSpec(topic, 3, 1, {})])
-    settings = Settings(
-        kafka=KafkaSettings(bootstrap_servers=bootstrap),
-        ingest=IngestSettings(**ingest),
-        processor=ProcessorSettings(schemas_dir=schemas_dir),
-    )
-    registry = CollectorRegistry()
-    metrics = Metrics.create(registry)
-    async with Publisher(settings, metrics=metrics) as publisher:
-        app = create_app(
-            registry, {"kafka": publisher.ready}, routes=ingest_routes(publisher, settings.ingest, metrics)
-        )
-        async with WorkerServer(app) as server, httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            yield Ingest(client, topic, registry, bootstrap)
-
-
-@pytest.fixture
-async def ingest(bootstrap: str, schemas_dir: tuple[Path, str]) -> AsyncIterator[Ingest]:
-    async for handle in start_ingest(bootstrap, *schemas_dir, max_body_bytes=200_000):
-        yield handle
-
-
-def customer(customer_id: str = "C-1", **data: Any) -> dict[str, Any]:
-    payload = {"customer_id": customer_id, "version": 1, "name": "Acme", **data}
-    event = CloudEvent(id=f"e-{uuid.uuid4().hex}", source="erp://test", type=CUSTOMER, data=payload)
-    return to_structured(event)
 
 
 async def test_single_event_is_202_only_once_it_is_readable_on_the_topic(ingest: Ingest) -> None:
@@ -177,21 +114,25 @@ async def test_oversized_bodies_are_413_by_content_length_and_by_streamed_size(i
 
 
 async def test_the_standalone_ingest_app_serves_the_same_endpoint(
-    bootstrap: str, schemas_dir: tuple[Path, str]
+    bootstrap: str, schemas: Schemas, token_file: TokenFileHandle
 ) -> None:
-    directory, topic = schemas_dir
-    await ensure_topics(KafkaSettings(bootstrap_servers=bootstrap), [TopicSpec(topic, 1, 1, {})])
+    await ensure_topics(KafkaSettings(bootstrap_servers=bootstrap), [TopicSpec(schemas.customer_topic, 1, 1, {})])
     settings = Settings(
-        kafka=KafkaSettings(bootstrap_servers=bootstrap), processor=ProcessorSettings(schemas_dir=directory)
+        kafka=KafkaSettings(bootstrap_servers=bootstrap),
+        ingest=IngestSettings(tokens_file=token_file.path),
+        processor=ProcessorSettings(schemas_dir=schemas.directory),
     )
     metrics = Metrics.create(CollectorRegistry())
     async with Publisher(settings, metrics=metrics) as publisher:
-        app = create_ingest_app(publisher, settings.ingest, metrics)
+        app = create_ingest_app(publisher, settings.ingest, metrics)  # the guard from the settings: auth required
         async with WorkerServer(app) as server, httpx.AsyncClient(base_url=server.url) as client:
-            accepted = await client.post("/v1/events", content=orjson.dumps(customer()), headers=STRUCTURED)
+            body = orjson.dumps(customer())
+            accepted = await client.post("/v1/events", content=body, headers=STRUCTURED | token_file.bearer("ERP"))
+            anonymous = await client.post("/v1/events", content=body, headers=STRUCTURED)
             missing = await client.get("/metrics")
     assert accepted.status_code == 202
-    assert accepted.json()["topic"] == topic
+    assert accepted.json()["topic"] == schemas.customer_topic
+    assert anonymous.status_code == 401
     assert missing.status_code == 404  # metrics stay on the worker's own server
 
 
@@ -206,22 +147,23 @@ async def test_wrong_media_type_is_415_and_other_methods_are_405(ingest: Ingest)
 
 
 async def test_event_over_the_event_limit_but_under_the_body_limit_is_413(
-    bootstrap: str, schemas_dir: tuple[Path, str]
+    bootstrap: str, schemas: Schemas, token_file: TokenFileHandle
 ) -> None:
-    directory, topic = schemas_dir
-    settings_body = 3_000_000
-    async for handle in start_ingest(bootstrap, directory, topic, max_body_bytes=settings_body):
+    bearer = token_file.bearer("ERP")
+    async with running_ingest(bootstrap, schemas, token_file.path, headers=bearer, max_body_bytes=3_000_000) as handle:
         response = await handle.client.post(
             "/v1/events", content=orjson.dumps(customer(name="n" * 1_500_000)), headers=STRUCTURED
         )
         assert response.status_code == 413
         assert response.json()["error"] == "too_large"
-        assert await handle.sent() == []
+        assert await handle.end_offsets() == 0
 
 
-async def test_no_ack_within_the_timeout_is_503_never_202(bootstrap: str, schemas_dir: tuple[Path, str]) -> None:
-    directory, topic = schemas_dir
-    async for handle in start_ingest(bootstrap, directory, topic, ack_timeout_s=1e-6):
+async def test_no_ack_within_the_timeout_is_503_never_202(
+    bootstrap: str, schemas: Schemas, token_file: TokenFileHandle
+) -> None:
+    bearer = token_file.bearer("ERP")
+    async with running_ingest(bootstrap, schemas, token_file.path, headers=bearer, ack_timeout_s=1e-6) as handle:
         response = await handle.client.post("/v1/events", content=orjson.dumps(customer()), headers=STRUCTURED)
         batch = await handle.client.post("/v1/events", content=orjson.dumps([customer(), customer()]), headers=BATCH)
         assert response.status_code == 503
@@ -232,11 +174,16 @@ async def test_no_ack_within_the_timeout_is_503_never_202(bootstrap: str, schema
         assert handle.count(503) == 2
 
 
-async def test_stopped_broker_gives_503_and_not_ready(local_kafka_node: Any, tmp_path: Path) -> None:
-    directory = tmp_path / "schemas"
+async def test_stopped_broker_gives_503_and_not_ready(
+    local_kafka_node: Any, tmp_path: Path, token_file: TokenFileHandle
+) -> None:
+    directory = tmp_path / "own-schemas"
     shutil.copytree(SCHEMAS, directory)
-    topic = "domain.erp.customer"
-    async for handle in start_ingest(local_kafka_node.bootstrap_servers, directory, topic, ack_timeout_s=5):
+    own = Schemas(directory, "domain.erp.customer", "domain.erp.deal")
+    bearer = token_file.bearer("ERP")
+    async with running_ingest(
+        local_kafka_node.bootstrap_servers, own, token_file.path, headers=bearer, ack_timeout_s=5
+    ) as handle:
         warm = await handle.client.post("/v1/events", content=orjson.dumps(customer()), headers=STRUCTURED)
         assert warm.status_code == 202
         local_kafka_node.kill(1)
