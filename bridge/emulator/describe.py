@@ -131,7 +131,8 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
     return {**_field_type(spec), **_field_behaviour(spec)}
 
 
-def _children(spec: ObjectSpec, objects: Mapping[str, ObjectSpec]) -> list[dict[str, Any]]:
+def child_relationships(spec: ObjectSpec, objects: Mapping[str, ObjectSpec]) -> list[dict[str, Any]]:
+    """The describe's `childRelationships`: every lookup of another object to `spec`, with its name."""
     children = []
     for other in objects.values():
         for f in other.fields.values():
@@ -156,7 +157,7 @@ def describe_sobject(spec: ObjectSpec, objects: Mapping[str, ObjectSpec], versio
     result = _global_entry(spec, version)
     result["urls"] = {**_urls(spec.name, version), "uiDetailTemplate": None}
     result["fields"] = [describe_field(f) for f in spec.fields.values()]
-    result["childRelationships"] = _children(spec, objects)
+    result["childRelationships"] = child_relationships(spec, objects)
     result["recordTypeInfos"] = []
     result["nameLayoutFields"] = []
     return result
