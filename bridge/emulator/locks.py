@@ -86,6 +86,8 @@ class RowLocks:
 
     def held_by_others(self, key: str | None, record_ids: Iterable[str]) -> list[str]:
         """The rows of `record_ids` another transaction than `key` holds, sorted."""
+        if not self._holders:
+            return []
         return sorted(i for i in set(record_ids) if self._holders.get(i) not in (None, key))
 
     def acquire(self, key: str, record_ids: set[str]) -> None:
@@ -106,8 +108,8 @@ class RowLocks:
 
         `wanted` is asked again after every release: what a save locks can change while it waits.
         """
-        if not self.held_by_others(key, wanted()):
-            return True
+        if not self._holders or not self.held_by_others(key, wanted()):
+            return True  # (no row locked at all is the usual case: no need to work out what the save locks)
         self.stats.waits += 1
         event = asyncio.Event()
         self._waiters.add(event)
