@@ -168,6 +168,9 @@ class SalesforceSettings(_Section):
     """PEM private key whose certificate is on the connected app (JWT bearer flow)."""
     call_options_client: str = "crm-bridge"
     """Sent as `Sforce-Call-Options: client=...` on every call; change events naming it are echoes."""
+    duplicate_rule_allow_save: bool = False
+    """Send `Sforce-Duplicate-Rule-Header: allowSave=true`: records an alert-only duplicate rule flags are saved
+    anyway (a blocking rule still refuses them, as DUPLICATES_DETECTED naming the matching records)."""
     timeout_s: float = Field(default=60.0, gt=0)
     """Timeout of one HTTP request to Salesforce."""
     max_connections: int = Field(default=10, ge=1)

@@ -1,4 +1,4 @@
-"""The emulator's HTTP application: OAuth, REST, Collections, Composite, query and Bulk API 2.0 behind the gate.
+"""The emulator's HTTP application: OAuth, REST, Collections, Composite (Graph, Tree), query, Bulk API 2.0.
 
 For fast unit tests, talk to it in-process:
 
@@ -32,8 +32,10 @@ from bridge.emulator.responses import error
 from bridge.emulator.routes_collections import CollectionRoutes
 from bridge.emulator.routes_composite import CompositeRoutes
 from bridge.emulator.routes_control import ControlRoutes
+from bridge.emulator.routes_graph import GraphRoutes
 from bridge.emulator.routes_replication import ReplicationRoutes
 from bridge.emulator.routes_sobjects import SObjectRoutes
+from bridge.emulator.routes_tree import TreeRoutes
 
 
 def _module(name: str) -> Any:
@@ -97,11 +99,14 @@ def create_app(org: Org) -> Starlette:
         async with ingest:
             yield
 
+    composite = CompositeRoutes(org, inner)
     routes: list[BaseRoute] = [
         token_endpoint(org),
         userinfo_endpoint(org),
         *ControlRoutes(org).routes(),
-        *CompositeRoutes(org, inner).routes(),
+        *GraphRoutes(org, composite).routes(),
+        *TreeRoutes(org).routes(),
+        *composite.routes(),
         *api,
     ]
     handlers: dict[Any, Any] = {HTTPException: _http_error}

@@ -152,7 +152,8 @@ def _child_relationship_name(child: ObjectSpec, field: FieldSpec) -> str:
     return f"{child.name.removesuffix('__c')}s__r"
 
 
-def _children(spec: ObjectSpec, objects: Mapping[str, ObjectSpec]) -> list[dict[str, Any]]:
+def child_relationships(spec: ObjectSpec, objects: Mapping[str, ObjectSpec]) -> list[dict[str, Any]]:
+    """The describe's `childRelationships`: every lookup of another object to `spec`, with its name."""
     children = []
     for other in objects.values():
         for f in other.fields.values():
@@ -178,7 +179,7 @@ def describe_sobject(spec: ObjectSpec, objects: Mapping[str, ObjectSpec], versio
     result["urls"] = {**_urls(spec.name, version), "uiDetailTemplate": None}
     orders = relationship_orders(spec)
     result["fields"] = [describe_field(f, orders.get(f.name)) for f in spec.fields.values()]
-    result["childRelationships"] = _children(spec, objects)
+    result["childRelationships"] = child_relationships(spec, objects)
     result["recordTypeInfos"] = []
     result["nameLayoutFields"] = []
     return result

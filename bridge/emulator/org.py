@@ -23,20 +23,23 @@ from typing import Any
 from bridge.emulator.cdc import ChangePublisher
 from bridge.emulator.clock import EmulatorClock
 from bridge.emulator.describe import describe_global, describe_sobject
+from bridge.emulator.duplicates import DuplicateHeader, DuplicateRules
 from bridge.emulator.faults import Faults
 from bridge.emulator.fields import check_record, missing_required
 from bridge.emulator.ids import make_id, normalize_id
 from bridge.emulator.latency import LatencyModel
 from bridge.emulator.limits import ConcurrentRequests, DailyApiUsage
+from bridge.emulator.locks import LockTimer, RowLocks
 from bridge.emulator.prepare import Prepared, prepare_create, prepare_delete, prepare_update, prepare_upsert
 from bridge.emulator.profile import ObjectSpec, Profile, UserSpec, load_profile
 from bridge.emulator.pubsub_feed import PubSubFeed
+from bridge.emulator.recycle import RecycleBin
 from bridge.emulator.results import SaveError, SaveResult
 from bridge.emulator.rules import ValidationRules
 from bridge.emulator.sessions import Sessions
 from bridge.emulator.store import Record, RecordStore
 from bridge.emulator.tooling import tooling_rows
-from bridge.emulator.transaction import RowLocks, Transaction
+from bridge.emulator.transaction import Transaction
 from bridge.emulator.triggers import Triggers
 from bridge.emulator.writes import Caller, WriteEnv, Writer
 
@@ -95,9 +98,17 @@ class Org:
         rules = ValidationRules(self.profile.validation_rules, self.profile.objects, self.clock)
         self.rules = rules
         triggers = Triggers(self.profile.triggers, self.store)
+        self.duplicates = DuplicateRules(self.profile.duplicate_rules, self.store)
         self._writer = Writer(
-            self.store, objects=self.profile.objects, rules=rules, triggers=triggers, locks=self.locks, env=env
+            self.store,
+            objects=self.profile.objects,
+            rules=rules,
+            triggers=triggers,
+            locks=self.locks,
+            duplicates=self.duplicates,
+            env=env,
         )
+        self.recycle_bin = RecycleBin(self)
         self._seed_records()
 
     def __repr__(self) -> str:
@@ -114,9 +125,26 @@ class Org:
             raise KeyError(f"no such user {ref!r}")
         return found
 
-    def caller(self, user: UserRef = None, client: str | None = None, version: str = "62.0") -> Caller:
-        """Who writes: a user and the `Sforce-Call-Options` client."""
-        return Caller(self.user(user), client, "rest", version)
+    def human_user(self) -> UserSpec:
+        """The first user who is not the integration user: a person, whose UI edits fire every trigger."""
+        integration = self.user()
+        return next((u for u in self.profile.users if u.id != integration.id), integration)
+
+    def caller(
+        self,
+        user: UserRef = None,
+        client: str | None = None,
+        version: str = "62.0",
+        *,
+        duplicate_header: DuplicateHeader | None = None,
+    ) -> Caller:
+        """Who writes: a user, the `Sforce-Call-Options` client and the `Sforce-Duplicate-Rule-Header` flags."""
+        return Caller(self.user(user), client, "rest", version, duplicate_header or DuplicateHeader())
+
+    def set_duplicate_rules(self, *, active: bool) -> None:
+        """Switch the profile's duplicate rules on or off (the default profile ships them off)."""
+        self.profile = self.profile.with_duplicate_rules(active=active)
+        self.duplicates.use(self.profile.duplicate_rules)
 
     def bypass_for(self, user: UserSpec) -> dict[str, Any]:
         """The bypass setting as `getInstance()` reads it for `user`: user over profile over org default."""
@@ -182,6 +210,8 @@ class Org:
         spec = self.sobject(sobject)
         if spec is None:
             return iter(())
+        if include_deleted:
+            self.recycle_bin.purge()
         return self.store.rows(spec.name, include_deleted=include_deleted)
 
     def get(self, sobject: str, record_id: str) -> Record | None:
@@ -216,10 +246,33 @@ class Org:
 
     # --- writing ------------------------------------------------------------------------------------------------
     def save(
-        self, ops: Sequence[Prepared], *, all_or_none: bool, caller: Caller, tx: Transaction | None = None
+        self,
+        ops: Sequence[Prepared],
+        *,
+        all_or_none: bool,
+        caller: Caller,
+        tx: Transaction | None = None,
+        automation: bool = True,
     ) -> tuple[list[SaveResult], Transaction]:
-        """Save prepared operations (see `bridge.emulator.prepare`); commits unless `tx` is given."""
-        return self._writer.save(ops, all_or_none=all_or_none, caller=caller, tx=tx)
+        """Save prepared operations (see `bridge.emulator.prepare`); commits unless `tx` is given.
+
+        A row another transaction holds fails at once with UNABLE_TO_LOCK_ROW; `save_waiting` waits for it.
+        """
+        return self._writer.save(ops, all_or_none=all_or_none, caller=caller, tx=tx, automation=automation)
+
+    async def save_waiting(
+        self,
+        ops: Sequence[Prepared],
+        *,
+        all_or_none: bool,
+        caller: Caller,
+        tx: Transaction | None = None,
+        automation: bool = True,
+    ) -> tuple[list[SaveResult], Transaction]:
+        """Like `save`, first waiting (up to 10 s of emulated time) for rows concurrent transactions hold."""
+        timer = LockTimer(self.clock, speed=self.latency.speed)
+        await self.locks.wait(tx.key if tx else None, lambda: self._writer.lock_targets(ops), timer)
+        return self.save(ops, all_or_none=all_or_none, caller=caller, tx=tx, automation=automation)
 
     def commit(self, tx: Transaction, caller: Caller) -> None:
         """Publish the transaction's change events."""
@@ -245,15 +298,21 @@ class Org:
         Success carries the OPERATION_ENQUEUED entry whose message is the event's UUID, as the API answers.
         """
         spec = self._spec(sobject)
-        checked = check_record(spec, body)
-        missing = missing_required(spec, checked.values)
-        errors = [*checked.errors, *([missing] if missing else [])]
+        errors = self.event_errors(sobject, body)
         if errors:
             return SaveResult(None, errors).as_item()
+        checked = check_record(spec, body)
         event_uuid = str(uuid.UUID(int=self._event_random.getrandbits(128), version=4))
         self._publisher.publish_event(spec, checked.values, event_uuid=event_uuid, user_id=self.user(user).id)
         enqueued = SaveError("OPERATION_ENQUEUED", event_uuid)
         return {"id": make_id(spec.key_prefix, next(self._numbers)), "success": True, "errors": [enqueued.as_item()]}
+
+    def event_errors(self, sobject: str, body: Mapping[str, Any]) -> list[SaveError]:
+        """Why a Platform Event would not publish (unknown or malformed fields, a required field missing)."""
+        spec = self._spec(sobject)
+        checked = check_record(spec, body)
+        missing = missing_required(spec, checked.values)
+        return [*checked.errors, *([missing] if missing else [])]
 
     def _run(
         self, ops: Sequence[Prepared], all_or_none: bool, user: UserRef, client: str | None

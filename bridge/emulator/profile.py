@@ -1,4 +1,4 @@
-"""The org profile: objects, fields, validation rules, triggers, custom settings, users and connected apps.
+"""The org profile: objects, fields, validation and duplicate rules, triggers, custom settings, users and apps.
 
 A profile is a JSON data file (`profiles/default.json` is the enterprise-like default, `profiles/messy.json` a
 larger org with inconsistent naming for the catalog); `load_profile("default")` or `load_profile(path)` reads one
@@ -8,7 +8,7 @@ into frozen dataclasses. The format is documented in the README.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ class ProfileError(ConfigError):
     """The org profile file is missing, not JSON, or does not have the documented shape."""
 
 
+MERGEABLE = frozenset({"Account", "Contact", "Lead"})  # the objects SOAP merge() and the UI can merge
 SYSTEM_FIELDS: tuple[tuple[str, str], ...] = (
     ("Id", "id"),
     ("IsDeleted", "boolean"),
@@ -135,6 +136,26 @@ class TriggerSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class DuplicateRuleSpec:
+    """An active duplicate rule with its matching rule: records whose `fields` all equal another record's match.
+
+    Matching is exact after trimming and ignoring case; a blank field never matches (the matching rule's
+    default "Match blank fields" off). `action` `allow` with `alert` fails an API save with DUPLICATES_DETECTED
+    unless the request sends `Sforce-Duplicate-Rule-Header: allowSave=true`; `block` always fails it.
+    """
+
+    name: str
+    sobject: str
+    fields: tuple[str, ...]
+    matching_rule: str = ""
+    action: str = "allow"
+    alert: bool = True
+    operations: tuple[str, ...] = ("insert", "update")
+    message: str = "Use one of these records?"
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class UserSpec:
     """A user the org knows: integration users are the ones connected apps run as."""
 
@@ -170,6 +191,7 @@ class Profile:
     connected_apps: tuple[ConnectedApp, ...]
     bypass_setting: str
     records: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    duplicate_rules: tuple[DuplicateRuleSpec, ...] = ()
     daily_api_limit: int = 100_000
     session_timeout_s: float = 7200.0
     concurrent_long_limit: int = 25
@@ -184,6 +206,11 @@ class Profile:
     def user(self, username_or_id: str) -> UserSpec | None:
         """A user by username or id."""
         return next((u for u in self.users if username_or_id in (u.username, u.id)), None)
+
+    def with_duplicate_rules(self, *, active: bool = True) -> Profile:
+        """The same profile with every duplicate rule switched on (or off): the default profile ships them off."""
+        rules = tuple(replace(rule, active=active) for rule in self.duplicate_rules)
+        return replace(self, duplicate_rules=rules)
 
 
 def _field(raw: Mapping[str, Any]) -> FieldSpec:
@@ -205,6 +232,11 @@ def _object(raw: Mapping[str, Any]) -> ObjectSpec:
     for item in raw["fields"]:
         spec = _field(item)
         fields[spec.name] = spec
+    if raw["name"] in MERGEABLE:
+        # Set on the records a merge deleted, to the winner's Id (read with queryAll).
+        fields["MasterRecordId"] = FieldSpec(
+            "MasterRecordId", "reference", "Master Record ID", reference_to=raw["name"], system=True
+        )
     data = {k: v for k, v in raw.items() if k != "fields"}
     return ObjectSpec(fields=fields, **data)
 
@@ -214,6 +246,15 @@ def _trigger(raw: Mapping[str, Any]) -> TriggerSpec:
     data["events"] = tuple(data["events"])
     data["side_effects"] = tuple(SideEffect(**s) for s in data.get("side_effects", ()))
     return TriggerSpec(**data)
+
+
+def _duplicate_rule(raw: Mapping[str, Any]) -> DuplicateRuleSpec:
+    data = dict(raw)
+    data["fields"] = tuple(data["fields"])
+    data["operations"] = tuple(data.get("operations", ("insert", "update")))
+    if data.get("action", "allow") not in ("allow", "block"):
+        raise ValueError(f"duplicate rule {data['name']}: action must be allow or block")
+    return DuplicateRuleSpec(**data)
 
 
 def parse_profile(raw: Mapping[str, Any]) -> Profile:
@@ -229,6 +270,7 @@ def parse_profile(raw: Mapping[str, Any]) -> Profile:
         connected_apps=tuple(ConnectedApp(**a) for a in raw["connected_apps"]),
         bypass_setting=raw.get("bypass_setting", ""),
         records={k: tuple(v) for k, v in raw.get("records", {}).items()},
+        duplicate_rules=tuple(_duplicate_rule(r) for r in raw.get("duplicate_rules", ())),
         **{k: raw[k] for k in ("daily_api_limit", "session_timeout_s", "concurrent_long_limit") if k in raw},
     )
 

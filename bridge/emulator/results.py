@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,18 +12,31 @@ ROLLED_BACK_MESSAGE = "Record rolled back because not all records were valid and
 
 @dataclass(frozen=True, slots=True)
 class SaveError:
-    """One error on one record: `status_code` is the Salesforce error code (`REQUIRED_FIELD_MISSING`, ...)."""
+    """One error on one record: `status_code` is the Salesforce error code (`REQUIRED_FIELD_MISSING`, ...).
+
+    `duplicate_result` is the `duplicateResult` object a DUPLICATES_DETECTED error carries.
+    """
 
     status_code: str
     message: str
     fields: tuple[str, ...] = ()
+    duplicate_result: Mapping[str, Any] | None = None
 
     def as_item(self) -> dict[str, Any]:
         """The per-record form used inside collections results (`statusCode`)."""
-        return {"statusCode": self.status_code, "message": self.message, "fields": list(self.fields)}
+        item: dict[str, Any] = {"statusCode": self.status_code, "message": self.message, "fields": list(self.fields)}
+        if self.duplicate_result is not None:
+            item["duplicateResult"] = dict(self.duplicate_result)
+        return item
 
     def as_rest(self) -> dict[str, Any]:
-        """The REST error-array form (`errorCode`)."""
+        """The REST error-array form (`errorCode`); a duplicate error has `duplicateResult` and no `fields`."""
+        if self.duplicate_result is not None:
+            return {
+                "duplicateResult": dict(self.duplicate_result),
+                "errorCode": self.status_code,
+                "message": self.message,
+            }
         return {"message": self.message, "errorCode": self.status_code, "fields": list(self.fields)}
 
 

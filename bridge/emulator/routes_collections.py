@@ -2,7 +2,10 @@
 
 A well-formed request answers 200 with per-record results in input order; with `allOrNone` true one failure
 rolls back every record (the others report ALL_OR_NONE_OPERATION_ROLLED_BACK). The whole request is one API
-call. Mixed object types are saved in chunks per contiguous type run, at most 10.
+call. Mixed object types are saved in chunks per contiguous type run, at most 10. Platform Event records
+(`X__e`) in a create publish their events ("Publish events by inserting events in the same way that you
+insert sObjects"), each answering OPERATION_ENQUEUED with the event's UUID; with `allOrNone` true they
+publish only when every other record of the request saves.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from starlette.routing import Route
 from bridge.emulator.org import Org
 from bridge.emulator.prepare import Prepared, prepare_create, prepare_delete, prepare_update, prepare_upsert
 from bridge.emulator.profile import ObjectSpec
-from bridge.emulator.responses import JSON, TX_KEY, call_options_client, error, json_body, parser_error, session_of
-from bridge.emulator.results import SaveError
-from bridge.emulator.routes_sobjects import BASE, record_json
+from bridge.emulator.responses import JSON, TX_KEY, error, json_body, parser_error, session_of
+from bridge.emulator.results import SaveError, SaveResult, rolled_back
+from bridge.emulator.routes_sobjects import BASE, caller_of, record_json
 from bridge.errors import BridgeError
 
 MAX_RECORDS = 200
@@ -33,6 +36,13 @@ class BadRequest(BridgeError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+_ROLLED_BACK = rolled_back(SaveResult(None), keep_id=False)
+
+
+def _fields(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "attributes"}
 
 
 def _too_many() -> BadRequest:
@@ -100,16 +110,42 @@ class CollectionRoutes:
             Route(path + "/{sobject}/{field}", self.upsert, methods=["PATCH"]),
         ]
 
-    async def _save(self, request: Request, ops: list[Prepared], all_or_none: bool) -> Response:
-        version = request.path_params["version"]
-        caller = self.org.caller(session_of(request).user, call_options_client(request.headers), version)
+    async def _results(self, request: Request, ops: list[Prepared], all_or_none: bool) -> list[dict[str, Any]]:
+        caller = caller_of(self.org, request, request.path_params["version"])
         outer = request.scope.get(TX_KEY)
         # Inside a Composite allOrNone request the outer flag overrides this one.
         all_or_none = all_or_none or outer is not None
-        results, tx = self.org.save(ops, all_or_none=all_or_none, caller=caller, tx=outer)
+        results, tx = await self.org.save_waiting(ops, all_or_none=all_or_none, caller=caller, tx=outer)
         if outer is None:
             await self.org.hold(tx)
-        return JSON([r.as_item() for r in results])
+        return [r.as_item() for r in results]
+
+    async def _save(self, request: Request, ops: list[Prepared], all_or_none: bool) -> Response:
+        return JSON(await self._results(request, ops, all_or_none))
+
+    async def _create(self, request: Request, records: list[dict[str, Any]], all_or_none: bool) -> Response:
+        """Create records; Platform Event records among them publish instead of being stored."""
+        ops = _typed_ops(self.org, records, prepare_create)
+        events = {i: spec.name for i, r in enumerate(records) if (spec := self._event_type(r)) is not None}
+        if not events:
+            return await self._save(request, ops, all_or_none)
+        all_or_none = all_or_none or request.scope.get(TX_KEY) is not None
+        invalid = {i: self.org.event_errors(name, _fields(records[i])) for i, name in events.items()}
+        if all_or_none and any(invalid.values()):
+            items = [SaveResult(None, invalid[i]) if invalid.get(i) else _ROLLED_BACK for i in range(len(records))]
+            return JSON([item.as_item() for item in items])
+        saved = iter(await self._results(request, [op for i, op in enumerate(ops) if i not in events], all_or_none))
+        out = [None if i in events else next(saved) for i in range(len(records))]
+        failed = any(item is not None and not item["success"] for item in out)
+        user = session_of(request).user
+        for i, name in events.items():
+            publish = not (all_or_none and failed)
+            out[i] = self.org.publish_event(name, _fields(records[i]), user) if publish else _ROLLED_BACK.as_item()
+        return JSON(out)
+
+    def _event_type(self, record: dict[str, Any]) -> ObjectSpec | None:
+        spec = _type_of(self.org, record)
+        return spec if isinstance(spec, ObjectSpec) and spec.platform_event else None
 
     async def collection(self, request: Request) -> Response:
         """`POST|PATCH|DELETE /composite/sobjects`: create, update or delete records of any types."""
@@ -119,9 +155,8 @@ class CollectionRoutes:
             records, all_or_none = await _records_body(request)
             store = self.org.store
             if request.method == "POST":
-                ops = _typed_ops(self.org, records, prepare_create)
-            else:
-                ops = _typed_ops(self.org, records, lambda spec, r: prepare_update(spec, r, store))
+                return await self._create(request, records, all_or_none)
+            ops = _typed_ops(self.org, records, lambda spec, r: prepare_update(spec, r, store))
         except BadRequest as bad:
             return error(400, bad.code, bad.message)
         return await self._save(request, ops, all_or_none)

@@ -18,15 +18,17 @@ from starlette.routing import Route, Router
 from starlette.types import Message
 
 from bridge.emulator.org import Org
-from bridge.emulator.responses import JSON, SESSION_KEY, TX_KEY, call_options_client, error, json_body, session_of
-from bridge.emulator.routes_sobjects import BASE
+from bridge.emulator.responses import JSON, SESSION_KEY, TX_KEY, error, json_body
+from bridge.emulator.routes_sobjects import BASE, caller_of
 from bridge.emulator.transaction import Transaction
 from bridge.errors import BridgeError
 
 MAX_SUBREQUESTS = 25
 MAX_QUERIES = 5
 HALTED = "The transaction was rolled back since another operation in the same transaction failed."
-_REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])+)\}")
+REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])+)\}")
+# Headers of the outer request every subrequest inherits (a subrequest's own httpHeaders come after them).
+_INHERITED = (b"sforce-call-options", b"sforce-duplicate-rule-header")
 
 
 class UnresolvedReference(BridgeError):
@@ -55,7 +57,7 @@ def substitute(text: str, results: dict[str, tuple[int, Any]]) -> str:
             raise UnresolvedReference(f"{ref}{path}")
         return str(_lookup(body, path))
 
-    return _REFERENCE.sub(replace, text)
+    return REFERENCE.sub(replace, text)
 
 
 def _is_query(url: str) -> bool:
@@ -63,7 +65,7 @@ def _is_query(url: str) -> bool:
     return re.search(r"/(query|queryAll)(/[^/]+)?$", path) is not None
 
 
-def _halted(reference_id: str, message: str = HALTED) -> dict[str, Any]:
+def halted(reference_id: str, message: str = HALTED) -> dict[str, Any]:
     body = [{"errorCode": "PROCESSING_HALTED", "message": message}]
     return {"body": body, "httpHeaders": {}, "httpStatusCode": 400, "referenceId": reference_id}
 
@@ -114,31 +116,32 @@ class CompositeRoutes:
         all_or_none = bool(body.get("allOrNone", False))
         tx = Transaction(self.org.store) if all_or_none else None
         try:
-            responses = await self._run_all(request, subrequests, tx)
+            responses = await self.run_all(request, subrequests, tx)
         except BaseException:
             if tx is not None:  # a crash or a cancelled request must not leave half a transaction or its locks
                 tx.rollback()
                 self.org.release(tx)
             raise
         if tx is not None:
-            await self._finish(request, tx, responses)
+            await self.finish(request, tx, responses)
         return JSON({"compositeResponse": responses})
 
-    async def _run_all(self, request: Request, subrequests: list[Any], tx: Transaction | None) -> list[dict[str, Any]]:
+    async def run_all(self, request: Request, subrequests: list[Any], tx: Transaction | None) -> list[dict[str, Any]]:
+        """Run subrequests in order; with `tx` (all or none) the first failure halts the rest."""
         results: dict[str, tuple[int, Any]] = {}
         responses: list[dict[str, Any]] = []
         failed = False
         for sub in subrequests:
             reference_id = str(sub.get("referenceId", "")) if isinstance(sub, dict) else ""
             if failed:
-                responses.append(_halted(reference_id))
+                responses.append(halted(reference_id))
                 continue
             try:
                 url = substitute(str(sub.get("url", "")), results)
                 raw = orjson.dumps(sub["body"]).decode() if sub.get("body") is not None else ""
                 payload = substitute(raw, results).encode()
             except UnresolvedReference as missing:
-                responses.append(_halted(reference_id, f"Invalid reference specified. No value for {missing} found."))
+                responses.append(halted(reference_id, f"Invalid reference specified. No value for {missing} found."))
                 failed = tx is not None
                 continue
             headers = sub.get("httpHeaders") or {}
@@ -198,18 +201,19 @@ class CompositeRoutes:
         )
         return {"statusCode": status, "result": out}
 
-    async def _finish(self, request: Request, tx: Transaction, responses: list[dict[str, Any]]) -> None:
+    async def finish(self, request: Request, tx: Transaction, responses: list[dict[str, Any]]) -> bool:
+        """Commit `tx` when every subrequest succeeded (True); else roll back and halt all but the failure."""
         failed_at = next((i for i, r in enumerate(responses) if _failed(r["httpStatusCode"], r["body"])), None)
         if failed_at is None:
-            caller = self.org.caller(session_of(request).user, call_options_client(request.headers))
-            self.org.commit(tx, caller)
+            self.org.commit(tx, caller_of(self.org, request, request.path_params["version"]))
             await self.org.hold(tx)
-            return
+            return True
         tx.rollback()
         self.org.release(tx)
         for index, response in enumerate(responses):
-            if index != failed_at and response["body"] != _halted("")["body"]:
-                responses[index] = _halted(response["referenceId"])
+            if index != failed_at and response["body"] != halted("")["body"]:
+                responses[index] = halted(response["referenceId"])
+        return False
 
     async def _dispatch(
         self,
@@ -259,11 +263,11 @@ def sub_scope(
     """The ASGI scope of a subrequest: the outer session, host and client options, plus its own headers."""
     parts = urlsplit(url)
     outer = request.scope
+    own = [(str(k).lower().encode(), str(v).encode()) for k, v in headers.items()]
+    named = {k for k, _ in own}
     sub_headers = [(b"content-type", b"application/json"), *[(k, v) for k, v in outer["headers"] if k == b"host"]]
-    options = request.headers.get("sforce-call-options")
-    if options:
-        sub_headers.append((b"sforce-call-options", options.encode()))
-    sub_headers.extend((str(k).lower().encode(), str(v).encode()) for k, v in headers.items())
+    sub_headers.extend(own)
+    sub_headers.extend((k, v) for k, v in outer["headers"] if k.lower() in _INHERITED and k.lower() not in named)
     return {
         "type": "http",
         "asgi": {"version": "3.0"},

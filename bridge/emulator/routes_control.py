@@ -9,11 +9,20 @@ Not part of Salesforce; for tests, demos and benchmarks driving an emulator in a
     POST /__emulator__/sessions/expire                      (every session)
     GET  /__emulator__/records/{sobject}[?field=External_Id__c&value=A-1]
     GET  /__emulator__/calls          (the API call log, most recent last)
-    GET  /__emulator__/state          (counts, usage, clock)
+    GET  /__emulator__/state          (counts, usage, clock, row-lock waits)
+    POST /__emulator__/merge          {"sobject": "Account", "master_id": "001...", "merge_ids": ["001..."],
+                                       "fields": {...}, "user": "alice@...", "client": null}   (a person's merge)
+    POST /__emulator__/undelete       {"ids": ["001..."], "user": ..., "client": ...}   (from the Recycle Bin)
+    POST /__emulator__/duplicate-rules {"active": true}     (switch the profile's duplicate rules on or off)
+
+Merge and undelete are what people do in the UI (the REST API has neither): by default they run as the
+profile's first human user with changeOrigin `com/salesforce/api/soap/62.0;client=SfdcInternalAPI/`; a
+`client` makes them an API integration's SOAP call carrying that client id.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from starlette.requests import Request
@@ -42,6 +51,9 @@ class ControlRoutes:
             Route(PREFIX + "/records/{sobject}", self.records, methods=["GET"]),
             Route(PREFIX + "/calls", self.calls, methods=["GET"]),
             Route(PREFIX + "/state", self.state, methods=["GET"]),
+            Route(PREFIX + "/merge", self.merge, methods=["POST"]),
+            Route(PREFIX + "/undelete", self.undelete, methods=["POST"]),
+            Route(PREFIX + "/duplicate-rules", self.duplicate_rules, methods=["POST"]),
         ]
 
     async def _body(self, request: Request) -> dict[str, Any]:
@@ -130,5 +142,47 @@ class ControlRoutes:
                 "api_usage": {"used": org.api_usage.used(), "max": org.api_usage.limit},
                 "records": {name: org.store.count(name) for name in org.store.names()},
                 "unevaluable_rules": org.rules.unevaluable,
+                "row_locks": dataclasses.asdict(org.locks.stats),
             }
         )
+
+    def _user(self, body: dict[str, Any]) -> tuple[str | None, str | None] | Response:
+        user, client = body.get("user"), body.get("client")
+        if user is not None and self.org.profile.user(str(user)) is None:
+            return JSON({"error": f"no such user {user!r}"}, status_code=400)
+        return (str(user) if user else None), (str(client) if client else None)
+
+    async def merge(self, request: Request) -> Response:
+        """Merge records as a person does (a SOAP MergeResult: `id`, `success`, `mergedRecordIds`, ...)."""
+        body = await self._body(request)
+        who = self._user(body)
+        if isinstance(who, Response):
+            return who
+        if not isinstance(body.get("merge_ids"), list):
+            return JSON({"error": "merge_ids must be a list of record ids"}, status_code=400)
+        result = await self.org.recycle_bin.merge(
+            str(body.get("sobject", "")),
+            str(body.get("master_id", "")),
+            [str(i) for i in body["merge_ids"]],
+            body.get("fields") if isinstance(body.get("fields"), dict) else None,
+            user=who[0],
+            client=who[1],
+        )
+        return JSON(result, status_code=200 if result["success"] else 400)
+
+    async def undelete(self, request: Request) -> Response:
+        """Restore records from the Recycle Bin; per-record results."""
+        body = await self._body(request)
+        who = self._user(body)
+        if isinstance(who, Response):
+            return who
+        ids = body.get("ids")
+        if not isinstance(ids, list) or not ids:
+            return JSON({"error": "ids must be a non-empty list of record ids"}, status_code=400)
+        return JSON(await self.org.recycle_bin.undelete([str(i) for i in ids], user=who[0], client=who[1]))
+
+    async def duplicate_rules(self, request: Request) -> Response:
+        """Switch the duplicate rules on (`{"active": true}`) or off."""
+        body = await self._body(request)
+        self.org.set_duplicate_rules(active=bool(body.get("active", True)))
+        return JSON({"duplicate_rules": [r.name for r in self.org.profile.duplicate_rules if r.active]})

@@ -2,6 +2,11 @@
 
 sObject rows cover create (POST), read/update/delete by Id, and read/upsert/delete by external id with the
 documented statuses: 201 created, 200 (API ≥ 46.0) or 204 updated, 300 several matches, 404 nothing matched.
+
+The external id is one path segment, percent-decoded: `%20` is a space, `+` stays a plus, `%2F` is a slash and
+so a second segment, which no resource has (404 NOT_FOUND, as Salesforce answers; such values go through
+Collections). A last segment ending in `.json` asks for JSON ("append .json or .xml to the URI"), and a value
+whose tail looks like a file extension the platform guards, as the documented `example@email.inc`, is 404.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bridge.emulator.duplicates import DuplicateHeader
 from bridge.emulator.ids import normalize_id
 from bridge.emulator.limits import record_counts
 from bridge.emulator.org import Org
@@ -29,6 +35,7 @@ from bridge.emulator.responses import (
     session_of,
 )
 from bridge.emulator.results import SaveResult
+from bridge.emulator.writes import Caller
 
 BASE = "/services/data/v{version}"
 VERSIONS = ("52.0", "55.0", "58.0", "59.0", "60.0", "61.0", "62.0")
@@ -58,14 +65,39 @@ def record_json(
     return out
 
 
+# "For security reasons, some Top Level Domains (TLD) can conflict with certain file format extensions ...
+# using an email address, such as example@email.inc, as the External ID returns a '404 not found' error."
+GUARDED_EXTENSIONS = frozenset({"inc"})
+JSON_SUFFIX, XML_SUFFIX = ".json", ".xml"
+
+
+def caller_of(org: Org, request: Request, version: str) -> Caller:
+    """The request's user, `Sforce-Call-Options` client and `Sforce-Duplicate-Rule-Header` flags."""
+    header = DuplicateHeader.parse(request.headers.get("sforce-duplicate-rule-header"))
+    return org.caller(session_of(request).user, call_options_client(request.headers), version, duplicate_header=header)
+
+
 async def save_one(org: Org, request: Request, ops: list[Any], version: str) -> SaveResult:
-    """Run a one-record save in the request's transaction (a Composite allOrNone one) or its own."""
+    """Run a one-record save in the request's transaction (a Composite allOrNone one) or its own.
+
+    Rows a concurrent transaction holds are waited for, up to 10 s of emulated time.
+    """
     outer = request.scope.get(TX_KEY)
-    caller = org.caller(session_of(request).user, call_options_client(request.headers), version)
-    results, tx = org.save(ops, all_or_none=True, caller=caller, tx=outer)
+    results, tx = await org.save_waiting(ops, all_or_none=True, caller=caller_of(org, request, version), tx=outer)
     if outer is None:
         await org.hold(tx)
     return results[0]
+
+
+def _last_segment(value: str) -> str | Response:
+    """The record key without a `.json` format suffix; an `.xml` one or a guarded extension answered."""
+    if value.endswith(JSON_SUFFIX) and len(value) > len(JSON_SUFFIX):
+        return value.removesuffix(JSON_SUFFIX)
+    if value.endswith(XML_SUFFIX) and len(value) > len(XML_SUFFIX):
+        return error(406, "NOT_ACCEPTABLE", "The emulator serves JSON only; XML (a .xml suffix) is not emulated")
+    if value.rpartition(".")[2].lower() in GUARDED_EXTENSIONS and "." in value:
+        return error(404, "NOT_FOUND", "The requested resource does not exist")
+    return value
 
 
 async def object_body(request: Request) -> dict[str, Any] | Response:
@@ -103,9 +135,7 @@ class SObjectRoutes:
             Route(BASE + "/sobjects/{sobject}/", self.basic, methods=["GET", "POST"]),
             Route(BASE + "/sobjects/{sobject}/{record_id}", self.row, methods=["GET", "PATCH", "DELETE"]),
             Route(
-                BASE + "/sobjects/{sobject}/{field}/{value:path}",
-                self.by_external_id,
-                methods=["GET", "PATCH", "DELETE"],
+                BASE + "/sobjects/{sobject}/{field}/{value}", self.by_external_id, methods=["GET", "PATCH", "DELETE"]
             ),
         ]
 
@@ -191,7 +221,9 @@ class SObjectRoutes:
         spec = self._spec(request)
         if spec is None:
             return self._unknown(request)
-        record_id = request.path_params["record_id"]
+        record_id = _last_segment(request.path_params["record_id"])
+        if isinstance(record_id, Response):
+            return record_id
         full = normalize_id(record_id)
         found = self.org.store.get(spec.name, full) if full else None
         if found is None:
@@ -219,21 +251,31 @@ class SObjectRoutes:
         result = await save_one(self.org, request, [prepare_update(spec, body, self.org.store, found["Id"])], version)
         return Response(status_code=204) if result.success else save_errors(400, result.errors)
 
-    async def by_external_id(self, request: Request) -> Response:
-        """`GET|PATCH|DELETE /sobjects/{S}/{extField}/{value}`: read, upsert or delete by external id."""
+    def _external_target(self, request: Request) -> tuple[ObjectSpec, str, str] | Response:
+        """The object, external id field and value a by-external-id URL names, or the 404 answer."""
         spec = self._spec(request)
         if spec is None:
             return self._unknown(request)
-        field_name, value = request.path_params["field"], request.path_params["value"]
+        field_name, value = request.path_params["field"], _last_segment(request.path_params["value"])
+        if isinstance(value, Response):
+            return value
         fspec = spec.field(field_name)
         if fspec is None or not fspec.external_id:
             return not_found(field_name)
-        matches = self.org.store.find(spec.name, fspec.name, value)
+        return spec, fspec.name, value
+
+    async def by_external_id(self, request: Request) -> Response:
+        """`GET|PATCH|DELETE /sobjects/{S}/{extField}/{value}`: read, upsert or delete by external id."""
+        target = self._external_target(request)
+        if isinstance(target, Response):
+            return target
+        spec, field_name, value = target
+        matches = self.org.store.find(spec.name, field_name, value)
         version = request.path_params["version"]
         if len(matches) > 1:
             return JSON([f"/services/data/v{version}/sobjects/{spec.name}/{i}" for i in matches], status_code=300)
         if request.method == "PATCH":
-            return await self._upsert(request, spec, fspec.name, value, matches)
+            return await self._upsert(request, spec, field_name, value, matches)
         if not matches:
             return not_found(value)
         found = self.org.store.get(spec.name, matches[0]) or {}

@@ -1,8 +1,8 @@
 """A database transaction of the emulated org: applied writes with an undo log, row locks, Apex CPU and depth.
 
 Writes go straight to the store and are undone on rollback; change events are published only at commit.
-Row locks outlive the synchronous save for as long as the request keeps the transaction "running" (its
-simulated latency), so a concurrent transaction touching the same rows gets UNABLE_TO_LOCK_ROW.
+Row locks (`bridge.emulator.locks`) outlive the synchronous save for as long as the request keeps the
+transaction "running" (its simulated latency); a concurrent transaction touching the same rows waits for them.
 """
 
 from __future__ import annotations
@@ -26,28 +26,6 @@ class Change:
     record_id: str
     changed_fields: tuple[str, ...]
     values: dict[str, Any]
-
-
-class RowLocks:
-    """Which transaction holds each locked row."""
-
-    def __init__(self) -> None:
-        self._holders: dict[str, str] = {}
-
-    def holder(self, record_id: str) -> str | None:
-        """The transaction key holding `record_id`, if any."""
-        return self._holders.get(record_id)
-
-    def acquire(self, key: str, record_ids: set[str]) -> None:
-        """Lock rows for `key` (callers check `holder` first)."""
-        for record_id in record_ids:
-            self._holders[record_id] = key
-
-    def release(self, key: str, record_ids: set[str]) -> None:
-        """Unlock the rows `key` holds."""
-        for record_id in record_ids:
-            if self._holders.get(record_id) == key:
-                del self._holders[record_id]
 
 
 _keys = itertools.count(1)

@@ -1,9 +1,10 @@
 """The write path every API shares: one DML save of prepared operations with all-or-none or partial success.
 
 Order per save: resolve relationship references, build each record's new state, check required and unique
-fields, evaluate validation rules, take row locks, then apply per contiguous (sObject, operation) chunk with
-before triggers, the write, and after triggers (whose side effects cascade). A trigger failure rolls back the
-whole save. Change events are published when the transaction commits.
+fields, evaluate validation rules and duplicate rules, take row locks, then apply per contiguous (sObject,
+operation) chunk with before triggers, the write, and after triggers (whose side effects cascade). A trigger
+failure rolls back the whole save. Change events are published when the transaction commits. Operations are
+`insert`, `update`, `delete` (to the Recycle Bin) and `undelete` (back from it).
 """
 
 from __future__ import annotations
@@ -12,27 +13,30 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.emulator.duplicates import NO_DUPLICATE_HEADER, DuplicateHeader, DuplicateRules
 from bridge.emulator.fields import missing_required
 from bridge.emulator.ids import make_id
+from bridge.emulator.locks import RowLocks
 from bridge.emulator.prepare import Op, Prepared
 from bridge.emulator.profile import ObjectSpec, UserSpec
 from bridge.emulator.results import SaveError, SaveResult, rolled_back
 from bridge.emulator.rules import ValidationRules
 from bridge.emulator.store import Record, RecordStore, index_key
-from bridge.emulator.transaction import Change, RowLocks, Transaction
+from bridge.emulator.transaction import Change, Transaction
 from bridge.emulator.triggers import TriggerFailure, Triggers
 
-_AUDIT = ("LastModifiedDate", "LastModifiedById", "SystemModstamp")
+AUDIT_FIELDS = ("LastModifiedDate", "LastModifiedById", "SystemModstamp")
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who writes and through what: the running user and the `Sforce-Call-Options` client."""
+    """Who writes and through what: the running user, the `Sforce-Call-Options` client and the duplicate header."""
 
     user: UserSpec
     client: str | None = None
     api: str = "rest"
     version: str = "62.0"
+    duplicate_header: DuplicateHeader = NO_DUPLICATE_HEADER
 
     @property
     def change_origin(self) -> str:
@@ -64,6 +68,7 @@ class Writer:
         rules: ValidationRules,
         triggers: Triggers,
         locks: RowLocks,
+        duplicates: DuplicateRules,
         env: WriteEnv,
     ) -> None:
         self._store = store
@@ -71,15 +76,26 @@ class Writer:
         self._rules = rules
         self._triggers = triggers
         self._locks = locks
+        self._duplicates = duplicates
         self._env = env
         self._now = env.now_iso()
         self._merge: Mapping[str, Any] | None = None
         self._unique = {name: [f for f in spec.fields.values() if f.unique] for name, spec in objects.items()}
 
     def save(
-        self, ops: Sequence[Prepared], *, all_or_none: bool, caller: Caller, tx: Transaction | None = None
+        self,
+        ops: Sequence[Prepared],
+        *,
+        all_or_none: bool,
+        caller: Caller,
+        tx: Transaction | None = None,
+        automation: bool = True,
     ) -> tuple[list[SaveResult], Transaction]:
-        """Save `ops` in one transaction (or inside `tx`, which the caller commits); per-op results in order."""
+        """Save `ops` in one transaction (or inside `tx`, which the caller commits); per-op results in order.
+
+        `automation=False` is the platform's own DML (a merge reparenting children): no validation rules, no
+        duplicate rules, no triggers.
+        """
         # One timestamp per save, as a Salesforce transaction stamps all its rows alike.
         self._now = self._env.now_iso()
         self._merge = None
@@ -88,7 +104,7 @@ class Writer:
         seen: dict[tuple[str, str, Any], int] = {}
         for index, op in enumerate(ops):
             if isinstance(op, Op):
-                self._stage(index, op, results=results, rows=rows, seen=seen, caller=caller)
+                self._stage(index, op, results=results, rows=rows, seen=seen, caller=caller, automation=automation)
         own = tx is None
         tx = tx if tx is not None else Transaction(self._store)
         self._check_locks(tx, rows, results)
@@ -97,7 +113,7 @@ class Writer:
             return [r if not r.success else rolled_back(r, keep_id=False) for r in results], tx
         savepoint = tx.savepoint()
         try:
-            self._apply(tx, list(good.values()), caller)
+            self._apply(tx, list(good.values()), caller, automation=automation)
         except TriggerFailure as failure:
             tx.rollback(savepoint)
             for index in good:
@@ -125,22 +141,33 @@ class Writer:
         rows: dict[int, tuple[Op, Record | None, Record]],
         seen: dict[tuple[str, str, Any], int],
         caller: Caller,
+        automation: bool,
     ) -> None:
         spec = self._objects[op.sobject]
         errors = self._resolve_references(op)
         before = self._store.get(op.sobject, op.record_id) if op.record_id else None
         after = self._new_state(spec, op, before, caller)
-        if op.kind != "delete" and not errors:
+        if op.kind in ("insert", "update") and not errors:
             required = missing_required(spec, after)
             errors = [required] if required else self._unique_errors(spec, index, before, after, seen)
-        if op.kind != "delete" and not errors:
-            if self._merge is None:  # read once per save: the running user does not change within it
-                self._merge = self._env.merge_for(caller.user)
-            errors = self._rules.check(op.sobject, after, before, self._merge)
+        elif op.kind == "undelete":  # its unique values may have been taken while it was in the Recycle Bin
+            errors = self._unique_errors(spec, index, None, after, seen)
+        if op.kind in ("insert", "update") and not errors and automation:
+            errors = self._checks(op, before, after, caller)
         if errors:
             results[index] = SaveResult(None, errors)
         else:
             rows[index] = (op, before, after)
+
+    def _checks(self, op: Op, before: Record | None, after: Record, caller: Caller) -> list[SaveError]:
+        """Validation rules, then duplicate rules (which run only on records the validation rules passed)."""
+        if self._merge is None:  # read once per save: the running user does not change within it
+            self._merge = self._env.merge_for(caller.user)
+        errors = self._rules.check(op.sobject, after, before, self._merge)
+        if errors:
+            return errors
+        duplicate = self._duplicates.check(op.sobject, op.kind, after, caller.duplicate_header, version=caller.version)
+        return [duplicate] if duplicate else []
 
     def _resolve_references(self, op: Op) -> list[SaveError]:
         errors = []
@@ -178,7 +205,9 @@ class Writer:
         now = self._now
         audit = {"LastModifiedDate": now, "LastModifiedById": caller.user.id, "SystemModstamp": now}
         if op.kind == "delete" and before is not None:
-            return {**before, **audit, "IsDeleted": True}
+            return {**before, **op.values, **audit, "IsDeleted": True}
+        if op.kind == "undelete" and before is not None:
+            return {**before, **audit, "IsDeleted": False}
         if before is not None:
             return {**before, **op.values, **audit}
         record: Record = dict.fromkeys(spec.fields)
@@ -229,26 +258,49 @@ class Writer:
                 ids.add(after[fspec.name])
         return ids
 
+    def lock_targets(self, ops: Sequence[Prepared]) -> set[str]:
+        """The rows saving `ops` would lock as the store stands now (what a waiting save waits for)."""
+        ids: set[str] = set()
+        for op in ops:
+            if not isinstance(op, Op):
+                continue
+            before = self._store.get(op.sobject, op.record_id) if op.record_id else None
+            state: Record = {**(before or {}), **op.values, "Id": op.record_id}
+            for lookup, (parent, ext_field, value) in op.references.items():
+                parent_spec = self._objects.get(parent)
+                field_spec = parent_spec.field(ext_field) if parent_spec else None
+                found = self._store.find(parent, field_spec.name, value) if field_spec and field_spec.indexed else []
+                if len(found) == 1:
+                    state[lookup] = found[0]
+            ids |= self._lock_ids(op, state)
+        return ids
+
     def _check_locks(
         self, tx: Transaction, rows: dict[int, tuple[Op, Record | None, Record]], results: list[SaveResult]
     ) -> None:
         for index, (op, _, after) in list(rows.items()):
             if not results[index].success:
                 continue
-            held = [i for i in sorted(self._lock_ids(op, after)) if self._locks.holder(i) not in (None, tx.key)]
+            held = self._locks.held_by_others(tx.key, self._lock_ids(op, after))
             if held or self._env.lock_fails():
                 target = held[0] if held else after["Id"]
                 message = f"unable to obtain exclusive access to this record or 1 records: {target}"
                 results[index] = SaveResult(None, [SaveError("UNABLE_TO_LOCK_ROW", message)])
 
     # --- applying: chunks, triggers, changes ---------------------------------------------------------------------
-    def _apply(self, tx: Transaction, rows: list[tuple[Op, Record | None, Record]], caller: Caller) -> None:
+    def _apply(
+        self, tx: Transaction, rows: list[tuple[Op, Record | None, Record]], caller: Caller, *, automation: bool
+    ) -> None:
         chunks: list[list[tuple[Op, Record | None, Record]]] = []
         for row in rows:
             if chunks and (chunks[-1][0][0].sobject, chunks[-1][0][0].kind) == (row[0].sobject, row[0].kind):
                 chunks[-1].append(row)
             else:
                 chunks.append([row])
+        if not automation:
+            for op, before, after in rows:
+                tx.put(op.sobject, after, self._change(op.sobject, op.kind, before, after))
+            return
         bypass = self._env.bypass_for(caller.user)
         for chunk in chunks:
             self._apply_chunk(tx, chunk, bypass, caller)
@@ -297,14 +349,15 @@ class Writer:
     def _change(self, sobject: str, kind: str, before: Record | None, after: Record) -> Change | None:
         if not self._objects[sobject].change_events:
             return None
-        if kind == "insert":
+        if kind in ("insert", "undelete"):
+            # Both carry every field: a restored record's event holds "all fields from the original record".
             values = {k: v for k, v in after.items() if v is not None and k not in ("Id", "IsDeleted")}
-            return Change(sobject, "CREATE", after["Id"], (), values)
+            return Change(sobject, "CREATE" if kind == "insert" else "UNDELETE", after["Id"], (), values)
         if kind == "delete":
             return Change(sobject, "DELETE", after["Id"], (), {})
         assert before is not None  # noqa: S101 - updates always have a prior state
-        changed = tuple(k for k, v in after.items() if before.get(k) != v and k != "Id" and k not in _AUDIT)
+        changed = tuple(k for k, v in after.items() if before.get(k) != v and k != "Id" and k not in AUDIT_FIELDS)
         if not changed:
             return None
-        changed = (*changed, *_AUDIT)
+        changed = (*changed, *AUDIT_FIELDS)
         return Change(sobject, "UPDATE", after["Id"], changed, {k: after[k] for k in changed})

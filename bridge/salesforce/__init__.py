@@ -1,13 +1,27 @@
-"""The Salesforce adapter: an async REST / Composite / Collections / Bulk API 2.0 client with OAuth flows."""
+"""The Salesforce adapter: an async REST / Composite (Graph, Tree) / Collections / Bulk API 2.0 client with OAuth."""
 
 from bridge.salesforce.auth import ClientCredentials, JwtBearer, SalesforceAuth, Session, auth_from_settings
 from bridge.salesforce.bulk import BulkResult
 from bridge.salesforce.client import SalesforceClient
+from bridge.salesforce.composite import (
+    Graph,
+    GraphNode,
+    GraphResult,
+    TreeItem,
+    TreeResult,
+    create_node,
+    reference,
+    tree_record,
+    update_node,
+    upsert_node,
+)
 from bridge.salesforce.errors import (
     ApexCpuLimit,
     AuthenticationFailed,
     BulkJobTimeout,
     ConcurrentRequestLimit,
+    DuplicatesDetected,
+    ExternalIdNotInPath,
     InvalidRequest,
     MultipleMatches,
     NotFound,
@@ -31,6 +45,11 @@ __all__ = [
     "BulkResult",
     "ClientCredentials",
     "ConcurrentRequestLimit",
+    "DuplicatesDetected",
+    "ExternalIdNotInPath",
+    "Graph",
+    "GraphNode",
+    "GraphResult",
     "InvalidRequest",
     "JwtBearer",
     "LimitInfo",
@@ -50,6 +69,13 @@ __all__ = [
     "SessionExpired",
     "SubResponse",
     "TransportError",
+    "TreeItem",
+    "TreeResult",
     "auth_from_settings",
     "classify",
+    "create_node",
+    "reference",
+    "tree_record",
+    "update_node",
+    "upsert_node",
 ]

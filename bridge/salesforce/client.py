@@ -1,21 +1,24 @@
 """The async Salesforce REST client: one pooled httpx client, auth flow, error mapping, limit reporting.
 
-Every request carries `Sforce-Call-Options: client=<id>` (so change events name us as their origin), every
-response's `Sforce-Limit-Info` is parsed and reported, and every HTTP call is counted by kind and outcome.
-Non-2xx answers become exceptions from `bridge.salesforce.errors`; per-record outcomes are return values.
+Every request carries `Sforce-Call-Options: client=<id>` (so change events name us as their origin), and
+`Sforce-Duplicate-Rule-Header: allowSave=true` when `duplicate_rule_allow_save` is set; every response's
+`Sforce-Limit-Info` is parsed and reported, and every HTTP call is counted by kind and outcome. Non-2xx
+answers become exceptions from `bridge.salesforce.errors`; per-record outcomes are return values.
 
     async with SalesforceClient(settings, auth_from_settings(settings), on_limit_info=governor.observe) as sf:
-        result = await sf.upsert("Account", "Ext_Id__c", "A/42?", {"Name": "Acme"})
+        result = await sf.upsert("Account", "Ext_Id__c", "A-42?", {"Name": "Acme"})
+        results = await sf.upsert_collection("Account", "Ext_Id__c", [{"Ext_Id__c": "A/42", ...}], True)
+
+An external id is one URL path segment on the single-record resources; values no path can carry (a `/`,
+see `bridge.salesforce.paths`) raise `ExternalIdNotInPath` before any request: Collections take them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote
 
 import httpx
 
@@ -23,15 +26,15 @@ from bridge.config import SalesforceSettings
 from bridge.metrics import Metrics
 from bridge.salesforce import bulk
 from bridge.salesforce.auth import SalesforceAuth, Session
+from bridge.salesforce.composite import MAX_TREE_RECORDS, Graph, GraphResult, TreeResult, graph_body, tree_size
 from bridge.salesforce.errors import RequestLimitExceeded, SalesforceError, TransportError
 from bridge.salesforce.limits import LimitInfo
+from bridge.salesforce.paths import api_name, external_id_segment, record_id
 from bridge.salesforce.responses import error_from_response, json_body
 from bridge.salesforce.results import SaveResult, SubResponse
 
 MAX_COLLECTION_RECORDS = 200
 MAX_COMPOSITE_SUBREQUESTS = 25
-_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
-_RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 # Failures before any byte of the request left this process: nothing can have been applied.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)
 
@@ -88,8 +91,11 @@ class SalesforceClient:
     # -- records ---------------------------------------------------------------------------------------------
 
     async def upsert(self, sobject: str, external_id_field: str, value: str, fields: Mapping[str, Any]) -> SaveResult:
-        """Create or update the record whose `external_id_field` equals `value` (any characters)."""
-        path = f"{self._sobject_path(sobject)}/{_api_name(external_id_field)}/{path_segment(value)}"
+        """Create or update the record whose `external_id_field` equals `value`.
+
+        Raises `ExternalIdNotInPath` (before any request) for a value a URL path cannot carry.
+        """
+        path = self._external_path(sobject, external_id_field, value)
         response = await self.request("upsert", "PATCH", path, json=dict(fields))
         if response.status_code == 204:  # API < 46.0 answers an update without a body
             return SaveResult(None, success=True, created=False)
@@ -104,7 +110,7 @@ class SalesforceClient:
         if not records:
             return []
         body = {"allOrNone": all_or_none, "records": [_typed(sobject, record) for record in records]}
-        path = f"{self.base_path}/composite/sobjects/{_api_name(sobject)}/{_api_name(external_id_field)}"
+        path = f"{self.base_path}/composite/sobjects/{api_name(sobject)}/{api_name(external_id_field)}"
         response = await self.request("collections", "PATCH", path, json=body)
         return [SaveResult.from_json(item) for item in json_body(response)]
 
@@ -119,9 +125,18 @@ class SalesforceClient:
         await self.request("delete", "DELETE", self._record_path(sobject, record_id))
 
     async def get(self, sobject: str, record_id: str, fields: Sequence[str] | None = None) -> dict[str, Any]:
-        params = {"fields": ",".join(_api_name(f) for f in fields)} if fields else None
+        params = {"fields": ",".join(api_name(f) for f in fields)} if fields else None
         response = await self.request("get", "GET", self._record_path(sobject, record_id), params=params)
         return dict(json_body(response))
+
+    async def get_by_external_id(self, sobject: str, external_id_field: str, value: str) -> dict[str, Any]:
+        """The record whose `external_id_field` is `value` (`NotFound` when none; `ExternalIdNotInPath`)."""
+        response = await self.request("get", "GET", self._external_path(sobject, external_id_field, value))
+        return dict(json_body(response))
+
+    async def delete_by_external_id(self, sobject: str, external_id_field: str, value: str) -> None:
+        """Delete the record whose `external_id_field` is `value` (`NotFound` when none; `ExternalIdNotInPath`)."""
+        await self.request("delete", "DELETE", self._external_path(sobject, external_id_field, value))
 
     async def composite(self, subrequests: Sequence[Mapping[str, Any]], all_or_none: bool) -> list[SubResponse]:
         """`POST /composite` (≤25 subrequests, one API call); URLs start with `client.base_path`."""
@@ -130,6 +145,27 @@ class SalesforceClient:
         body = {"allOrNone": all_or_none, "compositeRequest": [dict(s) for s in subrequests]}
         response = await self.request("composite", "POST", f"{self.base_path}/composite", json=body)
         return [SubResponse.from_json(item) for item in json_body(response).get("compositeResponse", [])]
+
+    async def composite_graph(self, graphs: Sequence[Graph]) -> list[GraphResult]:
+        """`POST /composite/graph`: each graph all or nothing, up to 75 graphs and 500 nodes, one API call."""
+        response = await self.request(
+            "composite_graph", "POST", f"{self.base_path}/composite/graph", json=graph_body(graphs)
+        )
+        return [GraphResult.from_json(g) for g in json_body(response).get("graphs", [])]
+
+    async def sobject_tree(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> TreeResult:
+        """`POST /composite/tree/{S}`: new records with their children, all or nothing (see `tree_record`).
+
+        A refused tree (HTTP 400 with `hasErrors`) is a result naming the failing records, not an exception.
+        """
+        if not 1 <= tree_size(records) <= MAX_TREE_RECORDS:
+            raise ValueError(f"an sObject Tree request takes 1 to {MAX_TREE_RECORDS} records, children included")
+        path = f"{self.base_path}/composite/tree/{api_name(sobject)}"
+        response = await self.request("sobject_tree", "POST", path, json={"records": list(records)}, accept=(400,))
+        body = json_body(response) if response.status_code == 201 or _is_tree(response) else None
+        if body is None:
+            raise self._error(response)
+        return TreeResult.from_json(body)
 
     # -- query and metadata ----------------------------------------------------------------------------------
 
@@ -174,8 +210,8 @@ class SalesforceClient:
     ) -> bulk.BulkResult:
         """Upsert through a Bulk API 2.0 ingest job; see `bridge.salesforce.bulk`."""
         job = bulk.BulkJob(
-            sobject=_api_name(sobject),
-            external_id_field=_api_name(external_id_field),
+            sobject=api_name(sobject),
+            external_id_field=api_name(external_id_field),
             poll=bulk.PollPolicy(poll_interval_s, max_poll_interval_s, max_wait_s),
         )
         return await bulk.bulk_upsert(self, job, records, sleep=sleep)
@@ -192,8 +228,12 @@ class SalesforceClient:
         content: bytes | None = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        accept: Collection[int] = (),
     ) -> httpx.Response:
-        """Send one authenticated request to the instance; raise the mapped `SalesforceError` unless 2xx."""
+        """Send one authenticated request to the instance; raise the mapped `SalesforceError` unless 2xx.
+
+        Statuses in `accept` are returned too, for resources whose refusals carry results (sObject Tree).
+        """
         session = await self.session()
         request = self._client().build_request(
             method,
@@ -205,7 +245,7 @@ class SalesforceClient:
             extensions={"bridge_kind": kind},
         )
         response = await self._send(request, kind, with_auth=True)
-        if response.status_code >= 300:
+        if response.status_code >= 300 and response.status_code not in accept:
             raise self._error(response)
         return response
 
@@ -260,6 +300,8 @@ class SalesforceClient:
 
     async def _on_request(self, request: httpx.Request) -> None:
         request.headers["Sforce-Call-Options"] = f"client={self.settings.call_options_client}"
+        if self.settings.duplicate_rule_allow_save:
+            request.headers["Sforce-Duplicate-Rule-Header"] = "allowSave=true"
 
     async def _on_response(self, response: httpx.Response) -> None:
         if self._metrics is not None:
@@ -277,19 +319,21 @@ class SalesforceClient:
             self._on_limit_info(info)
 
     def _sobject_path(self, sobject: str) -> str:
-        return f"{self.base_path}/sobjects/{_api_name(sobject)}"
+        return f"{self.base_path}/sobjects/{api_name(sobject)}"
 
-    def _record_path(self, sobject: str, record_id: str) -> str:
-        if not _RECORD_ID.fullmatch(record_id):
-            raise ValueError(f"{record_id!r} is not a Salesforce record Id")
-        return f"{self._sobject_path(sobject)}/{record_id}"
+    def _record_path(self, sobject: str, record: str) -> str:
+        return f"{self._sobject_path(sobject)}/{record_id(record)}"
+
+    def _external_path(self, sobject: str, external_id_field: str, value: str) -> str:
+        return f"{self._sobject_path(sobject)}/{api_name(external_id_field)}/{external_id_segment(value)}"
 
 
-def path_segment(value: str) -> str:
-    """`value` as one URL path segment: everything but unreserved characters escaped, `.`/`..` too."""
-    if value and set(value) == {"."}:
-        return "%2E" * len(value)  # a literal dot segment would be resolved away by URL normalisation
-    return quote(value, safe="")
+def _is_tree(response: httpx.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "hasErrors" in body
 
 
 def _created(response: httpx.Response) -> bool | None:
@@ -301,9 +345,3 @@ def _created(response: httpx.Response) -> bool | None:
 
 def _typed(sobject: str, record: Mapping[str, Any]) -> dict[str, Any]:
     return {"attributes": {"type": sobject}, **{k: v for k, v in record.items() if k != "attributes"}}
-
-
-def _api_name(name: str) -> str:
-    if not _API_NAME.fullmatch(name):
-        raise ValueError(f"{name!r} is not an API name")
-    return name

@@ -112,6 +112,40 @@ class NotFound(InvalidRequest):
     """NOT_FOUND / ENTITY_IS_DELETED: the resource or record does not exist."""
 
 
+class DuplicatesDetected(InvalidRequest):
+    """DUPLICATES_DETECTED: an active duplicate rule matched other records (`match_ids`); fix the data, merge,
+    or (for an alert rule) send `Sforce-Duplicate-Rule-Header: allowSave=true`."""
+
+    def __init__(
+        self,
+        error_code: str,
+        message: str,
+        fields: Sequence[str] = (),
+        status: int | None = None,
+        *,
+        retry_after_s: float | None = None,
+        match_ids: Sequence[str] = (),
+    ) -> None:
+        super().__init__(error_code, message, fields, status, retry_after_s=retry_after_s)
+        self.match_ids = tuple(match_ids)
+
+
+class ExternalIdNotInPath(InvalidRequest):
+    """The external id cannot travel in a REST URL path (a `/`, dot segments, a format suffix, ...).
+
+    Raised before any request; write such records with sObject Collections, where the value is in the body.
+    """
+
+    def __init__(self, value: str, problem: str) -> None:
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        message = (
+            f"external ID {shown!r} cannot be used in a REST URL path: {problem}; upsert it with sObject "
+            "Collections (upsert_collection carries the value in the JSON body) or find the record with a query"
+        )
+        super().__init__("EXTERNAL_ID_NOT_IN_PATH", message)
+        self.value = value
+
+
 class MultipleMatches(InvalidRequest):
     """HTTP 300 on upsert: the external ID matches more than one record; nothing was written."""
 
@@ -124,6 +158,7 @@ _BY_CODE: dict[str, type[SalesforceError]] = {
     "DUPLICATE_EXTERNAL_ID": MultipleMatches,  # per-record form of the 300 answer
     "NOT_FOUND": NotFound,
     "ENTITY_IS_DELETED": NotFound,
+    "DUPLICATES_DETECTED": DuplicatesDetected,
     "ALL_OR_NONE_OPERATION_ROLLED_BACK": RolledBack,
     "PROCESSING_HALTED": RolledBack,
     "invalid_grant": AuthenticationFailed,

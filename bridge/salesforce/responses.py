@@ -6,7 +6,14 @@ from typing import Any
 
 import httpx
 
-from bridge.salesforce.errors import MultipleMatches, SalesforceError, ServerUnavailable, classify_status
+from bridge.salesforce.errors import (
+    DuplicatesDetected,
+    MultipleMatches,
+    SalesforceError,
+    ServerUnavailable,
+    classify_status,
+)
+from bridge.salesforce.results import duplicate_match_ids, with_matches
 
 
 def error_from_response(response: httpx.Response) -> SalesforceError:
@@ -25,6 +32,12 @@ def error_from_response(response: httpx.Response) -> SalesforceError:
     message = str(entry.get("message") or entry.get("error_description") or response.reason_phrase)
     fields = tuple(str(f) for f in entry.get("fields") or ())
     kind = classify_status(status, code, message)
+    if kind is DuplicatesDetected:
+        found = duplicate_match_ids(entry)
+        message = with_matches(message, found)
+        return DuplicatesDetected(
+            code, message, fields, status, retry_after_s=_retry_after_s(response), match_ids=found
+        )
     return kind(code, message, fields, status, retry_after_s=_retry_after_s(response))
 
 

@@ -5,6 +5,14 @@ A change event from the Pub/Sub API (Avro with a `ChangeEventHeader` and bitmap 
 (or nulled) kept as values. On Kafka it travels as a CloudEvent keyed by record id, with extensions for the
 replay id, the change type, echo (our own write, invariant 6) and full state (a reconciliation read).
 
+Salesforce merges identical changes to several records of one transaction into one event (`recordIds` holds
+them all: a DML on three Accounts, the two losers of a merge). On Kafka each record gets its own event, keyed by
+its id, so that its changes stay in one partition's order: a merged DELETE keyed by the first id would race a
+later UNDELETE of the second. `mergedRecordIds` keeps the original list. An UNDELETE (a record restored from
+the Recycle Bin) carries every field of the record, like a CREATE. A merge reaches the stream as Salesforce
+reports it: DELETE for the losers, UPDATE for each reparented child and for the winner, one transaction; the
+losers' `MasterRecordId` (read with queryAll) names the winner.
+
     async with ChangeStream(bootstrap, ["crm.cdc.Account"], group_id="erp") as stream:   # bridge.source.reader
         async for event in stream:                            # echoes are skipped unless asked for
             apply(event.entity, event.record_ids, event.fields)
@@ -14,7 +22,7 @@ replay id, the change type, echo (our own write, invariant 6) and full state (a 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +57,7 @@ class ChangeEvent:
     is_echo: bool = False
     full_state: bool = False
     extras: Mapping[str, str] = field(default_factory=dict)
+    merged_record_ids: tuple[str, ...] = ()  # all of Salesforce's `recordIds` when this is one of them
 
     @property
     def commit_time(self) -> datetime:
@@ -57,9 +66,10 @@ class ChangeEvent:
 
     @property
     def event_id(self) -> str:
-        """A stable id: (transactionKey, sequenceNumber) for CDC, or the replay id for a full-state read."""
+        """A stable id: (transactionKey, sequenceNumber[, record]) for CDC, or the replay id for a full-state read."""
         if self.transaction_key:
-            return f"{self.transaction_key}:{self.sequence_number}"
+            record = f":{self.record_ids[0]}" if self.merged_record_ids and self.record_ids else ""
+            return f"{self.transaction_key}:{self.sequence_number}{record}"
         return f"{self.channel}:{self.replay_id}:{','.join(self.record_ids)}"
 
 
@@ -106,6 +116,14 @@ def from_payload(
     )
 
 
+def per_record(event: ChangeEvent) -> list[ChangeEvent]:
+    """One event per record of a merged change event (a wildcard `001*` or a single id stays as it is)."""
+    ids = event.record_ids
+    if len(ids) <= 1 or any(i.endswith("*") for i in ids):
+        return [event]
+    return [replace(event, record_ids=(record_id,), merged_record_ids=ids) for record_id in ids]
+
+
 def to_cloud_event(event: ChangeEvent, *, source: str) -> CloudEvent:
     """The CloudEvent published on `crm.cdc.<Entity>`, keyed by the (first) record id."""
     data = {
@@ -123,6 +141,8 @@ def to_cloud_event(event: ChangeEvent, *, source: str) -> CloudEvent:
         "commitNumber": event.commit_number,
         "commitUser": event.commit_user,
     }
+    if event.merged_record_ids:
+        data["mergedRecordIds"] = list(event.merged_record_ids)
     extensions = {"replayid": event.replay_id, "changetype": event.change_type, "channel": event.channel}
     extensions |= {"echo": "true"} if event.is_echo else {}
     extensions |= {"fullstate": "true"} if event.full_state else {}
@@ -161,6 +181,7 @@ def from_cloud_event(cloud_event: CloudEvent) -> ChangeEvent:
         channel=ext.get("channel", ""),
         is_echo=ext.get("echo") == "true",
         full_state=ext.get("fullstate") == "true",
+        merged_record_ids=tuple(data.get("mergedRecordIds") or ()),
     )
 
 

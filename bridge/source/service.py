@@ -30,6 +30,7 @@ from bridge.source.changes import (
     ChangeEvent,
     from_payload,
     full_state_event,
+    per_record,
     to_cloud_event,
 )
 from bridge.source.channels import entity_of_channel, is_change_channel, kafka_topic
@@ -195,7 +196,7 @@ class ChannelPump:
         if "ChangeEventHeader" not in decoded:
             return [self._platform_event(event.id, decoded, replay_hex)], int(decoded.get("CreatedDate", 0))
         change = from_payload(schema, decoded, replay_id=replay_hex, channel=self.channel, client_id=self._client_id)
-        converted = [to_cloud_event(change, source=self._source())]
+        converted = [to_cloud_event(e, source=self._source()) for e in per_record(change)]
         if change.change_type.startswith("GAP_"):
             converted += [to_cloud_event(e, source=self._source()) for e in await self._gap(change)]
         return converted, change.commit_timestamp_ms

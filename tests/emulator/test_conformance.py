@@ -181,3 +181,206 @@ async def test_platform_event_published_over_rest_is_on_the_pubsub_stream_under_
     assert enqueued["statusCode"] == "OPERATION_ENQUEUED"
     [event] = server.org.feed.read_after("/event/Order_Event__e", 0, 10)
     assert event.event_id == enqueued["message"]
+
+
+# --- REST fidelity (issue 18): external ids in URLs, Composite Graph and Tree, duplicates, merge, undelete ---
+
+# Each value with the path segment a client must send for it (percent-encoding, `%20` for a space).
+PATH_VALUES = {
+    "what?x=1": "what%3Fx%3D1",
+    "100%": "100%25",
+    "#hash": "%23hash",
+    "sp ace": "sp%20ace",
+    "a+b": "a%2Bb",
+    "a&b": "a%26b",
+    "ünï ✓": "%C3%BCn%C3%AF%20%E2%9C%93",
+}
+
+
+async def test_external_ids_with_reserved_characters_on_the_record_path(server: EmulatorServer) -> None:
+    """sObject Rows by External ID read the value from one percent-decoded path segment; "+" in a path is a literal
+    plus, so simple-salesforce's `get_by_custom_id`, which sends a space as "+" (quote_plus), finds nothing for
+    a value with a space ("The Salesforce REST API treats + in paths as a literal plus character, causing
+    'Resource not found' errors for External IDs containing spaces", simple-salesforce issue 801)."""
+
+    def work(sf: Salesforce) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for value, segment in PATH_VALUES.items():
+            created = sf.Account.upsert(f"External_Id__c/{segment}", {"Name": value})
+            updated = sf.Account.upsert(f"External_Id__c/{segment}", {"Name": value})
+            try:
+                found = sf.Account.get_by_custom_id("External_Id__c", value)["External_Id__c"]
+            except SalesforceResourceNotFound:
+                found = None
+            deleted = sf.Account.delete(f"External_Id__c/{segment}")
+            out[value] = (created, updated, found, deleted)
+        return out
+
+    out = await run(server, work)
+    expected_found = {v: (None if " " in v else v) for v in PATH_VALUES}
+    assert {v: o[:2] for v, o in out.items()} == dict.fromkeys(PATH_VALUES, (201, 200))
+    assert {v: o[2] for v, o in out.items()} == expected_found
+    assert {v: o[3] for v, o in out.items()} == dict.fromkeys(PATH_VALUES, 204)
+    assert server.org.count("Account") == 0
+
+
+async def test_a_slash_cannot_travel_in_the_record_path(server: EmulatorServer) -> None:
+    """A "/" in an external id cannot be used on the REST path, even encoded: "I'm still getting the error
+    'NOT_FOUND-The requested resource does not exist' even after the fix" (texei-sfdx-plugin pull request 111,
+    encoding the value with encodeURIComponent). Collections carry it in the body; a value that is not encoded
+    at all loses what follows "?" or "#" (a query or fragment, not part of the path)."""
+
+    def work(sf: Salesforce) -> tuple[type[Exception] | None, Any, Any]:
+        try:
+            sf.Account.upsert("External_Id__c/a%2Fb", {"Name": "slash"})
+            refused = None
+        except SalesforceResourceNotFound as exc:
+            refused = type(exc)
+        body = {"records": [{"attributes": {"type": "Account"}, "External_Id__c": "a/b", "Name": "slash"}]}
+        collected = sf.restful("composite/sobjects/Account/External_Id__c", method="PATCH", json=body)
+        raw = sf.Account.upsert("External_Id__c/cut?here", {"Name": "not encoded"})
+        return refused, collected, raw
+
+    refused, collected, raw = await run(server, work)
+    assert refused is SalesforceResourceNotFound
+    assert collected[0]["created"] is True
+    assert server.org.by_external_id("Account", "External_Id__c", "a/b") is not None
+    assert raw == 201
+    assert server.org.by_external_id("Account", "External_Id__c", "cut") is not None  # "?here" was a query
+
+
+async def test_format_suffix_and_guarded_extensions(server: EmulatorServer) -> None:
+    """ "append .json or .xml to the URI (for example, /Account/001D000000INjVe.json)" asks for a format; "using
+    an email address, such as example@email.inc, as the External ID returns a '404 not found' error"."""
+    server.org.upsert_many("Account", "External_Id__c", [{"External_Id__c": "F-1", "Name": "Suffix"}])
+
+    def work(sf: Salesforce) -> tuple[Any, type[Exception] | None]:
+        as_json = sf.Account.get_by_custom_id("External_Id__c", "F-1.json")
+        try:
+            sf.Account.upsert("External_Id__c/someone@example.inc", {"Name": "mail"})
+        except SalesforceResourceNotFound as exc:
+            return as_json, type(exc)
+        return as_json, None
+
+    as_json, refused = await run(server, work)
+    assert as_json["External_Id__c"] == "F-1"
+    assert refused is SalesforceResourceNotFound
+
+
+async def test_composite_graph_and_tree_through_restful(server: EmulatorServer) -> None:
+    """Composite Graph: "The response bodies and HTTP statuses of the requests are returned in a single response
+    body. The entire request counts as a single call toward your API limits." sObject Tree: "Upon success, the
+    response contains the IDs of the created records"."""
+    base = "/services/data/v62.0"
+    deal = {"Name": "D", "StageName": "Prospecting", "CloseDate": "2026-12-31", "AccountId": "@{acct.id}"}
+    graph = {
+        "graphs": [
+            {
+                "graphId": "g1",
+                "compositeRequest": [
+                    {"method": "POST", "url": f"{base}/sobjects/Account", "referenceId": "acct", "body": {"Name": "G"}},
+                    {"method": "POST", "url": f"{base}/sobjects/Opportunity", "referenceId": "deal", "body": deal},
+                ],
+            }
+        ]
+    }
+    tree = {
+        "records": [
+            {
+                "attributes": {"type": "Account", "referenceId": "ref1"},
+                "Name": "T",
+                "Contacts": {"records": [{"attributes": {"type": "Contact", "referenceId": "ref2"}, "LastName": "S"}]},
+            }
+        ]
+    }
+    bad_tree = {"records": [{"attributes": {"type": "Account", "referenceId": "ref1"}, "Industry": "Energy"}]}
+
+    def work(sf: Salesforce) -> tuple[Any, Any, Any]:
+        graphed = sf.restful("composite/graph", method="POST", json=graph)
+        treed = sf.restful("composite/tree/Account", method="POST", json=tree)
+        try:
+            sf.restful("composite/tree/Account", method="POST", json=bad_tree)
+        except SalesforceMalformedRequest as exc:
+            return graphed, treed, exc.content
+        return graphed, treed, None
+
+    graphed, treed, refused = await run(server, work)
+    assert graphed["graphs"][0]["isSuccessful"] is True
+    assert [r["httpStatusCode"] for r in graphed["graphs"][0]["graphResponse"]["compositeResponse"]] == [201, 201]
+    assert treed["hasErrors"] is False
+    assert [r["referenceId"] for r in treed["results"]] == ["ref1", "ref2"]
+    assert refused["hasErrors"] is True
+    assert refused["results"][0]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+
+
+async def test_duplicate_rules_and_the_header_through_simple_salesforce(server: EmulatorServer) -> None:
+    """DUPLICATES_DETECTED with `duplicateResult` ("allowSave", "duplicateRule", "matchResults" with
+    "matchRecords"), and the `Sforce-Duplicate-Rule-Header` field allowSave: "For a duplicate rule, when the
+    Alert option is enabled, bypass alerts and save duplicate records by setting this property to true"."""
+    server.org.set_duplicate_rules(active=True)
+
+    def work(sf: Salesforce) -> tuple[Any, Any, Any]:
+        first = sf.Account.create({"Name": "Umbrella", "BillingCity": "Zürich"})
+        try:
+            sf.Account.create({"Name": "Umbrella", "BillingCity": "Zürich"})
+            refused = None
+        except SalesforceMalformedRequest as exc:
+            refused = exc.content
+        allowed = sf.Account.create(
+            {"Name": "Umbrella", "BillingCity": "Zürich"}, headers={"Sforce-Duplicate-Rule-Header": "allowSave=true"}
+        )
+        return first, refused, allowed
+
+    first, refused, allowed = await run(server, work)
+    assert refused[0]["errorCode"] == "DUPLICATES_DETECTED"
+    matches = refused[0]["duplicateResult"]["matchResults"][0]["matchRecords"]
+    assert [m["record"]["Id"] for m in matches] == [first["id"]]
+    assert allowed["success"] is True
+    assert server.org.count("Account") == 2
+
+
+async def test_merge_and_undelete_seen_through_query_all(server: EmulatorServer) -> None:
+    """merge(): "You can use queryAll() to view records that have been deleted during a merge"; the loser's
+    MasterRecordId "is set to the ID of the winning record"; undelete restores a record from the Recycle Bin."""
+    org = server.org
+    [winner, loser] = org.insert_many("Account", [{"Name": "Stark", "External_Id__c": "M-1"}, {"Name": "Stark 2"}])
+    merged = await org.recycle_bin.merge("Account", winner["id"], [loser["id"]])
+    assert merged["mergedRecordIds"] == [loser["id"]]
+    soql = f"SELECT Id, IsDeleted, MasterRecordId FROM Account WHERE Id = '{loser['id']}'"  # noqa: S608 - our id
+
+    def work(sf: Salesforce) -> tuple[Any, Any]:
+        return sf.query(soql), sf.query_all(soql, include_deleted=True)
+
+    live, everything = await run(server, work)
+    assert live["totalSize"] == 0
+    assert everything["records"][0]["IsDeleted"] is True
+    assert everything["records"][0]["MasterRecordId"] == winner["id"]
+    [restored] = await org.recycle_bin.undelete([loser["id"]])
+    assert restored["success"] is True
+    live_again, _ = await run(server, work)
+    assert live_again["totalSize"] == 1
+
+
+async def test_platform_events_over_collections_and_composite(server: EmulatorServer) -> None:
+    """ "Publish events by inserting events in the same way that you insert sObjects. You can use any Salesforce
+    API to create platform events"; each success carries OPERATION_ENQUEUED with the event UUID."""
+    records = [{"attributes": {"type": "Order_Event__e"}, "Order_Number__c": f"PE-{i}"} for i in range(3)]
+    composite = {
+        "compositeRequest": [
+            {
+                "method": "POST",
+                "url": "/services/data/v62.0/sobjects/Order_Event__e",
+                "referenceId": "event",
+                "body": {"Order_Number__c": "PE-9"},
+            }
+        ]
+    }
+
+    def work(sf: Salesforce) -> tuple[Any, Any]:
+        collection = sf.restful("composite/sobjects", method="POST", json={"records": records})
+        return collection, sf.restful("composite", method="POST", json=composite)
+
+    collection, composed = await run(server, work)
+    assert [item["errors"][0]["statusCode"] for item in collection] == ["OPERATION_ENQUEUED"] * 3
+    assert composed["compositeResponse"][0]["body"]["errors"][0]["statusCode"] == "OPERATION_ENQUEUED"
+    assert server.org.feed.count("/event/Order_Event__e") == 4

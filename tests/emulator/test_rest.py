@@ -204,7 +204,7 @@ async def test_create_get_update_delete(http: httpx.AsyncClient, auth: dict[str,
 
 
 async def test_upsert_by_external_id_statuses(http: httpx.AsyncClient, auth: dict[str, str]) -> None:
-    url = f"{API}/sobjects/Account/External_Id__c/ACME%2F001%20X"
+    url = f"{API}/sobjects/Account/External_Id__c/ACME%3A001%20X"
     created = await http.patch(url, json={"Name": "Acme"}, headers=auth)
     assert created.status_code == 201
     assert created.json()["created"] is True
@@ -215,9 +215,12 @@ async def test_upsert_by_external_id_statuses(http: httpx.AsyncClient, auth: dic
     assert old_api.status_code == 204
     assert old_api.content == b""
     fetched = await http.get(url, headers=auth)
-    assert fetched.json()["External_Id__c"] == "ACME/001 X"
-    plus = await http.get(f"{API}/sobjects/Account/External_Id__c/ACME/001+X", headers=auth)
+    assert fetched.json()["External_Id__c"] == "ACME:001 X"
+    plus = await http.get(f"{API}/sobjects/Account/External_Id__c/ACME:001+X", headers=auth)
     assert plus.status_code == 404  # '+' is a literal plus, not a space
+    slash = await http.patch(f"{API}/sobjects/Account/External_Id__c/ACME%2F001", json={"Name": "A"}, headers=auth)
+    assert slash.status_code == 404  # an encoded slash is still a path separator: no such resource
+    assert slash.json()[0] == {"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}
 
 
 async def test_upsert_update_only_and_bad_field(http: httpx.AsyncClient, auth: dict[str, str]) -> None:

@@ -66,7 +66,7 @@ async def test_pubsub_target_serves_the_orgs_feed() -> None:
 
 
 async def test_latency_model_holds_the_rows_of_a_running_transaction() -> None:
-    org = Org(latency=LatencyModel(request_ms=0, per_record_ms=1000, speed=1.0))
+    org = Org(latency=LatencyModel(request_ms=0, per_record_ms=300, speed=1.0))
     [parent] = org.insert_many("Account", [{"Name": "Parent"}])
     opp = {"Name": "O", "StageName": "Proposal", "CloseDate": "2026-01-01", "AccountId": parent["id"]}
     async with EmulatorServer(org) as server, httpx.AsyncClient(base_url=server.url) as http:
@@ -75,10 +75,12 @@ async def test_latency_model_holds_the_rows_of_a_running_transaction() -> None:
         slow = asyncio.create_task(http.post(f"{API}/sobjects/Opportunity", json=opp, headers=headers))
         while org.locks.holder(parent["id"]) is None:  # the first transaction has saved and holds the parent
             await asyncio.sleep(0.01)
-        blocked = await http.post(f"{API}/sobjects/Opportunity", json=opp, headers=headers)
+        waiting = await http.post(f"{API}/sobjects/Opportunity", json=opp, headers=headers)
         assert (await slow).status_code == 201
-    assert blocked.status_code == 400
-    assert blocked.json()[0]["errorCode"] == "UNABLE_TO_LOCK_ROW"
+    assert waiting.status_code == 201  # it waited for the parent's lock, as Salesforce waits up to 10 s
+    assert org.locks.stats.waits == 1
+    assert org.locks.stats.timeouts == 0
+    assert org.locks.stats.longest_wait_s > 0.1
 
 
 async def test_https_with_a_given_certificate(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from bridge.metrics import Metrics
 from bridge.salesforce import (
     ClientCredentials,
+    ExternalIdNotInPath,
     InvalidRequest,
     LimitInfo,
     MultipleMatches,
@@ -39,7 +40,19 @@ from tests.salesforce.conftest import (
 )
 
 ACC_ID = "001RM000003oLrfYAE"
-HOSTILE_IDS = ["a/b", "what?x=1", "100%", "#hash", 'it\'s "quoted"', "ünï cødé ✓", "sp ace+plus", "..", "a/../b"]
+# Values a URL path segment carries once percent-encoded, with how they travel; and values it cannot carry.
+PATH_SAFE_IDS = {
+    "what?x=1": "what%3Fx%3D1",
+    "100%": "100%25",
+    "#hash": "%23hash",
+    'it\'s "quoted"': "it%27s%20%22quoted%22",
+    "ünï cødé ✓": "%C3%BCn%C3%AF%20c%C3%B8d%C3%A9%20%E2%9C%93",
+    "sp ace+plus": "sp%20ace%2Bplus",
+    "a&b=c;d": "a%26b%3Dc%3Bd",
+    "tilde~dash-dot.under_": "tilde~dash-dot.under_",
+}
+NOT_IN_PATH_IDS = ["a/b", "..", ".", "a/../b", "report.json", "report.XML", "someone@example.inc", ""]
+HOSTILE_IDS = [*PATH_SAFE_IDS, *(v for v in NOT_IN_PATH_IDS if v)]
 ROLLED_BACK = {
     "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
     "message": "Record rolled back because not all records were valid and the request was using AllOrNone header",
@@ -85,9 +98,9 @@ async def test_upsert_multiple_matches(make_client: ClientFactory, fake: FakeSal
             await sf.upsert("Account", "Ext_Id__c", "dup", {"Name": "x"})
 
 
-@pytest.mark.parametrize("value", HOSTILE_IDS)
-async def test_hostile_external_ids_travel_as_one_path_segment(
-    make_client: ClientFactory, fake: FakeSalesforce, value: str
+@pytest.mark.parametrize(("value", "encoded"), PATH_SAFE_IDS.items())
+async def test_external_ids_travel_as_one_path_segment(
+    make_client: ClientFactory, fake: FakeSalesforce, value: str, encoded: str
 ) -> None:
     def echo(request: httpx.Request) -> httpx.Response:
         segments = request.url.raw_path.decode("ascii").split("/")
@@ -97,7 +110,25 @@ async def test_hostile_external_ids_travel_as_one_path_segment(
     async with make_client() as sf:
         result = await sf.upsert("Account", "Ext_Id__c", value, {"Name": "n"})
     assert result.id == value
-    assert "+" not in fake.api_requests()[0].url.raw_path.decode("ascii").rsplit("/", 1)[-1].replace("%2B", "")
+    assert fake.api_requests()[0].url.raw_path.decode("ascii") == f"{BASE}/sobjects/Account/Ext_Id__c/{encoded}"
+
+
+@pytest.mark.parametrize("value", NOT_IN_PATH_IDS)
+async def test_external_ids_no_path_can_carry_are_refused_before_any_request(
+    make_client: ClientFactory, fake: FakeSalesforce, value: str
+) -> None:
+    async with make_client() as sf:
+        for call in (
+            sf.upsert("Account", "Ext_Id__c", value, {"Name": "n"}),
+            sf.get_by_external_id("Account", "Ext_Id__c", value),
+            sf.delete_by_external_id("Account", "Ext_Id__c", value),
+        ):
+            with pytest.raises(ExternalIdNotInPath, match="upsert_collection") as raised:
+                await call
+            assert raised.value.value == value
+            assert not raised.value.retryable
+            assert isinstance(raised.value, InvalidRequest)  # a permanent error: the sink dead-letters it
+    assert fake.api_requests() == []
 
 
 @pytest.mark.parametrize("name", ["Account/../User", "Acc ount", "", "1Account"])

@@ -34,7 +34,7 @@ from bridge.salesforce import (
     TransportError,
 )
 from tests.salesforce.conftest import calls
-from tests.salesforce.test_client import HOSTILE_IDS
+from tests.salesforce.test_client import HOSTILE_IDS, PATH_SAFE_IDS
 
 LOGIN = "http://emulator.test"
 CLIENT_ID = "emulator-client-id"
@@ -95,16 +95,29 @@ async def test_create_update_get_delete(connect: Connect, org: Org) -> None:
 
 
 async def test_hostile_external_ids_round_trip(connect: Connect, org: Org) -> None:
+    path_safe = list(PATH_SAFE_IDS)
     async with connect() as sf:
         created = {
             value: await sf.upsert("Account", "External_Id__c", value, {"Name": f"hostile {i}"})
-            for i, value in enumerate(HOSTILE_IDS)
+            for i, value in enumerate(path_safe)
         }
-        again = {value: await sf.upsert("Account", "External_Id__c", value, {"Name": "again"}) for value in HOSTILE_IDS}
+        again = {value: await sf.upsert("Account", "External_Id__c", value, {"Name": "again"}) for value in path_safe}
+        fetched = {
+            value: (await sf.get_by_external_id("Account", "External_Id__c", value))["Id"] for value in path_safe
+        }
+        # Every value, the ones no URL path can carry included, goes through Collections: the value is in the body.
+        records = [{"External_Id__c": value, "Name": "collection"} for value in HOSTILE_IDS]
+        collected = await sf.upsert_collection("Account", "External_Id__c", records, all_or_none=True)
         stored = {r["External_Id__c"]: r["Id"] async for r in sf.query("SELECT Id, External_Id__c FROM Account")}
+        await sf.delete_by_external_id("Account", "External_Id__c", path_safe[0])
+        with pytest.raises(NotFound):
+            await sf.get_by_external_id("Account", "External_Id__c", path_safe[0])
     assert all(result.created for result in created.values())
     assert not any(result.created for result in again.values())
-    assert stored == {value: result.id for value, result in created.items()}
+    assert fetched == {value: result.id for value, result in created.items()}
+    assert [r.created for r in collected] == [value not in created for value in HOSTILE_IDS]
+    assert set(stored) == set(HOSTILE_IDS)
+    assert {v: stored[v] for v in path_safe} == {value: result.id for value, result in created.items()}
 
 
 async def test_collection_isolates_the_bad_record(connect: Connect, org: Org) -> None:
@@ -259,8 +272,8 @@ async def test_over_a_socket_jwt_bearer_and_a_dropped_write(rsa_key: rsa.RSAPriv
         async with SalesforceClient(settings, auth) as sf:
             org.faults.add("drop_after_write", method="PATCH", count=1)
             with pytest.raises(TransportError) as raised:
-                await sf.upsert("Account", "External_Id__c", "DROP/1", {"Name": "applied, answer lost"})
-            retried = await sf.upsert("Account", "External_Id__c", "DROP/1", {"Name": "applied, answer lost"})
+                await sf.upsert("Account", "External_Id__c", "DROP 1?", {"Name": "applied, answer lost"})
+            retried = await sf.upsert("Account", "External_Id__c", "DROP 1?", {"Name": "applied, answer lost"})
     assert raised.value.maybe_applied
     assert not retried.created  # the first attempt was applied: the retry found it
     assert org.count("Account") == 1

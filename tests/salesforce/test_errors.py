@@ -49,7 +49,7 @@ CPU = "OppTrigger: execution of AfterInsert\n\ncaused by: System.LimitException:
         ("MALFORMED_QUERY", "unexpected token: FORM", e.InvalidRequest, False),
         ("INVALID_FIELD", "No such column 'foo' on sobject of type Account", e.InvalidRequest, False),
         ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Close date must be in the future", e.InvalidRequest, False),
-        ("DUPLICATES_DETECTED", "Use one of these records?", e.InvalidRequest, False),
+        ("DUPLICATES_DETECTED", "Use one of these records?", e.DuplicatesDetected, False),
         ("NOT_FOUND", "The requested resource does not exist", e.NotFound, False),
         ("DUPLICATE_EXTERNAL_ID", "More than 1 record found for external id field", e.MultipleMatches, False),
         ("ENTITY_IS_DELETED", "entity is deleted", e.NotFound, False),
