@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -260,12 +261,37 @@ async def test_ready_is_true_with_a_live_broker(bootstrap: str) -> None:
         assert "started" in repr(pub)
 
 
-async def _publish_in_background(pub: Publisher, events: list[CloudEvent], topic: str, chunk: int = 200) -> list[Any]:
-    results: list[Any] = []
-    for start in range(0, len(events), chunk):
-        results += await pub.publish_many(events[start : start + chunk], topic=topic)
-        await asyncio.sleep(0.01)
-    return results
+class _Background:
+    """Publishes chunks of events until the fault is over, then a few chunks more: the fault always falls in the
+    middle of the stream, however fast this machine publishes (a fixed sleep did not guarantee it)."""
+
+    def __init__(self, pub: Publisher, events: Iterator[CloudEvent], topic: str, chunk: int = 200) -> None:
+        self.pub, self.events, self.topic, self.chunk = pub, events, topic, chunk
+        self.sent: list[CloudEvent] = []
+        self.results: list[Any] = []
+        self.started = asyncio.Event()
+        self.fault_over = asyncio.Event()
+
+    async def run(self, chunks_after: int = 5) -> None:
+        while chunks_after > 0:
+            batch = list(itertools.islice(self.events, self.chunk))
+            assert batch, "the event pool ran out before the fault was over"
+            self.sent += batch
+            self.results += await self.pub.publish_many(batch, topic=self.topic)
+            if len(self.sent) >= 1_000:
+                self.started.set()
+            if self.fault_over.is_set():
+                chunks_after -= 1
+            await asyncio.sleep(0.01)
+
+    async def around(self, fault: Callable[[], object]) -> None:
+        task = asyncio.create_task(self.run())
+        await asyncio.wait_for(self.started.wait(), timeout=60)
+        try:
+            await asyncio.to_thread(fault)
+        finally:
+            self.fault_over.set()
+        await task
 
 
 @pytest.mark.kafka
@@ -274,17 +300,14 @@ async def _publish_in_background(pub: Publisher, events: list[CloudEvent], topic
 async def test_broker_restart_mid_publish_loses_and_duplicates_nothing(local_kafka_node: Any) -> None:
     bootstrap = local_kafka_node.bootstrap_servers
     topic = await make_topic(bootstrap)
-    events = list(demo_events(6_000, run_id=f"restart-{uuid.uuid4().hex[:6]}"))
+    pool = demo_events(1_000_000, run_id=f"restart-{uuid.uuid4().hex[:6]}")
     async with Publisher(settings_for(bootstrap, request_timeout_s=60, delivery_timeout_s=120)) as pub:
-        task = asyncio.create_task(_publish_in_background(pub, events, topic))
-        await asyncio.sleep(1.0)
-        assert not task.done(), "publishing finished before the restart; the test proves nothing"
-        await asyncio.to_thread(local_kafka_node.restart)
-        results = await task
-    assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
-    report = reconcile(events, await read_back(bootstrap, [topic], timeout_s=60))
+        background = _Background(pub, pool, topic)
+        await background.around(local_kafka_node.restart)
+    assert all(r.ok for r in background.results), [r.error for r in background.results if not r.ok][:3]
+    report = reconcile(background.sent, await read_back(bootstrap, [topic], timeout_s=60))
     assert report.ok, report
-    assert report.read_back == len(events)
+    assert report.read_back == len(background.sent)
 
 
 @pytest.mark.kafka
@@ -294,15 +317,12 @@ async def test_broker_restart_mid_publish_loses_and_duplicates_nothing(local_kaf
 async def test_killing_one_of_three_brokers_mid_publish_loses_nothing(kafka_cluster: Any) -> None:
     bootstrap = kafka_cluster.bootstrap_servers
     topic = await make_topic(bootstrap, partitions=3, replication_factor=3)
-    events = list(demo_events(6_000, run_id=f"kill-{uuid.uuid4().hex[:6]}"))
+    pool = demo_events(1_000_000, run_id=f"kill-{uuid.uuid4().hex[:6]}")
     async with Publisher(settings_for(bootstrap, request_timeout_s=60, delivery_timeout_s=120)) as pub:
-        task = asyncio.create_task(_publish_in_background(pub, events, topic))
-        await asyncio.sleep(1.0)
-        assert not task.done(), "publishing finished before the kill; the test proves nothing"
-        await asyncio.to_thread(kafka_cluster.kill, 1)
-        results = await task
-    assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
-    report = reconcile(events, await read_back(bootstrap, [topic], timeout_s=60))
+        background = _Background(pub, pool, topic)
+        await background.around(lambda: kafka_cluster.kill(1))
+    assert all(r.ok for r in background.results), [r.error for r in background.results if not r.ok][:3]
+    report = reconcile(background.sent, await read_back(bootstrap, [topic], timeout_s=60))
     assert not report.lost, report.lost[:5]
     assert not report.altered
     assert report.ok, report
