@@ -12,14 +12,17 @@ children share a partition and one worker sees them in the order they were produ
 coordination between workers, and a restarted worker rebuilds it from the uncommitted tail it reads again.
 Both memories are bounded (least recently used first out) and expire: a parent refused yesterday and fixed in
 the org by a person since should not keep refusing children forever. Per million remembered keys they hold
-about 60 MiB (written: a 64-bit hash and a float per key) and ~250 MiB (refused: the reason text too); the
-defaults keep at most 1,000,000 written and 100,000 refused keys.
+74 MiB (written: a 64-bit hash per key, and a time shared by every key of the same second) and ~400 MiB
+(refused: the reason text too); the defaults keep at most 1,000,000 written and 100,000 refused keys, ~115 MiB
+(`benchmarks/parent_memory.py`). Plain dicts keep the order of use (a key used again is moved to the end); the
+oldest are dropped in bulk, 5% below the bound, so eviction costs O(1) a key without an ordered dict's links.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
 
 WRITTEN_KEYS = 1_000_000
 REFUSED_KEYS = 100_000
@@ -43,6 +46,14 @@ def _digest(key: str) -> int:
     return hash(key)
 
 
+def _bound(memory: dict[Any, Any], limit: int) -> None:
+    """Drop the least recently used keys of `memory` once it holds more than `limit`, down to 5% below it."""
+    if len(memory) <= limit:
+        return
+    for key in list(islice(memory, len(memory) - limit + limit // 20)):
+        del memory[key]
+
+
 @dataclass(slots=True)
 class ParentBook:
     """The written and refused parents of one worker, bounded and expiring."""
@@ -50,8 +61,9 @@ class ParentBook:
     ttl_s: float = MEMORY_TTL_S
     max_written: int = WRITTEN_KEYS
     max_refused: int = REFUSED_KEYS
-    _written: OrderedDict[int, float] = field(default_factory=OrderedDict)
-    _refused: OrderedDict[str, tuple[ParentRefusal, float]] = field(default_factory=OrderedDict)
+    _written: dict[int, float] = field(default_factory=dict)
+    _refused: dict[str, tuple[ParentRefusal, float]] = field(default_factory=dict)
+    _second: float = -1.0  # the time object shared by the written keys of the current second
 
     def __len__(self) -> int:
         return len(self._written) + len(self._refused)
@@ -60,18 +72,18 @@ class ParentBook:
         """Salesforce took a write of `key`: it is in the org, whatever was refused before."""
         self._refused.pop(key, None)
         digest = _digest(key)
-        self._written[digest] = now_s
-        self._written.move_to_end(digest)
-        while len(self._written) > self.max_written:
-            self._written.popitem(last=False)
+        if now_s - self._second >= 1.0 or now_s < self._second:
+            self._second = float(int(now_s))
+        self._written.pop(digest, None)
+        self._written[digest] = self._second
+        _bound(self._written, self.max_written)
 
     def refused(self, refusal: ParentRefusal, now_s: float) -> None:
         """A record the bridge never wrote was refused: its children cannot be written."""
         self._written.pop(_digest(refusal.key), None)
+        self._refused.pop(refusal.key, None)
         self._refused[refusal.key] = (refusal, now_s)
-        self._refused.move_to_end(refusal.key)
-        while len(self._refused) > self.max_refused:
-            self._refused.popitem(last=False)
+        _bound(self._refused, self.max_refused)
 
     def forget(self, key: str) -> None:
         """A new write of `key` was read: it is pending now, and its own outcome will say what it is."""
