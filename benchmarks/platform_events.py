@@ -31,10 +31,10 @@ from pydantic import SecretStr
 
 from bridge.config import SalesforceSettings
 from bridge.emulator import EmulatorServer, Org
+from bridge.pubsub.client import PubSubClient
 from bridge.pubsub.publisher import EventPublisher, OutgoingEvent
 from bridge.runtime.salesforce_roles import ClientCredentials
 from bridge.salesforce import SalesforceClient, auth_from_settings
-from bridge.source.subscriber import PubSubClient
 
 RESULTS = Path(__file__).resolve().parent / "results" / "platform_events.json"
 SOBJECT = "Order_Event__e"

@@ -41,9 +41,9 @@ from bridge.emulator.pubsub_feed import PubSubFeed
 from bridge.emulator.pubsub_server import PubSubServer
 from bridge.events.envelope import encode_kafka
 from bridge.kafka.topics import TopicSpec, ensure_topics
+from bridge.pubsub.client import Credentials
 from bridge.source.changes import ChangeEvent, to_cloud_event
 from bridge.source.runner import transactional_producer
-from bridge.source.subscriber import Credentials
 
 RESULTS = Path(__file__).resolve().parent / "results" / "source.json"
 FIELDS = [("Name", "string"), ("Phone", "phone"), ("AnnualRevenue", "currency"), ("SystemModstamp", "datetime")]

@@ -37,8 +37,8 @@ import orjson
 
 from bridge.pubsub._pb import pubsub_api_pb2 as pb
 from bridge.pubsub.avro import encode_payload
-from bridge.source.errors import PubSubAuthError, PubSubError, PubSubUnavailable, ReplayIdInvalid, TopicNotPublishable
-from bridge.source.subscriber import PubSubClient, ReplayStart, map_rpc_error
+from bridge.pubsub.client import PubSubClient, ReplayStart, map_rpc_error
+from bridge.pubsub.errors import PubSubAuthError, PubSubError, PubSubUnavailable, ReplayIdInvalid, TopicNotPublishable
 
 log = logging.getLogger(__name__)
 

@@ -9,16 +9,16 @@ exception in shape only: faust's Worker owns its loop, so it runs through `run_p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Literal
 
 from bridge.config import Settings
 from bridge.errors import ConfigError
 from bridge.metrics import Metrics
-from bridge.server import ConnectionLimits, ReadinessCheck, WorkerServer, create_app
+from bridge.runtime.serving import serving
+from bridge.server import ConnectionLimits, WorkerServer
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +26,6 @@ Role = Literal["processor", "sink", "source", "ingest"]
 ROLES: tuple[Role, ...] = ("processor", "sink", "source", "ingest")
 
 RoleRunner = Callable[[Settings, Metrics, asyncio.Event], Awaitable[None]]
-
-
-@contextlib.asynccontextmanager
-async def serving(
-    settings: Settings, metrics: Metrics, checks: Mapping[str, ReadinessCheck]
-) -> AsyncIterator[WorkerServer]:
-    """Health, readiness and metrics on the configured metrics address."""
-    app = create_app(metrics.registry, checks)
-    async with WorkerServer(app, host=settings.metrics.host, port=settings.metrics.port) as server:
-        log.info("serving /metrics, /healthz and /readyz on %s", server.url)
-        yield server
 
 
 async def run_ingest(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:

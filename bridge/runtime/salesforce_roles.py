@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 from bridge.config import Settings
 from bridge.errors import ConfigError
 from bridge.metrics import Metrics
+from bridge.pubsub.client import Credentials, PubSubClient
 from bridge.pubsub.publisher import EventOutcome, EventPublisher, OutgoingEvent
 from bridge.salesforce import SalesforceClient, auth_from_settings
 from bridge.salesforce.bulk import BulkResult
 from bridge.salesforce.results import SaveResult
 from bridge.source.channels import entity_of_channel
-from bridge.source.subscriber import Credentials, PubSubClient
 
 if TYPE_CHECKING:
     from bridge.catalog.snapshot import OrgSnapshot
@@ -175,7 +175,7 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 async def run_source(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
     """The source role: Pub/Sub API channels into Kafka with replay-id checkpoints in the same transaction."""
-    from bridge.runtime.roles import serving  # noqa: PLC0415
+    from bridge.runtime.serving import serving  # noqa: PLC0415
     from bridge.source.runner import run_source as pump_channels  # noqa: PLC0415
 
     async with salesforce_client(settings, metrics) as client, serving(settings, metrics, {}):
@@ -193,7 +193,7 @@ async def run_source(settings: Settings, metrics: Metrics, stop: asyncio.Event) 
 async def run_sink(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
     """The sink role: write topics → governor → Salesforce → results/DLQ → offset commits. Platform Events go out
     over the Pub/Sub API (its channel connects on the first event, so a deployment without any never dials it)."""
-    from bridge.runtime.roles import serving  # noqa: PLC0415
+    from bridge.runtime.serving import serving  # noqa: PLC0415
     from bridge.sink.runner import build_gate  # noqa: PLC0415
     from bridge.sink.runner import run_sink as sink_loop  # noqa: PLC0415
 

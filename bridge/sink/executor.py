@@ -20,13 +20,13 @@ from typing import Any, Protocol, runtime_checkable
 from bridge.governor import GovernorGate
 from bridge.metrics import Metrics
 from bridge.processing.records import MappedRecord
+from bridge.pubsub.errors import PubSubError
 from bridge.pubsub.publisher import EventOutcome, OutgoingEvent
 from bridge.salesforce.bulk import BulkResult
 from bridge.salesforce.errors import SalesforceError
 from bridge.salesforce.results import SaveResult
 from bridge.sink.items import BULK_JOB_CALLS, Batch, WriteItem, WritePath
 from bridge.sink.outcomes import Failure, FailureKind, Outcome, Written
-from bridge.source.errors import PubSubError
 
 MAX_POLL_INTERVAL_S = 60.0
 

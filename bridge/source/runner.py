@@ -16,10 +16,10 @@ from bridge.config import Settings
 from bridge.kafka.producer import producer_config
 from bridge.kafka.topics import TopicSpec, bridge_topics, ensure_topics
 from bridge.metrics import Metrics
+from bridge.pubsub.client import CredentialsProvider, PubSubClient
 from bridge.source.checkpoint import load_state, watch_commands
 from bridge.source.commands import CheckpointCommand
 from bridge.source.service import ChannelPump, Reconciler
-from bridge.source.subscriber import CredentialsProvider, PubSubClient
 from bridge.source.writer import TransactionalWriter
 
 log = logging.getLogger(__name__)

@@ -25,6 +25,8 @@ from bridge.config import SourceSettings, TopicSettings
 from bridge.events.envelope import CloudEvent, encode_kafka
 from bridge.metrics import Metrics
 from bridge.pubsub.avro import SchemaCache, decode_payload
+from bridge.pubsub.client import FetchBatch, PubSubClient, ReplayStart
+from bridge.pubsub.errors import PubSubAuthError, PubSubError, ReplayIdInvalid
 from bridge.source.changes import (
     PLATFORM_EVENT_TYPE,
     ChangeEvent,
@@ -36,9 +38,7 @@ from bridge.source.changes import (
 from bridge.source.channels import entity_of_channel, is_change_channel, kafka_topic
 from bridge.source.checkpoint import Checkpoint
 from bridge.source.commands import CheckpointCommand
-from bridge.source.errors import PubSubAuthError, PubSubError, ReplayIdInvalid
 from bridge.source.streams import grouped, raise_if_cancelled, until_set, watched
-from bridge.source.subscriber import FetchBatch, PubSubClient, ReplayStart
 from bridge.source.writer import OutRecord, TransactionalWriter
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from bridge.source.errors import PubSubUnavailable
+from bridge.pubsub.errors import PubSubUnavailable
 
 T = TypeVar("T")
 

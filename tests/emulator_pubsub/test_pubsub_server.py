@@ -15,8 +15,8 @@ from bridge.emulator.pubsub_server import PubSubServer
 from bridge.pubsub._pb import pubsub_api_pb2 as pb
 from bridge.pubsub.avro import decode_payload, encode_payload
 from bridge.pubsub.bitmaps import decode_bitmap
-from bridge.source.errors import PubSubAuthError, PubSubUnavailable, ReplayIdInvalid, TopicNotFound
-from bridge.source.subscriber import Credentials, FetchBatch, PubSubClient, ReplayStart
+from bridge.pubsub.client import Credentials, FetchBatch, PubSubClient, ReplayStart
+from bridge.pubsub.errors import PubSubAuthError, PubSubUnavailable, ReplayIdInvalid, TopicNotFound
 
 FIELDS = [("Name", "string"), ("Phone", "phone"), ("AnnualRevenue", "currency")]
 

@@ -15,10 +15,10 @@ from pydantic import SecretStr
 from bridge.config import SalesforceSettings
 from bridge.emulator import EmulatorServer, Org
 from bridge.pubsub.avro import decode_payload
+from bridge.pubsub.client import PubSubClient
 from bridge.pubsub.publisher import EventPublisher, OutgoingEvent
 from bridge.runtime.salesforce_roles import ClientCredentials
 from bridge.salesforce import SalesforceClient, auth_from_settings
-from bridge.source.subscriber import PubSubClient
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,12 +11,12 @@ from bridge.emulator import EmulatorServer, Org
 from bridge.metrics import Metrics
 from bridge.processing.records import MappedRecord
 from bridge.pubsub.avro import decode_payload
+from bridge.pubsub.client import PubSubClient
 from bridge.pubsub.publisher import EventPublisher
 from bridge.runtime.salesforce_roles import ClientCredentials, SinkWriter
 from bridge.salesforce import SalesforceClient, auth_from_settings
 from bridge.sink.executor import correlation_key
 from bridge.sink.runner import build_gate
-from bridge.source.subscriber import PubSubClient
 from bridge.types import Lane
 from tests.conftest import NewTopicFactory
 from tests.sink.harness import CLIENT_ID, CLIENT_SECRET, outcomes, produce, run_burst, sink_settings

@@ -13,9 +13,9 @@ from aiokafka import AIOKafkaConsumer
 from bridge.config import KafkaSettings, Settings, SourceSettings, TopicSettings
 from bridge.emulator.pubsub_feed import PubSubFeed
 from bridge.emulator.pubsub_server import PubSubServer
+from bridge.pubsub.client import Credentials
 from bridge.source.changes import ChangeEvent, decode_change_record
 from bridge.source.checkpoint import Checkpoint, load_checkpoints
-from bridge.source.subscriber import Credentials
 
 FIELDS = [("Name", "string"), ("Phone", "phone"), ("AnnualRevenue", "currency"), ("SystemModstamp", "datetime")]
 

@@ -13,7 +13,7 @@ import pytest
 
 from bridge.config import Settings
 from bridge.emulator.pubsub_server import PubSubServer
-from bridge.source.errors import TopicNotFound
+from bridge.pubsub.errors import TopicNotFound
 from bridge.source.runner import run_source
 from tests.source.conftest import Org, credentials_for, read_changes, wait_for_checkpoint
 from tests.source.test_source_kafka import assert_exactly_once_in_order, running_source

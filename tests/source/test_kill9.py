@@ -24,8 +24,8 @@ import pytest
 
 from bridge.config import Settings
 from bridge.emulator.pubsub_server import PubSubServer
+from bridge.pubsub.client import Credentials
 from bridge.source.checkpoint import load_checkpoints
-from bridge.source.subscriber import Credentials
 from tests.source.conftest import Org, read_changes, wait_for_checkpoint
 from tests.source.test_source_kafka import assert_exactly_once_in_order
 

@@ -15,10 +15,10 @@ from bridge.config import KafkaSettings, Settings, SourceSettings, TopicSettings
 from bridge.emulator import Org
 from bridge.emulator.server import EmulatorServer
 from bridge.events.envelope import CloudEvent, encode_kafka
+from bridge.pubsub.client import Credentials
 from bridge.source.changes import ChangeEvent, full_state_event, to_cloud_event
 from bridge.source.reader import ChangeStream
 from bridge.source.runner import run_source
-from bridge.source.subscriber import Credentials
 from tests.conftest import NewTopicFactory
 from tests.source.conftest import wait_for_checkpoint
 

@@ -1,7 +1,7 @@
 """The Pub/Sub API client: a Subscribe stream with `num_requested` flow control, GetSchema and GetTopic.
 
 Auth metadata (`accesstoken`, `instanceurl`, `tenantid`) goes on every RPC. Errors come back as gRPC status
-plus an `error-code` trailer and are mapped into `bridge.source.errors`. The stream yields one `FetchBatch`
+plus an `error-code` trailer and are mapped into `bridge.pubsub.errors`. The stream yields one `FetchBatch`
 per `FetchResponse`, including empty keepalives, whose `latest_replay_id` the caller should checkpoint too.
 """
 
@@ -17,7 +17,7 @@ import grpc
 
 from bridge.pubsub._pb import pubsub_api_pb2 as pb
 from bridge.pubsub._pb import pubsub_api_pb2_grpc as pb_grpc
-from bridge.source.errors import PubSubError, PubSubUnavailable, error_for_code
+from bridge.pubsub.errors import PubSubError, PubSubUnavailable, error_for_code
 
 
 class Credentials(NamedTuple):
