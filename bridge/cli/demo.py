@@ -65,6 +65,7 @@ def _broker(settings: Settings, console: Console) -> Iterator[Settings]:
 @click.option("--publish-only", is_flag=True, help="Only publish demo events and read them back (no sync).")
 @click.option("--events", "count", default=20_000, show_default=True, type=click.IntRange(1, 10_000_000))
 @click.option("--bootstrap-servers", default=None, help="Use this Kafka cluster instead of starting a local broker.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout (bars and words on stderr).")
 def demo(
     *,
     accounts: int,
@@ -76,6 +77,7 @@ def demo(
     publish_only: bool,
     count: int,
     bootstrap_servers: str | None,
+    as_json: bool,
 ) -> None:
     """Run the nightly sync end to end on a local deployment and report on every invariant."""
     if publish_only:
@@ -94,7 +96,9 @@ def demo(
         "workdir": workdir.resolve(),
         "daily_limit": daily_limit,
     }
-    ok = run_nightly_demo(options, latency_speed=1.0 if latency else 0.0, trigger_bypass=trigger_bypass)
+    ok = run_nightly_demo(
+        options, latency_speed=1.0 if latency else 0.0, trigger_bypass=trigger_bypass, as_json=as_json
+    )
     if not ok:
         raise SystemExit(1)
 

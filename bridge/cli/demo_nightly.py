@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from bridge.demo.nightly import NightlyOptions, run_nightly
 from bridge.demo.nightly_report import NightlyReport
+from bridge.demo.stack import RoleDied
 
 
 class _Bars:
@@ -30,24 +32,43 @@ class _Bars:
         self._progress.update(self._tasks[name], completed=done)
 
 
-def run_nightly_demo(options: dict[str, Any], *, latency_speed: float, trigger_bypass: bool) -> bool:
-    """Run the demo with progress bars, print and write the report; True when every invariant held."""
+def run_nightly_demo(
+    options: dict[str, Any], *, latency_speed: float, trigger_bypass: bool, as_json: bool = False
+) -> bool:
+    """Run the demo with progress bars, print and write the report; True when every invariant held.
+
+    With `as_json`, stdout carries the report as JSON alone (for scripts); the bars and words go to stderr."""
     for noisy in ("httpx", "aiokafka"):  # the demo polls /metrics twice a second; group joins are not news here
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    console = Console()
+    console = Console(stderr=as_json)
     nightly = NightlyOptions(**options, latency_speed=latency_speed, trigger_bypass=trigger_bypass)
     console.print(
         f"nightly sync: {nightly.accounts:,} accounts, {nightly.opportunities:,} opportunities "
         f"(~3% invalid, 5% redelivered, 1% out of order); daily API limit {nightly.daily_limit:,}"
     )
     columns = (TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        report = asyncio.run(run_nightly(nightly, _Bars(progress)))
+    try:
+        with Progress(*columns, console=console) as progress:
+            report = asyncio.run(run_nightly(nightly, _Bars(progress)))
+    except RoleDied as died:
+        console.print(f"[red]FAILED[/] {died}", highlight=False, markup=True)
+        if died.log_tail:
+            console.print(f"the last lines of {died.log_path}:", highlight=False)
+            console.print(died.log_tail, markup=False, highlight=False)
+        else:
+            console.print(f"{died.log_path} is empty (the roles log warnings and errors only)", highlight=False)
+        return False
     path = Path(nightly.workdir) / "report.json"
-    path.write_bytes(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2))
-    console.print(_table(report))
+    document = orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2)
+    path.write_bytes(document)
+    if as_json:
+        sys.stdout.write(document.decode() + "\n")
+    for renderable in report_tables(report):
+        console.print(renderable)
+    if report.metrics_urls:
+        console.print("the roles' metrics were served at (they stop with the demo; `crm-bridge run` keeps them):")
     for role, url in report.metrics_urls.items():
-        console.print(f"  {role} metrics were served at {url} (roles stop with the demo; `crm-bridge run` keeps them)")
+        console.print(f"  {role:<10} {url}", highlight=False)
     console.print(f"report written to {path}")
     if report.ok:
         console.print("[green]OK: every invariant held[/]")
@@ -56,34 +77,48 @@ def run_nightly_demo(options: dict[str, Any], *, latency_speed: float, trigger_b
     return report.ok
 
 
-def _table(report: NightlyReport) -> Table:
+def report_tables(report: NightlyReport) -> list[Table]:
+    """The headline table (what a user asks first, short enough for 80 columns) and the dead letters by reason."""
     table = Table(title="nightly sync", show_header=False)
+    table.add_column(overflow="fold")
+    table.add_column(overflow="fold")
     skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(report.skipped.items())) or "none"
+    before, by_crm = sum(_before_crm(report).values()), sum(report.dead_lettered.get("sink", {}).values())
     rows = [
         ("wall time", f"{report.wall_s:,.1f} s"),
         ("events published", f"{report.events_published:,} ({report.events_distinct:,} distinct)"),
         ("records in the CRM", ", ".join(f"{k} {v:,}" for k, v in report.records_in_crm.items())),
         ("events written", f"{report.written_events:,}"),
         ("skipped", skipped),
-        ("dead-lettered before the CRM", _reasons(_before_crm(report))),
-        ("dead-lettered by the CRM", _reasons(report.dead_lettered.get("sink", {}))),
+        ("dead-lettered", f"{before:,} before the CRM, {by_crm:,} by the CRM"),
         ("API calls", f"{report.api_calls:,} ({report.api_share:.2%} of {report.daily_limit:,})"),
-        ("calls vs minimum", f"{report.api_calls_ratio:.2f}x the Collections minimum of {report.api_calls_minimum:,}"),
+        ("calls vs minimum", f"{report.api_calls_ratio:.2f}x the minimum of {report.api_calls_minimum:,}"),
         ("Bulk API jobs", f"{report.bulk_jobs}"),
-        ("limit errors", f"{report.limit_errors}"),
-        ("trigger CPU errors", f"{report.trigger_cpu_errors}"),
+        ("limit / CPU errors", f"{report.limit_errors} / {report.trigger_cpu_errors}"),
         ("retries", f"{report.retries}"),
         ("duplicates in the CRM", f"{len(report.duplicates_in_crm)}"),
         ("missing or wrong", f"{len(report.missing_in_crm)} missing, {len(report.wrong_in_crm)} wrong"),
-        ("change events back", f"{report.change_events:,} ({report.echoes_tagged:,} tagged as echoes)"),
+        ("change events back", f"{report.change_events:,} ({report.echoes_tagged:,} echoes)"),
+        ("invariants", "every one held" if report.ok else f"{len(report.failures)} failed"),
     ]
     for name, value in rows:
         table.add_row(name, value)
-    return table
+    reasons = Table("stage", "reason", "records", title="dead letters")
+    reasons.columns[1].overflow = "fold"
+    reasons.columns[2].justify = "right"
+    for (stage, reason), count in sorted(_letters(report).items()):
+        reasons.add_row(stage, reason, f"{count:,}")
+    return [table, reasons] if reasons.row_count else [table]
 
 
-def _reasons(reasons: dict[str, int]) -> str:
-    return f"{sum(reasons.values()):,}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items()))
+def _letters(report: NightlyReport) -> dict[tuple[str, str], int]:
+    """Dead letters by (stage, reason), the stage `crm` for the sink's (refused by Salesforce or for its parent)."""
+    letters: dict[tuple[str, str], int] = {}
+    for stage, counts in report.dead_lettered.items():
+        for reason, n in counts.items():
+            key = ("crm" if stage == "sink" else stage, reason.removeprefix("validation_rule:"))
+            letters[key] = letters.get(key, 0) + n
+    return letters
 
 
 def _before_crm(report: NightlyReport) -> dict[str, int]:

@@ -165,7 +165,8 @@ async def _run(stack: LocalStack, scenario: Scenario, options: NightlyOptions, p
                 stack, scenario=scenario, outcomes=outcomes, http=http, progress=progress, timeout_s=options.timeout_s
             )
             wall_s = time.perf_counter() - started
-            await _wait_changes_settle(outcomes, progress)
+            await _wait_changes_settle(stack, outcomes, progress)
+            stack.check_roles()
             metrics = {role: await scrape(url, http) for role, url in stack.metrics_urls.items()}
         # The roles stop with the stack: keep their last figures beside their logs (benchmarks read them).
         (options.workdir / "metrics.json").write_bytes(orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
@@ -203,10 +204,7 @@ async def _wait_accounted(
     deadline = time.monotonic() + timeout_s
     next_log = time.monotonic() + _LOG_EVERY_S
     while True:
-        exited = stack.exited()
-        if exited:
-            role, code = next(iter(exited.items()))
-            raise RuntimeError(f"role {role} exited with code {code}:\n{stack.log_tail(role)}")
+        stack.check_roles()
         processor = await scrape(stack.metrics_urls["processor"], http)
         # Every delivery is accounted for by the processor (forwarded, skipped or dead-lettered), and every
         # event that must reach an outcome has one on crm.results or crm.dlq.
@@ -231,11 +229,12 @@ async def _wait_accounted(
         await asyncio.sleep(_POLL_S)
 
 
-async def _wait_changes_settle(outcomes: Outcomes, progress: Progress, max_s: float = 60.0) -> None:
+async def _wait_changes_settle(stack: LocalStack, outcomes: Outcomes, progress: Progress, max_s: float = 60.0) -> None:
     """Change events of the last writes take a moment to flow back through the source; wait until they stop."""
     progress.stage("change events", 0)
     last, quiet_since, deadline = -1, time.monotonic(), time.monotonic() + max_s
     while time.monotonic() < deadline:
+        stack.check_roles()
         if outcomes.changes != last:
             last, quiet_since = outcomes.changes, time.monotonic()
             progress.advance("change events", last)

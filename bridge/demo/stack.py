@@ -27,10 +27,30 @@ import orjson
 
 from bridge.config import Settings
 from bridge.emulator import EmulatorServer, LatencyModel, Org
+from bridge.errors import BridgeError
 from bridge.kafka.local import PARENT_PID_ENV, LocalKafka, free_ports
 from bridge.kafka.topics import bridge_topics, ensure_topics
 
 log = logging.getLogger(__name__)
+
+
+class RoleDied(BridgeError):
+    """A role's process ended while the demo needed it: which role, how it ended, and where its log is."""
+
+    def __init__(self, role: str, code: int, log_path: Path, log_tail: str) -> None:
+        self.role, self.code, self.log_path, self.log_tail = role, code, log_path, log_tail
+        super().__init__(f"role {role} {_how_it_ended(code)}; its log: {log_path}")
+
+
+def _how_it_ended(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name} (exit code {code})"
+    return f"exited with code {code}"
+
 
 CLIENT_ID = "emulator-client-id"
 CLIENT_SECRET = "emulator-client-secret"  # noqa: S105 - the emulator's published test credential, not a secret
@@ -164,6 +184,11 @@ class LocalStack:
     def exited(self) -> dict[str, int]:
         """Roles whose process has ended, with their exit codes."""
         return {role: p.returncode for role, p in self._children.items() if p.returncode is not None}
+
+    def check_roles(self) -> None:
+        """Raise `RoleDied` for the first role whose process has ended."""
+        for role, code in self.exited().items():
+            raise RoleDied(role, code, self.options.workdir / f"{role}.log", self.log_tail(role))
 
     def log_tail(self, role: str, lines: int = 20) -> str:
         """The end of a role's log, for error messages."""
