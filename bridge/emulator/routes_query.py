@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bridge.emulator.ids import make_id
+from bridge.emulator.query_describes import TOOLING_DESCRIBES, USER_DESCRIBES
 from bridge.emulator.soql import FieldRef, SoqlError, SoqlQuery, parse_soql
 from bridge.emulator.soql_eval import QueryResult, execute
 
@@ -30,72 +31,6 @@ CURSOR_IDLE_S = 15 * 60
 _BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
 _ONE_ROW_FIELDS = frozenset({"metadata", "fullname"})
 _DATA_API_TOOLING = frozenset({"apextrigger"})  # Tooling objects the data API's /query serves too
-
-
-def _tooling_describe(name: str, spec: str, *, entity: bool = True) -> dict[str, Any]:
-    fields: list[dict[str, Any]] = [{"name": "Id", "type": "id"}]
-    for item in spec.split():
-        field_name, _, kind = item.partition(":")
-        fields.append({"name": field_name, "type": kind or "string"})
-    if entity:
-        relationship = {"relationshipName": "EntityDefinition", "referenceTo": ["EntityDefinition"]}
-        fields.append({"name": "EntityDefinitionId", "type": "reference", **relationship})
-    return {"name": name, "fields": fields}
-
-
-_EVENTS = ("BeforeInsert", "AfterInsert", "BeforeUpdate", "AfterUpdate", "BeforeDelete", "AfterDelete")
-_USAGE = " ".join(f"Usage{event}:boolean" for event in (*_EVENTS, "AfterUndelete", "IsBulk"))
-TOOLING_DESCRIBES: dict[str, dict[str, Any]] = {
-    "EntityDefinition": _tooling_describe(
-        "EntityDefinition", "DurableId QualifiedApiName DeveloperName Label NamespacePrefix", entity=False
-    ),
-    "ValidationRule": _tooling_describe(
-        "ValidationRule",
-        "ValidationName Active:boolean Description ErrorDisplayField ErrorMessage FullName NamespacePrefix "
-        "Metadata:complexvalue",
-    ),
-    "ApexTrigger": _tooling_describe(
-        "ApexTrigger",
-        "Name TableEnumOrId Status IsValid:boolean ApiVersion:double Body:textarea LengthWithoutComments:int "
-        f"NamespacePrefix {_USAGE}",
-    ),
-    "CustomObject": _tooling_describe(
-        "CustomObject", "DeveloperName Description ExternalName NamespacePrefix ManageableState FullName"
-    ),
-    "CustomField": _tooling_describe(
-        "CustomField",
-        "DeveloperName TableEnumOrId Description Length:int Precision:int Scale:int InlineHelpText "
-        "RelationshipLabel NamespacePrefix ManageableState FullName Metadata:complexvalue",
-    ),
-    "FieldDefinition": _tooling_describe(
-        "FieldDefinition",
-        "DurableId QualifiedApiName DeveloperName Label DataType Description:textarea IsIndexed:boolean "
-        "IsNillable:boolean NamespacePrefix RelationshipName ReferenceTo:complexvalue",
-    ),
-    "PlatformEventChannelMember": _tooling_describe(
-        "PlatformEventChannelMember",
-        "DeveloperName MasterLabel EventChannel SelectedEntity FilterExpression NamespacePrefix FullName "
-        "Metadata:complexvalue",
-        entity=False,
-    ),
-}
-
-
-# User and Profile are not record tables of the org; queries on them read the profile's users.
-USER_DESCRIBES: dict[str, dict[str, Any]] = {
-    "User": {
-        "name": "User",
-        "fields": [
-            {"name": "Id", "type": "id"},
-            {"name": "Username", "type": "string"},
-            {"name": "Name", "type": "string"},
-            {"name": "Alias", "type": "string"},
-            {"name": "IsActive", "type": "boolean"},
-            {"name": "ProfileId", "type": "reference", "referenceTo": ["Profile"], "relationshipName": "Profile"},
-        ],
-    },
-    "Profile": {"name": "Profile", "fields": [{"name": "Id", "type": "id"}, {"name": "Name", "type": "string"}]},
-}
 
 
 class Users(Protocol):

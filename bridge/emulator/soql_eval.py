@@ -9,11 +9,9 @@ so the engine needs nothing else from the org.
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from bridge.emulator.soql import (
@@ -28,6 +26,7 @@ from bridge.emulator.soql import (
     SoqlQuery,
     positioned,
 )
+from bridge.emulator.soql_values import compare, date_range, in_range, like, normalized
 
 MAX_OFFSET = 2000
 DescribeFn = Callable[[str], Mapping[str, Any] | None]
@@ -185,100 +184,6 @@ class _Binder:
             raise SoqlError("MALFORMED_QUERY", positioned(self.query.text, literal.pos, detail))
 
 
-def _as_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime.combine(value, time())
-    else:
-        moment = datetime.fromisoformat(str(value))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _as_date(value: Any) -> date:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
-def _as_id(value: Any) -> str:
-    text = str(value)
-    return text[:15] if len(text) in (15, 18) else text
-
-
-def _as_bool(value: Any) -> bool:
-    return value if isinstance(value, bool) else str(value).lower() == "true"
-
-
-_NORMALIZERS: dict[str, Callable[[Any], Any]] = {
-    "string": lambda value: str(value).casefold(),
-    "id": _as_id,
-    "number": float,
-    "boolean": _as_bool,
-    "date": _as_date,
-    "datetime": _as_datetime,
-}
-
-
-def _normalized(category: str, value: Any) -> Any:
-    """A value made comparable: case-folded text, 15-character ids, numbers, dates and aware datetimes."""
-    if value is None:
-        return None
-    normalize = _NORMALIZERS.get(category)
-    return value if normalize is None else normalize(value)
-
-
-def _date_range(literal: Literal, category: str, now: datetime) -> tuple[Any, Any]:
-    """The half-open range [start, end) a date literal such as `LAST_N_DAYS:7` stands for."""
-    word, n = literal.value
-    today = now.astimezone(UTC).date()
-    start, end = {
-        "TODAY": (today, today + timedelta(days=1)),
-        "YESTERDAY": (today - timedelta(days=1), today),
-        "TOMORROW": (today + timedelta(days=1), today + timedelta(days=2)),
-        "LAST_N_DAYS": (today - timedelta(days=n), today + timedelta(days=1)),
-        "NEXT_N_DAYS": (today + timedelta(days=1), today + timedelta(days=n + 1)),
-    }[word]
-    if category == "datetime":
-        return _as_datetime(start), _as_datetime(end)
-    return start, end
-
-
-@functools.lru_cache(maxsize=256)
-def _like(pattern: str) -> re.Pattern[str]:
-    parts = re.split(r"(\\[%_]|[%_])", pattern)
-    wild = {"%": ".*", "_": "."}
-    regex = "".join(wild.get(part, re.escape(part.lstrip("\\") if part in ("\\%", "\\_") else part)) for part in parts)
-    return re.compile(regex, re.IGNORECASE | re.DOTALL)
-
-
-def _compare(op: str, left: Any, right: Any) -> bool:
-    if op == "=":
-        return bool(left == right)
-    if op == "!=":
-        return bool(left != right)
-    if left is None or right is None:
-        return False
-    return bool({"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op])
-
-
-def _in_range(op: str, value: Any, bounds: tuple[Any, Any]) -> bool:
-    if value is None:
-        return op == "!="
-    start, end = bounds
-    inside = start <= value < end
-    return bool(
-        {
-            "=": inside,
-            "!=": not inside,
-            "<": value < start,
-            "<=": value < end,
-            ">": value >= end,
-            ">=": value >= start,
-        }[op]
-    )
-
-
 class _Matcher:
     """Evaluates a WHERE condition against rows with the fields already bound."""
 
@@ -299,9 +204,9 @@ class _Matcher:
 
     def comparison(self, comparison: Comparison, row: Mapping[str, Any]) -> bool:
         field = self.bound[comparison.field]
-        value = _normalized(field.category, field.value(row, self.resolve))
+        value = normalized(field.category, field.value(row, self.resolve))
         if comparison.op == "LIKE":
-            return value is not None and _like(str(comparison.values[0].value)).fullmatch(str(value)) is not None
+            return value is not None and like(str(comparison.values[0].value)).fullmatch(str(value)) is not None
         if comparison.op in ("IN", "NOT IN"):
             found = any(self.literal_matches("=", field.category, value, item) for item in comparison.values)
             return found if comparison.op == "IN" else not found
@@ -312,23 +217,23 @@ class _Matcher:
         if key not in self._literals:  # each literal is normalized once per query, not once per row
             self._literals[key] = self.literal_value(category, literal)
         if literal.kind == "date_literal":
-            return _in_range(op, value, self._literals[key])
-        return _compare(op, value, self._literals[key])
+            return in_range(op, value, self._literals[key])
+        return compare(op, value, self._literals[key])
 
     def literal_value(self, category: str, literal: Literal) -> Any:
         if literal.kind == "date_literal":
-            return _date_range(literal, category, self.now)
+            return date_range(literal, category, self.now)
         raw = literal.value
         if isinstance(raw, str) and literal.kind == "string":
             raw = raw.replace("\\%", "%").replace("\\_", "_")
-        return _normalized(category, raw)
+        return normalized(category, raw)
 
 
 def _order_key(field: BoundField, nulls_first: bool, resolve: ResolveFn) -> Callable[[Mapping[str, Any]], Any]:
     null_group = 0 if nulls_first else 2
 
     def key(row: Mapping[str, Any]) -> tuple[int, Any]:
-        value = _normalized(field.category, field.value(row, resolve))
+        value = normalized(field.category, field.value(row, resolve))
         return (null_group, 0) if value is None else (1, value)
 
     return key
