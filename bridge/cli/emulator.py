@@ -36,8 +36,7 @@ class ServeOptions:
 
 def build_org(options: ServeOptions) -> Org:
     """The org the options describe: profile, limit, latency model and faults."""
-    from bridge.emulator import LatencyModel, Org, load_profile  # noqa: PLC0415 - commands load their modules on use
-    from bridge.emulator.profile import ProfileError, is_bundled_name  # noqa: PLC0415
+    from bridge.emulator import LatencyModel, Org, ProfileError, is_bundled_name, load_profile  # noqa: PLC0415 - commands load their modules on use  # noqa: PLC0415
 
     try:
         profile = load_profile(options.org if is_bundled_name(options.org) else Path(options.org))

@@ -146,7 +146,7 @@ class LocalStack:
 
     async def set_bypass(self, *, enabled: bool) -> None:
         """The integration user's trigger bypass, set through the REST API as `crm-bridge mediation` does."""
-        from bridge.emulator.mediation import trigger_map  # noqa: PLC0415
+        from bridge.emulator import trigger_map  # noqa: PLC0415
         from bridge.mediation import Mediation  # noqa: PLC0415
         from bridge.runtime.salesforce_roles import salesforce_client  # noqa: PLC0415
 
