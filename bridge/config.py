@@ -9,11 +9,12 @@ Tests build settings with keyword arguments: `Settings(kafka=KafkaSettings(boots
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class _Section(BaseModel):
@@ -299,3 +300,34 @@ class Settings(BaseSettings):
     sink: SinkSettings = SinkSettings()
     processor: ProcessorSettings = ProcessorSettings()
     source: SourceSettings = SourceSettings()
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> Settings:
+        """The settings `environ` gives, read as the process's environment would be (`os.environ` is not read):
+        how a parent builds the settings of the roles it starts with that environment."""
+        source = _MappingEnvSource(cls, environ)
+
+        class _FromMapping(cls):  # type: ignore[valid-type,misc]
+            @classmethod
+            def settings_customise_sources(
+                cls,
+                settings_cls: type[BaseSettings],
+                init_settings: PydanticBaseSettingsSource,
+                **_sources: PydanticBaseSettingsSource,
+            ) -> tuple[PydanticBaseSettingsSource, ...]:
+                return (init_settings, source)
+
+        return _FromMapping()
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """`BRIDGE_*` variables from a mapping instead of `os.environ`."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = dict(environ)
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self.case_sensitive:
+            return dict(self._environ)
+        return {name.lower(): value for name, value in self._environ.items()}

@@ -16,7 +16,6 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,8 +140,7 @@ class LocalStack:
 
     def settings(self) -> Settings:
         """The bridge's settings as the roles see them (for in-process work: the catalog, the Publisher)."""
-        with _patched_environ(self._process_environment()):
-            return Settings()
+        return Settings.from_environment(self._process_environment())
 
     async def set_bypass(self, *, enabled: bool) -> None:
         """The integration user's trigger bypass, set through the REST API as `crm-bridge mediation` does."""
@@ -210,15 +208,3 @@ class LocalStack:
                 log.warning("%s did not stop in %.0f s; killing it", role, _STOP_GRACE_S)
                 process.kill()
                 await process.wait()
-
-
-@contextlib.contextmanager
-def _patched_environ(env: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
