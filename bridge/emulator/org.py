@@ -87,6 +87,14 @@ class Org:
         self._publisher = ChangePublisher(self.feed, self.profile.objects, self.clock)
         self._numbers = itertools.count(1)
         self._event_random = random.Random(seed)  # noqa: S311 - reproducible event UUIDs, not security
+        self.rules = ValidationRules(self.profile.validation_rules, self.profile.objects, self.clock)
+        self.duplicates = DuplicateRules(self.profile.duplicate_rules, self.store)
+        self._writer = self._new_writer()
+        self.recycle_bin = RecycleBin(self)
+        self._seed_records()
+
+    def _new_writer(self) -> Writer:
+        """The write path over this org's store, rules, triggers and locks."""
         env = WriteEnv(
             now_iso=self.clock.iso,
             next_number=lambda: next(self._numbers),
@@ -95,21 +103,15 @@ class Org:
             lock_fails=self.faults.lock_fails,
             commit=self.commit,
         )
-        rules = ValidationRules(self.profile.validation_rules, self.profile.objects, self.clock)
-        self.rules = rules
-        triggers = Triggers(self.profile.triggers, self.store)
-        self.duplicates = DuplicateRules(self.profile.duplicate_rules, self.store)
-        self._writer = Writer(
+        return Writer(
             self.store,
             objects=self.profile.objects,
-            rules=rules,
-            triggers=triggers,
+            rules=self.rules,
+            triggers=Triggers(self.profile.triggers, self.store),
             locks=self.locks,
             duplicates=self.duplicates,
             env=env,
         )
-        self.recycle_bin = RecycleBin(self)
-        self._seed_records()
 
     def __repr__(self) -> str:
         counts = {name: self.store.count(name) for name in self.store.names()}

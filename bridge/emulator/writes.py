@@ -111,6 +111,20 @@ class Writer:
         good = {i: row for i, row in rows.items() if results[i].success}
         if all_or_none and len(good) < len(ops):
             return [r if not r.success else rolled_back(r, keep_id=False) for r in results], tx
+        if self._commit_rows(tx, good, results, caller, automation=automation) and own:
+            self._env.commit(tx, caller)
+        return results, tx
+
+    def _commit_rows(
+        self,
+        tx: Transaction,
+        good: Mapping[int, tuple[Op, Record | None, Record]],
+        results: list[SaveResult],
+        caller: Caller,
+        *,
+        automation: bool,
+    ) -> bool:
+        """Apply the rows that passed their checks under a savepoint; False (all rolled back) when a trigger failed."""
         savepoint = tx.savepoint()
         try:
             self._apply(tx, list(good.values()), caller, automation=automation)
@@ -118,7 +132,7 @@ class Writer:
             tx.rollback(savepoint)
             for index in good:
                 results[index] = SaveResult(None, [failure.error()])
-            return results, tx
+            return False
         except BaseException:
             tx.rollback(savepoint)  # never leave half a save in the store
             raise
@@ -127,9 +141,7 @@ class Writer:
             results[index].created = op.created
             tx.locked |= self._lock_ids(op, after)
         self._locks.acquire(tx.key, tx.locked)
-        if own:
-            self._env.commit(tx, caller)
-        return results, tx
+        return True
 
     # --- staging: the new state of each record and the checks on it -------------------------------------------
     def _stage(
