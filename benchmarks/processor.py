@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from spy import profiling
 
 from bridge.catalog.snapshot import OrgSnapshot, write_snapshot
 from bridge.demo.dataset import demo_events
@@ -131,7 +132,7 @@ async def _accounted(port: int) -> float:
 
 
 async def processor(
-    bootstrap: str, source: str, prefix: str, *, count: int, org_dir: Path, log: Path
+    bootstrap: str, source: str, prefix: str, *, count: int, org_dir: Path, log: Path, profile: Path | None = None
 ) -> dict[str, float]:
     """Run a worker process over `source`; events/s from its first accounted event to its last."""
     port = _free_port()
@@ -152,12 +153,13 @@ async def processor(
         try:
             first, first_at, last = 0.0, 0.0, 0.0
             deadline = time.monotonic() + 600
-            while last < count and time.monotonic() < deadline:
-                assert worker.returncode is None, f"worker exited, see {log}"
-                last = await _accounted(port)
-                if last and not first:
-                    first, first_at = last, time.perf_counter()
-                await asyncio.sleep(0.05)
+            async with profiling(worker.pid, profile):
+                while last < count and time.monotonic() < deadline:
+                    assert worker.returncode is None, f"worker exited, see {log}"
+                    last = await _accounted(port)
+                    if last and not first:
+                        first, first_at = last, time.perf_counter()
+                    await asyncio.sleep(0.05)
             assert last >= count, f"only {last} of {count} accounted, see {log}"
             return {"events_per_s": (last - first) / (time.perf_counter() - first_at), "accounted": last}
         finally:
@@ -218,9 +220,9 @@ async def measure(bootstrap: str, args: argparse.Namespace, workdir: Path) -> di
         )
         await prepublish(bootstrap, source, args.events, run_id=prefix)
         bare_rounds.append(await passthrough(bootstrap, source, f"{prefix}.passthrough", args.events))
-        run = await processor(
-            bootstrap, source, prefix, count=args.events, org_dir=org_dir, log=workdir / f"worker-{round_}.log"
-        )
+        log = workdir / f"worker-{round_}.log"
+        profile = args.profile if round_ == 0 else None
+        run = await processor(bootstrap, source, prefix, count=args.events, org_dir=org_dir, log=log, profile=profile)
         proc_rounds.append(run["events_per_s"])
     bare, proc = statistics.median(bare_rounds), statistics.median(proc_rounds)
     return {
@@ -243,6 +245,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--profile", type=Path, default=None, help="write a py-spy flame graph of round 1 (SVG)")
     args = parser.parse_args()
     with broker() as bootstrap, tempfile.TemporaryDirectory() as tmp:
         result = asyncio.run(measure(bootstrap, args, Path(tmp)))

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from spy import profiling
 
 from bridge.config import KafkaSettings, Settings
 from bridge.demo.dataset import demo_events
@@ -42,8 +43,10 @@ def _chunks(items: list[CloudEvent], size: int) -> Iterator[list[CloudEvent]]:
         yield items[start : start + size]
 
 
-async def run_publisher(settings: Settings, events: list[CloudEvent], batch: int, topic: str) -> float:
-    async with Publisher(settings) as pub:
+async def run_publisher(
+    settings: Settings, events: list[CloudEvent], batch: int, topic: str, profile: Path | None = None
+) -> float:
+    async with Publisher(settings) as pub, profiling(os.getpid(), profile):
         await pub.publish(events[0], topic=topic)  # connect and fetch the topic's metadata before the clock
         started = time.perf_counter()
         for chunk in _chunks(events, batch):
@@ -92,7 +95,8 @@ async def measure(bootstrap: str, args: argparse.Namespace) -> dict[str, Any]:
     for round_no in range(args.rounds):
         suffix = f"{uuid.uuid4().hex[:8]}-{round_no}"
         bare.append(await run_bare(settings, events, args.batch, f"bench.bare.{suffix}"))
-        pub.append(await run_publisher(settings, events, args.batch, f"bench.publisher.{suffix}"))
+        profile = args.profile if round_no == 0 else None  # the Publisher's side of the first round
+        pub.append(await run_publisher(settings, events, args.batch, f"bench.publisher.{suffix}", profile))
         print(f"round {round_no + 1}: bare {bare[-1]:,.0f} ev/s, publisher {pub[-1]:,.0f} ev/s", flush=True)
     bare_eps, pub_eps = statistics.median(bare), statistics.median(pub)
     prepare_us = await measure_prepare(settings, events)
@@ -128,6 +132,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", type=Path, default=None, help="write a py-spy flame graph of the Publisher (SVG)")
     args = parser.parse_args()
     with broker() as bootstrap:
         result = asyncio.run(measure(bootstrap, args))

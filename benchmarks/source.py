@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from spy import profiling
 
 from bridge.config import KafkaSettings, Settings, SourceSettings, TopicSettings
 from bridge.emulator.pubsub_feed import PubSubFeed
@@ -186,11 +187,12 @@ def _child_main(settings_json: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def source_process(settings: Settings) -> AsyncIterator[asyncio.subprocess.Process]:
+async def source_process(settings: Settings, profile: Path | None = None) -> AsyncIterator[asyncio.subprocess.Process]:
     payload = settings.model_dump_json(include={"kafka", "topics", "source", "salesforce", "publisher"})
     proc = await asyncio.create_subprocess_exec(sys.executable, __file__, CHILD, payload)
     try:
-        yield proc
+        async with profiling(proc.pid, profile):
+            yield proc
     finally:
         if proc.returncode is None:
             proc.terminate()
@@ -222,7 +224,10 @@ async def measure_source(bootstrap: str, args: argparse.Namespace) -> dict[str, 
         settings = settings_for(bootstrap, server.target)
         topic = f"{settings.topics.cdc_prefix}Account"
         await ensure_topics(settings.kafka, [TopicSpec(topic, settings.topics.partitions, 1, {})])
-        async with Readable(bootstrap, topic, settings.topics.partitions) as readable, source_process(settings):
+        async with (
+            Readable(bootstrap, topic, settings.topics.partitions) as readable,
+            source_process(settings, args.profile),
+        ):
             warm_done = await readable.wait_for([event_id(n) for n in range(warmup)])
             burst_done = await readable.wait_for([event_id(n) for n in range(warmup, warmup + args.events)])
             appended: dict[str, float] = {}
@@ -307,6 +312,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--rate", type=int, default=1_000, help="changes per second in the latency phase")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the latency phase")
+    parser.add_argument("--profile", type=Path, default=None, help="write a py-spy flame graph of the source (SVG)")
     args = parser.parse_args()
     with broker() as bootstrap:
         result = asyncio.run(measure(bootstrap, args))
