@@ -79,8 +79,9 @@ async def prepublish(bootstrap: str, topic: str, count: int, run_id: str) -> Non
         await producer.stop()
 
 
-async def passthrough(bootstrap: str, source: str, sink: str, count: int) -> float:
-    """Consume, decode, produce (acks=all), commit; events/s from the first record consumed to the last acked."""
+async def passthrough(bootstrap: str, source: str, sink: str, count: int) -> dict[str, float]:
+    """Consume, decode, produce (acks=all), commit; events/s from the first record consumed to the last acked,
+    and this process's CPU time per event over the same span."""
     consumer = AIOKafkaConsumer(
         source,
         bootstrap_servers=bootstrap,
@@ -92,14 +93,15 @@ async def passthrough(bootstrap: str, source: str, sink: str, count: int) -> flo
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await consumer.start()
     await producer.start()
-    done, started = 0, None
+    done, started, cpu_started = 0, None, 0.0
     try:
         while done < count:
             batch = await consumer.getmany(timeout_ms=1_000, max_records=1_000)
             messages = [m for records in batch.values() for m in records]
             if not messages:
                 continue
-            started = started or time.perf_counter()
+            if started is None:
+                started, cpu_started = time.perf_counter(), time.process_time()
             futures = []
             for message in messages:
                 event = decode_kafka(message.key, message.value, message.headers)
@@ -110,10 +112,17 @@ async def passthrough(bootstrap: str, source: str, sink: str, count: int) -> flo
             await consumer.commit()
             done += len(messages)
         assert started is not None
-        return done / (time.perf_counter() - started)
+        cpu_us = (time.process_time() - cpu_started) / done * 1e6
+        return {"events_per_s": done / (time.perf_counter() - started), "cpu_us_per_event": cpu_us}
     finally:
         await consumer.stop()
         await producer.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -132,7 +141,15 @@ async def _accounted(port: int) -> float:
 
 
 async def processor(
-    bootstrap: str, source: str, prefix: str, *, count: int, org_dir: Path, log: Path, profile: Path | None = None
+    bootstrap: str,
+    source: str,
+    prefix: str,
+    *,
+    count: int,
+    org_dir: Path,
+    log: Path,
+    profile: Path | None = None,
+    repo: Path = REPO,
 ) -> dict[str, float]:
     """Run a worker process over `source`; events/s from its first accounted event to its last."""
     port = _free_port()
@@ -149,19 +166,22 @@ async def processor(
     }
     command = [sys.executable, "-m", "bridge.processor", "--org-dir", str(org_dir), "--metrics-port", str(port)]
     with log.open("wb") as out:
-        worker = await asyncio.create_subprocess_exec(*command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        env["PYTHONPATH"] = str(repo)  # the worker of this checkout, or of the one compared with
+        worker = await asyncio.create_subprocess_exec(*command, env=env, cwd=repo, stdout=out, stderr=subprocess.STDOUT)
         try:
-            first, first_at, last = 0.0, 0.0, 0.0
+            first, first_at, last, cpu_at = 0.0, 0.0, 0.0, 0.0
             deadline = time.monotonic() + 600
             async with profiling(worker.pid, profile):
                 while last < count and time.monotonic() < deadline:
                     assert worker.returncode is None, f"worker exited, see {log}"
                     last = await _accounted(port)
                     if last and not first:
-                        first, first_at = last, time.perf_counter()
+                        first, first_at, cpu_at = last, time.perf_counter(), cpu_seconds(worker.pid)
                     await asyncio.sleep(0.05)
             assert last >= count, f"only {last} of {count} accounted, see {log}"
-            return {"events_per_s": (last - first) / (time.perf_counter() - first_at), "accounted": last}
+            cpu_us = (cpu_seconds(worker.pid) - cpu_at) / (last - first) * 1e6
+            elapsed = time.perf_counter() - first_at
+            return {"events_per_s": (last - first) / elapsed, "accounted": last, "cpu_us_per_event": cpu_us}
         finally:
             worker.send_signal(signal.SIGTERM)
             try:
@@ -234,9 +254,36 @@ def org_snapshot(directory: Path) -> Path:
     return directory
 
 
+async def _compared(
+    bootstrap: str, source: str, args: argparse.Namespace, org_dir: Path, log: Path
+) -> dict[str, float]:
+    """The worker of another checkout (`--compare-with`) over the same input, with its own outputs."""
+    prefix = f"cmp-{uuid.uuid4().hex[:8]}"
+    await create_topics(bootstrap, f"{prefix}.rt", f"{prefix}.bulk", f"{prefix}.dlq")
+    run = await processor(
+        bootstrap, source, prefix, count=args.events, org_dir=org_dir, log=log, repo=args.compare_with
+    )
+    print(
+        f"  compared ({args.compare_with}): {run['events_per_s']:,.0f} ev/s, {run['cpu_us_per_event']:.0f} us CPU/event"
+    )
+    return run
+
+
+def _compare_summary(compared: list[dict[str, float]], proc_cpu: list[float]) -> dict[str, Any]:
+    if not compared:
+        return {}
+    cpu = statistics.median(run["cpu_us_per_event"] for run in compared)
+    return {
+        "compared_events_per_s": round(statistics.median(run["events_per_s"] for run in compared), 1),
+        "compared_cpu_us_per_event": round(cpu, 1),
+        "cpu_per_event_vs_compared": round(statistics.median(proc_cpu) / cpu, 3),
+    }
+
+
 async def measure(bootstrap: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     org_dir = org_snapshot(workdir / "org")
-    bare_rounds, proc_rounds = [], []
+    bare_rounds, proc_rounds, bare_cpu, proc_cpu = [], [], [], []
+    compared: list[dict[str, float]] = []
     for round_ in range(args.rounds):
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         source = f"{prefix}.domain"
@@ -244,11 +291,21 @@ async def measure(bootstrap: str, args: argparse.Namespace, workdir: Path) -> di
             bootstrap, source, f"{prefix}.passthrough", f"{prefix}.rt", f"{prefix}.bulk", f"{prefix}.dlq"
         )
         await prepublish(bootstrap, source, args.events, run_id=prefix)
-        bare_rounds.append(await passthrough(bootstrap, source, f"{prefix}.passthrough", args.events))
+        bare_run = await passthrough(bootstrap, source, f"{prefix}.passthrough", args.events)
+        bare_rounds.append(bare_run["events_per_s"])
+        bare_cpu.append(bare_run["cpu_us_per_event"])
         log = workdir / f"worker-{round_}.log"
         profile = args.profile if round_ == 0 else None
         run = await processor(bootstrap, source, prefix, count=args.events, org_dir=org_dir, log=log, profile=profile)
         proc_rounds.append(run["events_per_s"])
+        proc_cpu.append(run["cpu_us_per_event"])
+        if args.compare_with is not None:
+            compared.append(await _compared(bootstrap, source, args, org_dir, workdir / f"compared-{round_}.log"))
+        print(
+            f"round {round_ + 1}: bare {bare_rounds[-1]:,.0f} ev/s ({bare_cpu[-1]:.0f} us CPU/event), "
+            f"processor {proc_rounds[-1]:,.0f} ev/s ({proc_cpu[-1]:.0f} us CPU/event)",
+            flush=True,
+        )
     bare, proc = statistics.median(bare_rounds), statistics.median(proc_rounds)
     return {
         "events": args.events,
@@ -257,6 +314,11 @@ async def measure(bootstrap: str, args: argparse.Namespace, workdir: Path) -> di
         "bare_passthrough_events_per_s": round(bare, 1),
         "processor_events_per_s": round(proc, 1),
         "ratio": round(proc / bare, 3),
+        # CPU time per event of each side's process: far less disturbed by other load than events/s.
+        "bare_cpu_us_per_event": round(statistics.median(bare_cpu), 1),
+        "processor_cpu_us_per_event": round(statistics.median(proc_cpu), 1),
+        "cpu_ratio": round(statistics.median(bare_cpu) / statistics.median(proc_cpu), 3),
+        **_compare_summary(compared, proc_cpu),
         "bare_rounds": [round(r, 1) for r in bare_rounds],
         "processor_rounds": [round(r, 1) for r in proc_rounds],
         "core_us_per_event": round(core_cost(org_dir), 2),
@@ -271,6 +333,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--compare-with",
+        type=Path,
+        default=None,
+        help="a checkout of another commit: its worker runs in each round too",
+    )
     parser.add_argument("--profile", type=Path, default=None, help="write a py-spy flame graph of round 1 (SVG)")
     args = parser.parse_args()
     with broker() as bootstrap, tempfile.TemporaryDirectory() as tmp:
@@ -282,6 +350,8 @@ def main() -> None:
         f"bare passthrough: {result['bare_passthrough_events_per_s']:,.0f} events/s\n"
         f"processor:        {result['processor_events_per_s']:,.0f} events/s\n"
         f"ratio:            {result['ratio']:.2f} (aim >= 0.6)\n"
+        f"CPU per event:    bare {result['bare_cpu_us_per_event']:.0f} us, processor "
+        f"{result['processor_cpu_us_per_event']:.0f} us (ratio {result['cpu_ratio']:.2f})\n"
         f"core alone:       {result['core_us_per_event']:.1f} us/event (decode, map, dedupe, validate, route; no I/O)\n"
         f"dedupe table:     {state['mib_per_million_keys_with_last_values']:,.0f} MiB per million keys "
         f"({state['mib_per_million_keys_ids_version_hash_only']:,.0f} MiB without last values)   -> {RESULTS}"
