@@ -296,10 +296,13 @@ async def measure(bootstrap: str, args: argparse.Namespace, workdir: Path) -> di
         bare_cpu.append(bare_run["cpu_us_per_event"])
         log = workdir / f"worker-{round_}.log"
         profile = args.profile if round_ == 0 else None
+        compare_first = args.compare_with is not None and round_ % 2 == 1  # alternate who goes first
+        if compare_first:
+            compared.append(await _compared(bootstrap, source, args, org_dir, workdir / f"compared-{round_}.log"))
         run = await processor(bootstrap, source, prefix, count=args.events, org_dir=org_dir, log=log, profile=profile)
         proc_rounds.append(run["events_per_s"])
         proc_cpu.append(run["cpu_us_per_event"])
-        if args.compare_with is not None:
+        if args.compare_with is not None and not compare_first:
             compared.append(await _compared(bootstrap, source, args, org_dir, workdir / f"compared-{round_}.log"))
         print(
             f"round {round_ + 1}: bare {bare_rounds[-1]:,.0f} ev/s ({bare_cpu[-1]:.0f} us CPU/event), "
