@@ -29,6 +29,7 @@ import tempfile
 import time
 import tracemalloc
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,70 @@ async def _accounted(port: int) -> float:
     return sum(float(line.rpartition(" ")[2]) for line in text.splitlines() if line.startswith("bridge_events_total{"))
 
 
+def worker_env(bootstrap: str, source: str, prefix: str, repo: Path) -> dict[str, str]:
+    """The environment of a benchmark worker: its app id (consumer group) and outputs named by `prefix`."""
+    return {
+        **os.environ,
+        "BRIDGE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "BRIDGE_PROCESSOR__APP_ID": f"{prefix}-proc",
+        "BRIDGE_PROCESSOR__SOURCE_TOPICS": json.dumps([source]),
+        "BRIDGE_PROCESSOR__COALESCE_WINDOW_S": "0.1",
+        "BRIDGE_TOPICS__REALTIME": f"{prefix}.rt",
+        "BRIDGE_TOPICS__BULK": f"{prefix}.bulk",
+        "BRIDGE_TOPICS__DLQ": f"{prefix}.dlq",
+        "BRIDGE_TOPICS__PARTITIONS": str(PARTITIONS),
+        "PYTHONPATH": str(repo),  # the worker of this checkout, or of the one compared with
+    }
+
+
+@contextlib.asynccontextmanager
+async def workers(
+    env: dict[str, str], org_dir: Path, logs: list[Path], repo: Path
+) -> AsyncIterator[list[tuple[asyncio.subprocess.Process, int]]]:
+    """`len(logs)` worker processes of one group, each with its metrics port; stopped (SIGTERM) on exit."""
+    started: list[tuple[asyncio.subprocess.Process, int]] = []
+    with contextlib.ExitStack() as files:
+        try:
+            for log in logs:
+                port, out = _free_port(), files.enter_context(log.open("wb"))
+                command = [sys.executable, "-m", "bridge.processor", "--org-dir", str(org_dir)]
+                command += ["--metrics-port", str(port)]
+                process = await asyncio.create_subprocess_exec(
+                    *command, env=env, cwd=repo, stdout=out, stderr=subprocess.STDOUT
+                )
+                started.append((process, port))
+            yield started
+        finally:
+            for process, _ in started:
+                process.send_signal(signal.SIGTERM)
+            for process, _ in started:
+                try:
+                    await asyncio.wait_for(process.wait(), 60)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+
+
+async def rate(
+    procs: list[tuple[asyncio.subprocess.Process, int]], count: int, profile: Path | None
+) -> dict[str, float]:
+    """Events/s of the workers together from their first accounted event to the last of `count`, and their
+    CPU time per event over the same span."""
+    first, first_at, last, cpu_at = 0.0, 0.0, 0.0, 0.0
+    deadline = time.monotonic() + 600
+    async with profiling(procs[0][0].pid, profile):
+        while last < count and time.monotonic() < deadline:
+            assert all(p.returncode is None for p, _ in procs), "a worker exited, see its log"
+            last = sum([await _accounted(port) for _, port in procs])
+            if last and not first:
+                first, first_at = last, time.perf_counter()
+                cpu_at = sum(cpu_seconds(p.pid) for p, _ in procs)
+            await asyncio.sleep(0.05)
+    assert last >= count, f"only {last} of {count} accounted, see the worker logs"
+    cpu_us = (sum(cpu_seconds(p.pid) for p, _ in procs) - cpu_at) / (last - first) * 1e6
+    return {"events_per_s": (last - first) / (time.perf_counter() - first_at), "cpu_us_per_event": cpu_us}
+
+
 async def processor(
     bootstrap: str,
     source: str,
@@ -152,43 +217,63 @@ async def processor(
     repo: Path = REPO,
 ) -> dict[str, float]:
     """Run a worker process over `source`; events/s from its first accounted event to its last."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "BRIDGE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        "BRIDGE_PROCESSOR__APP_ID": f"{prefix}-proc",
-        "BRIDGE_PROCESSOR__SOURCE_TOPICS": json.dumps([source]),
-        "BRIDGE_PROCESSOR__COALESCE_WINDOW_S": "0.1",
-        "BRIDGE_TOPICS__REALTIME": f"{prefix}.rt",
-        "BRIDGE_TOPICS__BULK": f"{prefix}.bulk",
-        "BRIDGE_TOPICS__DLQ": f"{prefix}.dlq",
-        "BRIDGE_TOPICS__PARTITIONS": str(PARTITIONS),
+    async with workers(worker_env(bootstrap, source, prefix, repo), org_dir, [log], repo) as procs:
+        return await rate(procs, count, profile)
+
+
+async def _ready(logs: list[Path], timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not all("Worker]: Ready" in log.read_text(errors="replace") for log in logs):
+        assert time.monotonic() < deadline, f"workers not ready, see {logs}"
+        await asyncio.sleep(0.2)
+
+
+async def scaling_round(bootstrap: str, count: int, n: int, org_dir: Path, workdir: Path) -> dict[str, float]:
+    """`n` workers of one group, ready before the input is published, then timed over `count` events."""
+    prefix = f"scale{n}-{uuid.uuid4().hex[:8]}"
+    source = f"{prefix}.domain"
+    await create_topics(bootstrap, source, f"{prefix}.rt", f"{prefix}.bulk", f"{prefix}.dlq")
+    logs = [workdir / f"{prefix}-{i}.log" for i in range(n)]
+    async with workers(worker_env(bootstrap, source, prefix, REPO), org_dir, logs, REPO) as procs:
+        await _ready(logs)
+        await asyncio.sleep(3)  # the group settles: every worker has its partitions
+        before = machine_busy()
+        publishing = asyncio.create_task(prepublish(bootstrap, source, count, run_id=prefix))
+        result = await rate(procs, count, None)
+        await publishing
+        result["machine_cpu_busy_percent"] = machine_busy(before)[1]
+        return result
+
+
+def machine_busy(since: tuple[float, float] | None = None) -> tuple[float, float]:
+    """(busy, total) jiffies of all cores from /proc/stat; with `since`, (0, busy percent since then)."""
+    values = [float(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle, total = values[3] + values[4], sum(values)
+    if since is None:
+        return total - idle, total
+    busy, all_ = total - idle - since[0], total - since[1]
+    return 0.0, 100 * busy / all_ if all_ else 0.0
+
+
+async def scaling(bootstrap: str, args: argparse.Namespace, org_dir: Path, workdir: Path) -> dict[str, Any]:
+    """One worker, then two of one group, alternating over the rounds; medians and their ratio."""
+    runs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    for round_ in range(args.rounds):
+        for n in (1, 2) if round_ % 2 == 0 else (2, 1):
+            runs[n].append(await scaling_round(bootstrap, args.events, n, org_dir, workdir))
+            print(
+                f"  {n} worker(s): {runs[n][-1]['events_per_s']:,.0f} ev/s, "
+                f"machine {runs[n][-1]['machine_cpu_busy_percent']:.0f}% busy",
+                flush=True,
+            )
+    one, two = (statistics.median(r["events_per_s"] for r in runs[n]) for n in (1, 2))
+    return {
+        "one_worker_events_per_s": round(one, 1),
+        "two_workers_events_per_s": round(two, 1),
+        "scaling": round(two / one, 3),
+        "machine_cpu_busy_percent": {n: [round(r["machine_cpu_busy_percent"]) for r in runs[n]] for n in (1, 2)},
+        "cores": os.cpu_count(),
     }
-    command = [sys.executable, "-m", "bridge.processor", "--org-dir", str(org_dir), "--metrics-port", str(port)]
-    with log.open("wb") as out:
-        env["PYTHONPATH"] = str(repo)  # the worker of this checkout, or of the one compared with
-        worker = await asyncio.create_subprocess_exec(*command, env=env, cwd=repo, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            first, first_at, last, cpu_at = 0.0, 0.0, 0.0, 0.0
-            deadline = time.monotonic() + 600
-            async with profiling(worker.pid, profile):
-                while last < count and time.monotonic() < deadline:
-                    assert worker.returncode is None, f"worker exited, see {log}"
-                    last = await _accounted(port)
-                    if last and not first:
-                        first, first_at, cpu_at = last, time.perf_counter(), cpu_seconds(worker.pid)
-                    await asyncio.sleep(0.05)
-            assert last >= count, f"only {last} of {count} accounted, see {log}"
-            cpu_us = (cpu_seconds(worker.pid) - cpu_at) / (last - first) * 1e6
-            elapsed = time.perf_counter() - first_at
-            return {"events_per_s": (last - first) / elapsed, "accounted": last, "cpu_us_per_event": cpu_us}
-        finally:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(worker.wait(), 60)
-            except TimeoutError:
-                worker.kill()
-                await worker.wait()
 
 
 def core_cost(org_dir: Path, count: int = 20_000, batch: int = 1_000) -> float:
@@ -322,6 +407,7 @@ async def measure(bootstrap: str, args: argparse.Namespace, workdir: Path) -> di
         "processor_cpu_us_per_event": round(statistics.median(proc_cpu), 1),
         "cpu_ratio": round(statistics.median(bare_cpu) / statistics.median(proc_cpu), 3),
         **_compare_summary(compared, proc_cpu),
+        **({"two_workers": await scaling(bootstrap, args, org_dir, workdir)} if args.scaling else {}),
         "bare_rounds": [round(r, 1) for r in bare_rounds],
         "processor_rounds": [round(r, 1) for r in proc_rounds],
         "core_us_per_event": round(core_cost(org_dir), 2),
@@ -342,6 +428,7 @@ def main() -> None:
         default=None,
         help="a checkout of another commit: its worker runs in each round too",
     )
+    parser.add_argument("--scaling", action="store_true", help="also time one worker against two of one group")
     parser.add_argument("--profile", type=Path, default=None, help="write a py-spy flame graph of round 1 (SVG)")
     args = parser.parse_args()
     with broker() as bootstrap, tempfile.TemporaryDirectory() as tmp:
@@ -349,6 +436,12 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     state = result["dedupe_state"]
+    if "two_workers" in result:
+        two = result["two_workers"]
+        print(
+            f"scaling:          1 worker {two['one_worker_events_per_s']:,.0f} ev/s, 2 workers "
+            f"{two['two_workers_events_per_s']:,.0f} ev/s: x{two['scaling']:.2f} on {two['cores']} cores (aim >= 1.6)"
+        )
     print(
         f"bare passthrough: {result['bare_passthrough_events_per_s']:,.0f} events/s\n"
         f"processor:        {result['processor_events_per_s']:,.0f} events/s\n"
