@@ -2,7 +2,7 @@
 
 Through faust's `Producer.send` every record costs an aiokafka `send` (its own future, the partitioner, the
 accumulator) and faust's wrapper; the processor produces two records per event (the write and its key's
-changelog state), which made producing the largest cost after the pure core. Here the records of a call are
+changelog state), which took 6.4% of a worker's py-spy samples (3.8% this way). Here the records of a call are
 appended to one `BatchBuilder` per partition (in order, so per-key order holds) and each builder is handed to the
 producer whole. Keyed records without a partition go where the producer's default partitioner (murmur2, as the
 Java client) would put them, so parents and children still share a partition.
