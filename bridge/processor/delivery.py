@@ -63,12 +63,8 @@ class _Batches:
         if tp in self.open:
             await self.flush(tp)
         self.open[tp] = (self.kafka.create_batch(), [])
-        if not self.append(tp, index, record):
-            # Bigger than a whole batch: the producer's own path sends it or says why it cannot.
-            ack = await self.kafka.send(
-                tp[0], record.value, key=record.key, partition=tp[1], headers=list(record.headers)
-            )
-            self.sent.append((ack, [index]))
+        if not self.append(tp, index, record):  # an empty batch takes a record of any size: never lose one quietly
+            raise MessageSizeTooLargeError(f"a record of {_size(record)} bytes does not fit an empty batch")
 
 
 async def _partition(kafka: AIOKafkaProducer, record: Outbound, known: dict[str, list[int]]) -> int:

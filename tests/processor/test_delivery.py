@@ -100,3 +100,19 @@ async def test_a_record_for_a_partition_that_does_not_exist_fails_alone(
     assert errors[2] is None
     assert isinstance(errors[1], Exception)  # aiokafka: "Unrecognized partition"; `deliver` retries it
     assert sorted(k for _, k, _ in await _read(kafka_bootstrap, topic, 2)) == [b"a", b"c"]
+
+
+class _RefusingBuilder:
+    def append(self, **_: object) -> None:
+        return None  # as a closed or full builder answers
+
+
+class _KafkaWithRefusingBatches:
+    def create_batch(self) -> _RefusingBuilder:
+        return _RefusingBuilder()
+
+
+async def test_a_record_no_batch_takes_gets_an_error_rather_than_being_dropped() -> None:
+    records = [Outbound("t", b"k", b"v", (), 0)]
+    errors = await send_batched(_KafkaWithRefusingBatches(), records, max_record_bytes=1_000)
+    assert isinstance(errors[0], MessageSizeTooLargeError)
