@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+
+import regex
 
 from bridge.formula import dates, logic, numbers, text
 from bridge.formula.compiled import Builder, Checker, Compiled
@@ -26,7 +27,7 @@ def _regex(call: Call, args: list[Compiled], checker: Checker) -> Compiled:
         pattern = compile_java(literal.value)  # Java-only syntax is reported when the rule is compiled
         return Compiled(lambda context: pattern.fullmatch(subject(context) or "") is not None, BOOLEAN)
     dynamic = args[1].run
-    cache: dict[str, re.Pattern[str]] = {}
+    cache: dict[str, regex.Pattern[str]] = {}
 
     def run(context: FormulaContext) -> bool:
         source = dynamic(context) or ""
