@@ -96,9 +96,7 @@ _money = st.one_of(
 
 
 # Not generated: a scalar of another JSON type that converts cleanly ("12.5" for a currency, 5550100 for a phone).
-# The emulator converts it as it stores it; the pre-validator rejects it (INVALID_TYPE_ON_FIELD_IN_RECORD). Whether
-# Salesforce's REST deserializer converts such values is not settled in SALESFORCE.md; mapped records carry typed
-# values (the event schemas and mapping transforms see to it), so the two sides are not compared on it here.
+# Both sides read such values by one table of cases (tests/emulator/coercion_cases.py), checked on each side.
 
 
 def _optional(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
