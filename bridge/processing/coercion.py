@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +31,7 @@ _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 
 @dataclass(frozen=True, slots=True)
 class Coerced:
-    """The value the org stores (numbers as `Decimal`, datetimes in UTC, picklist values in their defined case)."""
+    """The value the org stores (numeric text as `Decimal`, datetimes in UTC, picklist values in their defined case)."""
 
     value: Any
 
@@ -54,6 +54,8 @@ def _number(value: Any) -> Decimal | None:
 
 
 def _as_number(meta: FieldMeta, value: Any) -> Coerced | Refused:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Coerced(value)  # a JSON number is read as it is (the formula engine reads it exactly)
     number = _number(value)
     return Refused("expects a number") if number is None else Coerced(number)
 
@@ -75,28 +77,23 @@ def _as_boolean(meta: FieldMeta, value: Any) -> Coerced | Refused:
     return Refused("expects true or false") if found is None else Coerced(found)
 
 
-def _moment(value: Any) -> tuple[re.Match[str], datetime] | None:
+def _moment(value: Any) -> tuple[str, datetime] | None:
+    """The date as written and the moment in UTC (a date alone is midnight UTC, no zone is UTC)."""
     match = _DATETIME.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         return None
+    fraction = match["f"]
+    text = value if fraction is None or len(fraction) <= 6 else value.replace(fraction, fraction[:6], 1)
     try:
-        day = date.fromisoformat(match["date"])
-        if match["h"] is None:
-            return match, datetime(day.year, day.month, day.day, tzinfo=UTC)
-        fraction = int((match["f"] or "0").ljust(6, "0")[:6])
-        local = datetime(day.year, day.month, day.day, int(match["h"]), int(match["m"]), int(match["s"]), fraction)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    zone = match["zone"] or "Z"
-    offset = (
-        timedelta(0) if zone == "Z" else int(zone[0] + "1") * timedelta(hours=int(zone[1:3]), minutes=int(zone[-2:]))
-    )
-    return match, local.replace(tzinfo=timezone(offset)).astimezone(UTC)
+    return match["date"], moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
 
 
 def _as_date(meta: FieldMeta, value: Any) -> Coerced | Refused:
     found = _moment(value)
-    return Refused("expects a date (YYYY-MM-DD)") if found is None else Coerced(found[0]["date"])
+    return Refused("expects a date (YYYY-MM-DD)") if found is None else Coerced(found[0])
 
 
 def _as_datetime(meta: FieldMeta, value: Any) -> Coerced | Refused:
@@ -116,7 +113,7 @@ def _as_text(meta: FieldMeta, value: Any) -> Coerced | Refused:
 
 def _as_picklist(meta: FieldMeta, value: Any) -> Coerced | Refused:
     text = _as_text(meta, value)
-    if isinstance(text, Refused) or not meta.restricted_picklist:
+    if isinstance(text, Refused) or not meta.restricted_picklist or text.value in meta.picklist_values:
         return text
     defined = {v.casefold(): v for v in meta.picklist_values}
     parts = text.value.split(";") if meta.type == "multipicklist" else [text.value]

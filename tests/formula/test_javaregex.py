@@ -105,3 +105,9 @@ def test_pattern_from_a_field_is_compiled_at_run_time() -> None:
     assert formula.evaluate(FormulaContext({"Name": "abd", "Description": "[a-c]+"})) is False
     with pytest.raises(NotEvaluable):
         formula.evaluate(FormulaContext({"Name": "abc", "Description": r"\b{g}"}))
+
+
+def test_a_pattern_that_backtracks_without_end_is_not_evaluable_and_does_not_stall() -> None:
+    formula = compile_formula(r'REGEX(Name, "(a|aa)+b")', {"Name": "string"})
+    with pytest.raises(NotEvaluable, match="took over"):
+        formula.evaluate(FormulaContext({"Name": "a" * 60}))
