@@ -12,7 +12,6 @@ and for the few constructs with no translation (`\\b{g}`, `(?c)` canonical equiv
 from __future__ import annotations
 
 import functools
-import unicodedata
 from collections.abc import Callable
 
 import regex
@@ -20,6 +19,7 @@ import regex
 from bridge.formula import javaclass
 from bridge.formula import javasets as sets
 from bridge.formula.errors import NotEvaluable
+from bridge.formula.javaescapes import CodePointEscapes
 
 _TERMINATORS = r"[\n\r\x85\u2028\u2029]"
 _FLAG_LETTERS = frozenset("idmsuxU")
@@ -27,6 +27,9 @@ _SIMPLE = {"a": 0x07, "e": 0x1B, "f": 0x0C, "n": 0x0A, "r": 0x0D, "t": 0x09}
 _SETS = {"d": sets.escape_digit, "w": sets.escape_word, "s": sets.escape_space}
 _FIXED_SETS = {"h": sets.HORIZONTAL, "v": sets.VERTICAL}
 _REFERENCE = regex.compile("\x00([0-9]+)\x00")
+_COUNTED = regex.compile(r"\{([0-9]+)(,([0-9]*))?\}")
+_GROUP_NAME = regex.compile(r"[A-Za-z][A-Za-z0-9]*>")
+_REFERENCE_NAME = regex.compile(r"<([A-Za-z][A-Za-z0-9]*)>")
 
 
 def remove_quoting(pattern: str) -> str:
@@ -52,7 +55,7 @@ def _quoted(c: str) -> str:
     return f"\\x{{{ord(c):x}}}" if c.isascii() else c
 
 
-class Parser:
+class Parser(CodePointEscapes):
     """One pass over a Java pattern with Java's cursor primitives (`peek`, `next`, `read`, `unread`)."""
 
     def __init__(self, pattern: str) -> None:
@@ -91,9 +94,6 @@ class Parser:
 
     def has(self, flag: str) -> bool:
         return flag in self.flags or (flag == "u" and "U" in self.flags)
-
-    def error(self, what: str) -> NotEvaluable:
-        return NotEvaluable(f"REGEX(): {self.pattern!r} is not a valid Java pattern: {what}")
 
     def unsupported(self, what: str) -> NotEvaluable:
         return NotEvaluable(f"REGEX(): {what} in {self.pattern!r} has no translation")
@@ -170,7 +170,7 @@ class Parser:
         return f"(?:{atom}){quantifier}"
 
     def counted(self) -> str:
-        match = regex.compile(r"\{([0-9]+)(,([0-9]*))?\}").match(self.text, self.cursor)
+        match = _COUNTED.match(self.text, self.cursor)
         if not self.at(self.cursor + 1).isdigit() or not self.at(self.cursor + 1).isascii():
             raise self.error("illegal repetition")
         if match is None:
@@ -242,7 +242,7 @@ class Parser:
         return self.inline_flags()
 
     def named_group(self) -> str:
-        match = regex.compile(r"[A-Za-z][A-Za-z0-9]*>").match(self.text, self.cursor)
+        match = _GROUP_NAME.match(self.text, self.cursor)
         if match is None:
             raise self.error("a group name must be a Latin letter followed by letters or digits")
         name = match.group()[:-1]
@@ -328,7 +328,7 @@ class Parser:
         return self.caseless_reference(f"\x00{number}\x00")
 
     def named_reference(self) -> str:
-        match = regex.compile(r"<([A-Za-z][A-Za-z0-9]*)>").match(self.text, self.cursor)
+        match = _REFERENCE_NAME.match(self.text, self.cursor)
         if match is None:
             raise self.error("\\k is not followed by '<' and a group name")
         if match.group(1) not in self.names:
@@ -340,49 +340,6 @@ class Parser:
         if not self.has("i"):
             return reference
         return f"(?i-f:{reference})" if self.has("u") else f"(?ia-f:{reference})"
-
-    def octal(self) -> int:
-        match = regex.compile("[0-3][0-7]{2}|[0-7]{1,2}").match(self.text, self.cursor)
-        if match is None:
-            raise self.error("illegal octal escape sequence")
-        self.cursor = match.end()
-        return int(match.group(), 8)
-
-    def hexadecimal(self) -> int:
-        match = regex.compile(r"[0-9a-fA-F]{2}|\{([0-9a-fA-F]+)\}").match(self.text, self.cursor)
-        if match is None or int(match.group(1) or match.group(), 16) > 0x10FFFF:
-            raise self.error("illegal hexadecimal escape sequence")
-        self.cursor = match.end()
-        return int(match.group(1) or match.group(), 16)
-
-    def unicode_escape(self) -> int:
-        match = regex.compile("[0-9a-fA-F]{4}").match(self.text, self.cursor)
-        if match is None:
-            raise self.error("illegal Unicode escape sequence")
-        self.cursor = match.end()
-        code = int(match.group(), 16)
-        low = regex.compile(r"\\u(d[c-f][0-9a-f]{2})", regex.IGNORECASE).match(self.text, self.cursor)
-        if 0xD800 <= code <= 0xDBFF and low:
-            self.cursor = low.end()
-            return 0x10000 + ((code - 0xD800) << 10) + (int(low.group(1), 16) - 0xDC00)
-        return code
-
-    def control(self) -> int:
-        if self.cursor >= len(self.text):
-            raise self.error("illegal control escape sequence")
-        self.cursor += 1
-        return ord(self.text[self.cursor - 1]) ^ 64
-
-    def named_character(self) -> int:
-        end = self.text.find("}", self.cursor)
-        if self.at(self.cursor) != "{" or end < 0:
-            raise self.error("illegal character name escape sequence")
-        name = self.text[self.cursor + 1 : end]
-        self.cursor = end + 1
-        try:
-            return ord(unicodedata.lookup(name.strip()))
-        except KeyError:
-            raise self.error(f"unknown character name [{name}]") from None
 
 
 def translate(pattern: str) -> str:
