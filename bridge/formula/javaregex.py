@@ -26,6 +26,7 @@ _FLAG_LETTERS = frozenset("idmsuxU")
 _SIMPLE = {"a": 0x07, "e": 0x1B, "f": 0x0C, "n": 0x0A, "r": 0x0D, "t": 0x09}
 _SETS = {"d": sets.escape_digit, "w": sets.escape_word, "s": sets.escape_space}
 _FIXED_SETS = {"h": sets.HORIZONTAL, "v": sets.VERTICAL}
+_LINEBREAK = rf"(?:\r\n|{sets.VERTICAL})"
 _REFERENCE = regex.compile("\x00([0-9]+)\x00")
 _COUNTED = regex.compile(r"\{([0-9]+)(,([0-9]*))?\}")
 _GROUP_NAME = regex.compile(r"[A-Za-z][A-Za-z0-9]*>")
@@ -163,6 +164,9 @@ class Parser(CodePointEscapes):
             self.next()
         else:
             return atom
+        if atom.endswith(_LINEBREAK + ")") and atom[: -len(_LINEBREAK) - 1] in ("(", "(?:") or atom == _LINEBREAK:
+            # Java matches a quantified \R (alone or alone in a group) as a unit: it never gives back \r\n's \n
+            atom = atom.replace(_LINEBREAK, f"(?>{_LINEBREAK})")
         mode = self.peek()
         if mode in ("?", "+"):
             self.next()
@@ -306,13 +310,15 @@ class Parser(CodePointEscapes):
         return self.node_escape(char)
 
     def node_escape(self, char: str) -> str:
-        nodes = {"A": r"\A", "G": r"\G", "z": r"\Z", "X": r"\X", "R": rf"(?:\r\n|{sets.VERTICAL})"}
+        nodes = {"A": r"\A", "G": r"\G", "z": r"\Z", "X": r"\X", "R": _LINEBREAK}
         if char in nodes:
             return nodes[char]
         if char == "Z":
             return self.dollar(multiline=False)
         if char in ("b", "B"):
-            if char == "b" and self.at(self.cursor) == "{":
+            if char == "b" and self.text.startswith("{g", self.cursor):
+                if self.at(self.cursor + 2) != "}":
+                    raise self.error("illegal/unsupported escape sequence \\b{g")
                 raise self.unsupported("the grapheme boundary \\b{g}")
             return self.boundary(negate=char == "B")
         if char.isdigit():

@@ -112,6 +112,8 @@ PATTERNS: tuple[str, ...] = (
     r"[\d\s]+|\D\S",
     r"\Bb\B.*|.*\bb",
     r"\p{Lt}\p{Ll}+",
+    r"\R\n|(?:\R){2}|\R+\s",  # a quantified \R never gives back the \n of \r\n; a bare one does
+    r"\b{2}.*",  # a quantified boundary, not \b{g}
     # patterns Java refuses (both sides must refuse)
     r"(unclosed",
     r"[a-z",
@@ -161,6 +163,7 @@ TEXTS: tuple[str, ...] = (
     "https://example.com/path?q=1",
     "a\nb",
     "a\r\nb",
+    "\r\n",
     "line\n",
     "tab\there",
     "a\u2028b",

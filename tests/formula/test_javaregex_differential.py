@@ -17,6 +17,7 @@ from bridge.formula.javaregex import compile_java
 from tests.formula.regex_corpus import PATTERNS, TEXTS
 
 _JUDGE = Path(__file__).parent / "java" / "RegexJudge.java"
+_JAVA_SAYS = {"1": "matches", "0": "does not match", "X": "fails while matching"}
 
 
 def _encode(kind: str, text: str) -> str:
@@ -24,7 +25,7 @@ def _encode(kind: str, text: str) -> str:
 
 
 def java_verdicts(patterns: tuple[str, ...], texts: tuple[str, ...]) -> list[str]:
-    """One line per pattern: "E <reason>" when Java refuses it, else a 0/1 per text."""
+    """One line per pattern: "E <reason>" when Java refuses it, else a 0/1 per text (X: the JDK failed matching)."""
     lines = [_encode("P", p) for p in patterns] + [_encode("T", t) for t in texts]
     done = subprocess.run(
         ["java", str(_JUDGE)],
@@ -63,7 +64,7 @@ def disagreements(patterns: tuple[str, ...], texts: tuple[str, ...]) -> tuple[li
             found.append(f"{pattern!r}: not evaluable by the bridge ({ours[2:]})")
             continue
         found += [
-            f"{pattern!r} on {text!r}: Java {'matches' if j == '1' else 'does not match'}, the bridge the opposite"
+            f"{pattern!r} on {text!r}: Java {_JAVA_SAYS[j]}, the bridge {'matches' if o == '1' else 'does not match'}"
             for text, j, o in zip(texts, java, ours, strict=True)
             if j != o
         ]

@@ -1,6 +1,6 @@
 // Judges each pattern against each text with java.util.regex, as Salesforce's REGEX() does: Pattern.matches.
 // Input lines: "P <hex code points>" or "T <hex code points>" (space separated; an empty list is the empty string).
-// Output: one line per pattern, in order: "E <message>" when Java refuses the pattern, else one 0/1 per text.
+// Output: one line per pattern, in order: "E <message>" when Java refuses the pattern, else one 0/1/X per text.
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
@@ -16,6 +16,15 @@ public class RegexJudge {
             if (!hex.isEmpty()) out.appendCodePoint(Integer.parseInt(hex, 16));
         }
         return out.toString();
+    }
+
+    // 'X' when the JDK itself fails while matching (a RuntimeException or a stack overflow on deep backtracking)
+    static char judge(Pattern pattern, String text) {
+        try {
+            return pattern.matcher(text).matches() ? '1' : '0';
+        } catch (RuntimeException | StackOverflowError e) {
+            return 'X';
+        }
     }
 
     public static void main(String[] args) throws Exception {
@@ -35,7 +44,7 @@ public class RegexJudge {
                 out.append("E ").append(e.getDescription().replace('\n', ' ')).append('\n');
                 continue;
             }
-            for (String text : texts) out.append(pattern.matcher(text).matches() ? '1' : '0');
+            for (String text : texts) out.append(judge(pattern, text));
             out.append('\n');
         }
         System.out.print(out);
