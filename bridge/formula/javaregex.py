@@ -164,7 +164,7 @@ class Parser(CodePointEscapes):
             self.next()
         else:
             return atom
-        if atom.endswith(_LINEBREAK + ")") and atom[: -len(_LINEBREAK) - 1] in ("(", "(?:") or atom == _LINEBREAK:
+        if (atom.endswith(_LINEBREAK + ")") and atom[: -len(_LINEBREAK) - 1] in ("(", "(?:")) or atom == _LINEBREAK:
             # Java matches a quantified \R (alone or alone in a group) as a unit: it never gives back \r\n's \n
             atom = atom.replace(_LINEBREAK, f"(?>{_LINEBREAK})")
         mode = self.peek()
