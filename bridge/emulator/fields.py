@@ -9,18 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from bridge.emulator.ids import normalize_id
 from bridge.emulator.profile import FieldSpec, ObjectSpec
 from bridge.emulator.results import SaveError
+from bridge.emulator.values import NUMBER_TYPES, READERS, TEXT_TYPES, Unreadable, canonical_picklist
 
-_TEXT = {"string", "textarea", "phone", "url", "email", "picklist", "multipicklist", "combobox", "encryptedstring"}
-_NUMBER = {"double", "currency", "percent"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(slots=True)
@@ -88,37 +85,25 @@ def _type_error(fspec: FieldSpec, value: Any) -> SaveError:
     )
 
 
-def _check_value(fspec: FieldSpec, value: Any) -> SaveError | None:  # noqa: PLR0911 - one branch per type family
+def _check_value(fspec: FieldSpec, value: Any) -> SaveError | None:
     if value is None or (value == "" and fspec.type != "boolean"):
         return None
-    kind = fspec.type
-    if kind in _TEXT:
-        return _check_text(fspec, value)
-    if kind in _NUMBER or kind == "int":
-        return _check_range(fspec, value) if _is_numeric(kind, value) else _type_error(fspec, value)
-    if kind == "boolean":
-        return None if isinstance(value, bool) else _type_error(fspec, value)
-    if kind == "date":
-        return None if _parses(value, _parse_date) else _type_error(fspec, value)
-    if kind == "datetime":
-        return None if _parses(value, _parse_datetime) else _type_error(fspec, value)
-    if kind in {"reference", "id"} and (not isinstance(value, str) or normalize_id(value) is None):
+    try:
+        stored = coerce(fspec, value)
+    except Unreadable:
+        return _type_error(fspec, value)
+    if fspec.type in NUMBER_TYPES or fspec.type == "int":
+        return _check_range(fspec, stored)
+    if fspec.type in TEXT_TYPES or fspec.type in {"picklist", "multipicklist"}:
+        return _check_text(fspec, stored)
+    if fspec.type in {"reference", "id"} and (not isinstance(value, str) or normalize_id(value) is None):
         return SaveError("MALFORMED_ID", f"{fspec.label}: id value of incorrect type: {value}", (fspec.name,))
     return None
 
 
-def _is_numeric(kind: str, value: Any) -> bool:
-    """A JSON number (or numeric string) for the field; an `int` field takes no fraction (2.5 is not truncated)."""
-    if isinstance(value, bool):
-        return False
-    if kind == "int":
-        return isinstance(value, int) or _parses(value, int)
-    return isinstance(value, int | float) or _parses_number(value)
-
-
-def _check_range(fspec: FieldSpec, value: Any) -> SaveError | None:
+def _check_range(fspec: FieldSpec, value: float) -> SaveError | None:
     """A number with more integer digits than `precision - scale` allows does not fit the field."""
-    if (fspec.type not in _NUMBER and fspec.type != "int") or fspec.precision <= 0:
+    if fspec.precision <= 0:
         return None
     magnitude = abs(Decimal(str(value)))  # exact for large integers, where a float would round
     integer_digits = len(str(int(magnitude))) if magnitude >= 1 else 0
@@ -131,69 +116,38 @@ def _check_range(fspec: FieldSpec, value: Any) -> SaveError | None:
     )
 
 
-def _check_text(fspec: FieldSpec, value: Any) -> SaveError | None:
-    text = value if isinstance(value, str) else str(value)
+def _check_text(fspec: FieldSpec, text: str) -> SaveError | None:
     if fspec.length and len(text) > fspec.length:
         return SaveError(
             "STRING_TOO_LONG",
             f"{fspec.label}: data value too large: {text[:60]} (max length={fspec.length})",
             (fspec.name,),
         )
-    if fspec.type == "picklist" and fspec.restricted and text not in fspec.picklist:
-        return SaveError(
-            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-            f"{fspec.label}: bad value for restricted picklist field: {text}",
-            (fspec.name,),
-        )
+    if fspec.type in {"picklist", "multipicklist"} and fspec.restricted:
+        _, unknown = canonical_picklist(text, fspec.picklist, multi=fspec.type == "multipicklist")
+        if unknown:
+            return SaveError(
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"{fspec.label}: bad value for restricted picklist field: {unknown[0]}",
+                (fspec.name,),
+            )
     if fspec.type == "email" and not _EMAIL.match(text):
         return SaveError("INVALID_EMAIL_ADDRESS", f"{fspec.label}: invalid email address: {text}", (fspec.name,))
     return None
 
 
-def _parse_date(text: str) -> date:
-    # Salesforce takes YYYY-MM-DD only; Python 3.11's fromisoformat would also take 20261231 and 2026-W53-4.
-    if not _DATE.fullmatch(text):
-        raise ValueError(f"not YYYY-MM-DD: {text!r}")
-    return date.fromisoformat(text)
-
-
-def _parse_datetime(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00").replace("+0000", "+00:00"))
-
-
-def _parses(value: Any, parse: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        parse(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _parses_number(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
 def coerce(fspec: FieldSpec, value: Any) -> Any:
-    """The stored form of an already-checked value: numbers as numbers, ids in 18-character form, '' as null."""
+    """The stored form of a value (see `values`): numbers as numbers, datetimes in UTC, ids in 18-character form,
+    restricted picklist values in their defined case, '' as null; raises `Unreadable` for what the org refuses."""
     if value is None or (value == "" and fspec.type != "boolean"):
         return None
-    if fspec.type == "int":
-        return int(float(value))
-    if fspec.type in _NUMBER:
-        return float(value)
     if fspec.type in {"reference", "id"}:
-        return normalize_id(value)
-    if fspec.type in _TEXT and not isinstance(value, str):
-        return str(value)
-    return value
+        return normalize_id(value) if isinstance(value, str) else value
+    reader = READERS.get(fspec.type)
+    stored = value if reader is None else reader(value)
+    if fspec.type in {"picklist", "multipicklist"} and fspec.restricted:
+        stored, _ = canonical_picklist(stored, fspec.picklist, multi=fspec.type == "multipicklist")
+    return stored
 
 
 def missing_required(spec: ObjectSpec, record: Mapping[str, Any]) -> SaveError | None:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
+from bridge.processing.coercion import Refused, coerce
 from bridge.processing.metadata import (
     INTEGER_TYPES,
     NUMBER_TYPES,
-    TEXT_TYPES,
     FieldMeta,
     SObjectMeta,
     ValidationRuleMeta,
@@ -87,62 +86,11 @@ class ValidationResult:
         return not self.violations
 
 
-def _is_iso(value: str, kind: type[date]) -> bool:
-    try:
-        if kind is datetime:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
-        else:
-            date.fromisoformat(value)
-    except ValueError:
-        return False
-    return kind is datetime or len(value) == 10
-
-
 def _number_fits(meta: FieldMeta, value: Any) -> bool:
     if meta.precision <= 0:
         return True
     integer_digits = len(str(abs(int(value)))) if abs(value) >= 1 else 0
     return integer_digits <= meta.precision - meta.scale
-
-
-def _is_text(value: Any) -> str | None:
-    return None if isinstance(value, str) else "expects text"
-
-
-def _is_boolean(value: Any) -> str | None:
-    return None if isinstance(value, bool) else "expects true or false"
-
-
-def _is_integer(value: Any) -> str | None:
-    return None if isinstance(value, int) and not isinstance(value, bool) else "expects an integer"
-
-
-def _is_number(value: Any) -> str | None:
-    return None if isinstance(value, int | float) and not isinstance(value, bool) else "expects a number"
-
-
-def _is_date(value: Any) -> str | None:
-    return None if isinstance(value, str) and _is_iso(value, date) else "expects a date (YYYY-MM-DD)"
-
-
-def _is_datetime(value: Any) -> str | None:
-    return None if isinstance(value, str) and _is_iso(value, datetime) else "expects an ISO 8601 datetime"
-
-
-# One checker per describe type, looked up once per value (a dispatch table, not an if chain).
-_TYPE_CHECKS: dict[str, Callable[[Any], str | None]] = {
-    **dict.fromkeys(TEXT_TYPES | {"picklist", "multipicklist", "reference"}, _is_text),
-    "boolean": _is_boolean,
-    **dict.fromkeys(INTEGER_TYPES, _is_integer),
-    **dict.fromkeys(NUMBER_TYPES, _is_number),
-    "date": _is_date,
-    "datetime": _is_datetime,
-}
-
-
-def _type_error(meta: FieldMeta, value: Any) -> str | None:
-    check = _TYPE_CHECKS.get(meta.type)
-    return None if check is None else check(value)
 
 
 def _picklist_error(meta: FieldMeta, value: str) -> Violation | None:
@@ -160,16 +108,8 @@ def _picklist_error(meta: FieldMeta, value: str) -> Violation | None:
     )
 
 
-def check_value(meta: FieldMeta, value: Any) -> Violation | None:  # noqa: PLR0911 - one check per kind
-    """Layer 1 for one present field: writeable, type, length, picklist, number range, email, id shape."""
-    if meta.calculated or not (meta.createable or meta.updateable):
-        return Violation("INVALID_FIELD_FOR_INSERT_UPDATE", f"{meta.name} is not writeable", "field", meta.name)
-    if value is None or (value == "" and meta.type != "boolean"):
-        # The REST API stores "" as null; the required-field check treats it as missing, too.
-        return None
-    type_error = _type_error(meta, value)
-    if type_error is not None:
-        return Violation("INVALID_TYPE_ON_FIELD_IN_RECORD", f"{meta.name}: {type_error}", "field", meta.name)
+def _constraint_error(meta: FieldMeta, value: Any) -> Violation | None:
+    """Length, picklist, number range, email and id shape of a value already read as the org reads it."""
     if isinstance(value, str) and meta.length and len(value) > meta.length:
         message = f"{meta.name}: data value too large (max length={meta.length})"
         return Violation("STRING_TOO_LONG", message, "field", meta.name)
@@ -182,6 +122,24 @@ def check_value(meta: FieldMeta, value: Any) -> Violation | None:  # noqa: PLR09
     if meta.type == "reference" and not _SALESFORCE_ID.fullmatch(value):
         return Violation("MALFORMED_ID", f"{meta.name}: not a Salesforce Id", "field", meta.name)
     return None
+
+
+def read_value(meta: FieldMeta, value: Any) -> tuple[Any, Violation | None]:
+    """Layer 1 for one present field: the value as the org will hold it (see `coercion`), and what it refuses."""
+    if meta.calculated or not (meta.createable or meta.updateable):
+        return value, Violation("INVALID_FIELD_FOR_INSERT_UPDATE", f"{meta.name} is not writeable", "field", meta.name)
+    if value is None or (value == "" and meta.type != "boolean"):
+        # The REST API stores "" as null; the required-field check treats it as missing, too.
+        return None, None
+    read = coerce(meta, value)
+    if isinstance(read, Refused):
+        return value, Violation("INVALID_TYPE_ON_FIELD_IN_RECORD", f"{meta.name}: {read.reason}", "field", meta.name)
+    return read.value, _constraint_error(meta, read.value)
+
+
+def check_value(meta: FieldMeta, value: Any) -> Violation | None:
+    """Layer 1 for one present field: writeable, type, length, picklist, number range, email, id shape."""
+    return read_value(meta, value)[1]
 
 
 def _check_parent(sobject: SObjectMeta, name: str, value: Any, objects: Mapping[str, SObjectMeta]) -> Violation | None:
@@ -203,17 +161,28 @@ def check_fields(
     sobject: SObjectMeta, fields: Mapping[str, Any], *, is_new: bool, objects: Mapping[str, SObjectMeta]
 ) -> list[Violation]:
     """Layer 1 for a whole record; required fields: all of them on an insert (`is_new`), cleared ones on an update."""
+    return read_fields(sobject, fields, is_new=is_new, objects=objects)[0]
+
+
+def read_fields(
+    sobject: SObjectMeta, fields: Mapping[str, Any], *, is_new: bool, objects: Mapping[str, SObjectMeta]
+) -> tuple[list[Violation], dict[str, Any]]:
+    """`check_fields`, and the record's values as the org will hold them (what validation rules see)."""
     violations: list[Violation] = []
+    typed: dict[str, Any] = {}
     for name, value in fields.items():
         meta = sobject.fields.get(name)
-        found = _check_parent(sobject, name, value, objects) if meta is None else check_value(meta, value)
+        if meta is None:
+            found, typed[name] = _check_parent(sobject, name, value, objects), value
+        else:
+            typed[name], found = read_value(meta, value)
         if found is not None:
             violations.append(found)
     missing = _missing_required(sobject, fields, is_new=is_new)
     if missing:
         message = f"Required fields are missing: [{', '.join(missing)}]"
         violations.append(Violation("REQUIRED_FIELD_MISSING", message, "field", missing[0]))
-    return violations
+    return violations, typed
 
 
 def _missing_required(sobject: SObjectMeta, fields: Mapping[str, Any], *, is_new: bool) -> list[str]:
@@ -259,8 +228,8 @@ class Validator:
         if sobject is None:
             message = f"sObject type '{record.sobject}' is not supported"
             return ValidationResult((Violation("INVALID_TYPE", message, "field"),))
-        violations = check_fields(sobject, record.fields, is_new=is_new, objects=self.objects)
-        after = {**(prior or {}), **record.fields} if not is_new else dict(record.fields)
+        violations, typed = read_fields(sobject, record.fields, is_new=is_new, objects=self.objects)
+        after = {**(prior or {}), **typed} if not is_new else typed
         skipped: list[NotEvaluated] = []
         for rule in self.rules.get(record.sobject, ()):
             if not rule.meta.active:

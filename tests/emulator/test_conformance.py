@@ -384,3 +384,43 @@ async def test_platform_events_over_collections_and_composite(server: EmulatorSe
     assert [item["errors"][0]["statusCode"] for item in collection] == ["OPERATION_ENQUEUED"] * 3
     assert composed["compositeResponse"][0]["body"]["errors"][0]["statusCode"] == "OPERATION_ENQUEUED"
     assert server.org.feed.count("/event/Order_Event__e") == 4
+
+
+async def test_loose_json_values_are_read_as_the_org_reads_them(server: EmulatorServer) -> None:
+    """Object Reference, "Primitive Data Types": "Boolean fields have one of these values: true (or 1), or false
+    (or 0)", and date fields "contain no time value". Salesforce Help 000385689: "Salesforce does not round values
+    provided through the API. If you insert or update a value like $1.234, it will be stored exactly as entered,
+    regardless of the field's decimal setting." A numeric string converts, and a restricted picklist's value in
+    another case is stored in the defined case (the docs are silent: chosen, see tests/emulator/coercion_cases.py).
+    """
+    sent = {"Name": "INV-L1", "Amount__c": "1.234", "Paid__c": "true", "Status__c": "paid", "Due_Date__c": "2026-12-31"}
+
+    def work(sf: Salesforce) -> tuple[Any, Any]:
+        created = sf.Invoice__c.create(sent)
+        sf.Invoice__c.update(created["id"], {"Paid__c": 0, "Due_Date__c": "2027-01-15T09:00:00Z"})
+        return created, sf.Invoice__c.get(created["id"])
+
+    created, stored = await run(server, work)
+    assert created["success"] is True
+    assert (stored["Amount__c"], stored["Status__c"]) == (1.234, "Paid")  # not rounded to the field's scale 2
+    assert (stored["Paid__c"], stored["Due_Date__c"]) == (False, "2027-01-15")
+
+
+async def test_values_the_org_cannot_read_are_refused_through_simple_salesforce(server: EmulatorServer) -> None:
+    """A value that is none of a checkbox's documented values ("true (or 1), or false (or 0)", Object Reference,
+    "Primitive Data Types") or no number for a currency field fails deserializing the body (JSON_PARSER_ERROR);
+    a value with more integer digits than precision - scale is NUMBER_OUTSIDE_VALID_RANGE."""
+
+    def attempt(fields: dict[str, Any]) -> Callable[[Salesforce], str]:
+        def work(sf: Salesforce) -> str:
+            try:
+                sf.Invoice__c.create({"Name": "INV-L2", "Amount__c": 1, **fields})
+            except SalesforceMalformedRequest as exc:
+                return str(exc.content[0]["errorCode"])
+            return "created"
+
+        return work
+
+    tried = ({"Paid__c": "yes"}, {"Amount__c": "12,50"}, {"Amount__c": 10**14}, {"Paid__c": "FALSE"})
+    codes = [await run(server, attempt(fields)) for fields in tried]
+    assert codes == ["JSON_PARSER_ERROR", "JSON_PARSER_ERROR", "NUMBER_OUTSIDE_VALID_RANGE", "created"]
