@@ -63,6 +63,11 @@ def run_nightly_demo(
     path.write_bytes(document)
     if as_json:
         sys.stdout.write(document.decode() + "\n")
+    _print_report(console, report, path)
+    return report.ok
+
+
+def _print_report(console: Console, report: NightlyReport, path: Path) -> None:
     for renderable in report_tables(report):
         console.print(renderable)
     if report.metrics_urls:
@@ -74,7 +79,6 @@ def run_nightly_demo(
         console.print("[green]OK: every invariant held[/]")
     for failure in report.failures:
         console.print(f"[red]FAILED[/] {failure}")
-    return report.ok
 
 
 def report_tables(report: NightlyReport) -> list[Table]:

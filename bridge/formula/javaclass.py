@@ -60,10 +60,7 @@ class ClassParser:
             if char == "]" and (prev is not None or has_bits):
                 if consume:
                     p.next()
-                result = prev if prev is not None and not has_bits else sets.member_set(bits)
-                if prev is not None and has_bits:
-                    result = _union(prev, sets.member_set(bits))
-                return f"[^{result}]" if negate else result
+                return _closed(prev, bits if has_bits else None, negate=negate)
             found = self.range(bits)
             if found is None:
                 has_bits = True
@@ -155,3 +152,14 @@ class ClassParser:
         if found is None:
             raise p.error(f"unknown character property name {{{name}}}")
         return f"[^{found}]" if negate else found
+
+
+def _closed(prev: str | None, bits: list[str] | None, *, negate: bool) -> str:
+    """The set a class stands for at its `]`: its bracketed parts (`prev`) and its loose members (`bits`)."""
+    if prev is None:
+        result = sets.member_set(bits or [])
+    elif bits is None:
+        result = prev
+    else:
+        result = _union(prev, sets.member_set(bits))
+    return f"[^{result}]" if negate else result
