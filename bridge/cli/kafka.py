@@ -11,20 +11,20 @@ import click
 
 
 def _state_file() -> Path:
-    from bridge.kafka.local import cache_dir  # noqa: PLC0415 - commands load their modules on use
+    from bridge.kafka.jars import cache_dir  # noqa: PLC0415 - commands load their modules on use
 
     return cache_dir() / "run" / "state.json"
 
 
 def _read_state() -> dict[str, Any] | None:
     """The detached broker's state, or None; a state whose process is gone is cleaned up."""
-    from bridge.kafka.local import _pid_alive  # noqa: PLC0415
+    from bridge.kafka.processes import pid_alive  # noqa: PLC0415
 
     path = _state_file()
     if not path.exists():
         return None
     state: dict[str, Any] = json.loads(path.read_text())
-    if not _pid_alive(int(state["pid"])):
+    if not pid_alive(int(state["pid"])):
         shutil.rmtree(state.get("run_dir", ""), ignore_errors=True)
         path.unlink(missing_ok=True)
         return None
@@ -39,7 +39,7 @@ def kafka() -> None:
 @kafka.command("fetch")
 def fetch() -> None:
     """Fetch the broker's jars into the cache (only when missing)."""
-    from bridge.kafka.local import fetch_jars, kafka_version  # noqa: PLC0415
+    from bridge.kafka.jars import fetch_jars, kafka_version  # noqa: PLC0415
 
     lib = fetch_jars()
     click.echo(f"Kafka {kafka_version()} jars in {lib}")
@@ -72,7 +72,7 @@ def up(print_env: bool) -> None:
 @kafka.command("down")
 def down() -> None:
     """Stop the background broker and delete its data."""
-    from bridge.kafka.local import stop_pid  # noqa: PLC0415
+    from bridge.kafka.processes import stop_pid  # noqa: PLC0415
 
     state = _read_state()
     if state is None:

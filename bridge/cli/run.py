@@ -38,7 +38,7 @@ _CHOICES = ("processor", "sink", "source", "ingest", "all")
 @click.pass_context
 def run(ctx: click.Context, role: str, org_dir: Path | None) -> None:
     """Run ROLE until SIGTERM/SIGINT; /metrics, /healthz and /readyz are served on metrics.host:metrics.port."""
-    from bridge.kafka.local import end_with_parent_if_asked  # noqa: PLC0415
+    from bridge.kafka.processes import end_with_parent_if_asked  # noqa: PLC0415
 
     end_with_parent_if_asked()
     settings = Settings()

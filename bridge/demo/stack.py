@@ -27,7 +27,8 @@ import orjson
 from bridge.config import Settings
 from bridge.emulator import EmulatorServer, LatencyModel, Org
 from bridge.errors import BridgeError
-from bridge.kafka.local import PARENT_PID_ENV, LocalKafka, free_ports
+from bridge.kafka.local import LocalKafka
+from bridge.kafka.processes import PARENT_PID_ENV, free_ports
 from bridge.kafka.topics import bridge_topics, ensure_topics
 
 log = logging.getLogger(__name__)

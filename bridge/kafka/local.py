@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -31,12 +28,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from bridge.errors import BridgeError
+from bridge.kafka.jars import LocalKafkaError, fetch_jars, kafka_version
+from bridge.kafka.processes import (
+    STOP_GRACE_S,
+    detach,
+    die_with_parent,
+    free_ports,
+    pid_alive,
+    stop_pid,
+)
 
-DEFAULT_VERSION = "4.1.1"
 READY_MARKERS = ("Kafka Server started", "Transitioning from RECOVERY to RUNNING")
-_PR_SET_PDEATHSIG = 1
-_STOP_GRACE_S = 15.0
 
 _LOG4J2 = """\
 status = warn
@@ -57,101 +59,6 @@ rootLogger.appenderRefs = file, console
 rootLogger.appenderRef.file.ref = FILE
 rootLogger.appenderRef.console.ref = STDERR
 """
-
-
-class LocalKafkaError(BridgeError):
-    """The local broker could not be fetched, formatted or started; the message carries the log's tail."""
-
-
-def kafka_version() -> str:
-    """The pinned broker version (`BRIDGE_KAFKA_VERSION` overrides it, e.g. 3.9.1)."""
-    return os.environ.get("BRIDGE_KAFKA_VERSION", DEFAULT_VERSION)
-
-
-def _repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
-def cache_dir() -> Path:
-    """Where jars and the CLI's broker state live (gitignored)."""
-    return Path(os.environ.get("BRIDGE_KAFKA_CACHE", _repo_root() / ".cache" / "kafka"))
-
-
-def _pom() -> Path:
-    pom = Path(os.environ.get("BRIDGE_KAFKA_POM", _repo_root() / "kafka" / "pom.xml"))
-    if not pom.exists():
-        raise LocalKafkaError(f"no pom.xml for the broker's jars at {pom} (set BRIDGE_KAFKA_POM)")
-    return pom
-
-
-def fetch_jars(version: str | None = None) -> Path:
-    """The folder of the broker's jars, fetched through Maven when missing or incomplete."""
-    version = version or kafka_version()
-    lib = cache_dir() / version / "lib"
-    marker = lib / ".complete"
-    if marker.exists():
-        return lib
-    staging = cache_dir() / version / f"lib.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    command = [
-        "mvn", "-B", "-q", "-f", str(_pom()),
-        "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies",
-        f"-DoutputDirectory={staging}", "-DincludeScope=runtime", f"-Dkafka.version={version}",
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
-    if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
-        raise LocalKafkaError(f"maven could not fetch Kafka {version}: {(result.stdout + result.stderr)[-2000:]}")
-    shutil.rmtree(lib, ignore_errors=True)
-    staging.rename(lib)
-    marker.write_text(version)
-    return lib
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports (all bound at once, then released)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def die_with_parent() -> None:
-    """A `preexec_fn`: the child gets its own session and is SIGKILLed when its parent thread dies."""
-    os.setsid()
-    _set_parent_death_signal(signal.SIGKILL)
-
-
-PARENT_PID_ENV = "CRM_BRIDGE_PARENT_PID"
-"""Set by a parent that starts `crm-bridge` processes; each one then ends when that parent does."""
-
-
-def _set_parent_death_signal(signum: int) -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signum)
-
-
-def end_with_parent_if_asked() -> None:
-    """In a process started with `PARENT_PID_ENV`: SIGTERM when that parent dies (and now, if it already has).
-
-    Done by the child itself at start-up rather than in a `preexec_fn`: running Python between fork and exec is
-    unsafe in a parent with threads (gRPC's, Kafka clients'), and cost the demo a crashed role once.
-    """
-    expected = os.environ.get(PARENT_PID_ENV)
-    if not expected:
-        return
-    _set_parent_death_signal(signal.SIGTERM)
-    if os.getppid() != int(expected):  # the parent died before the signal was armed
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _detach() -> None:
-    os.setsid()
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +140,7 @@ class _Node:
             f"-Dlog4j2.configurationFile={self.run_dir / 'log4j2.properties'}",
             "-cp", f"{self._lib}/*", "kafka.Kafka", str(self.run_dir / "server.properties"),
         ]  # fmt: skip
-        preexec = _detach if detached or threading.current_thread() is not threading.main_thread() else die_with_parent
+        preexec = detach if detached or threading.current_thread() is not threading.main_thread() else die_with_parent
         with (self.run_dir / "logs" / "stdout.log").open("ab") as out:
             # preexec_fn is the only way to set PR_SET_PDEATHSIG; it runs before exec and touches no locks.
             self.process = subprocess.Popen(  # noqa: S603 - fixed argv
@@ -266,9 +173,9 @@ class _Node:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def alive(self) -> bool:
-        return self.pid is not None and _pid_alive(self.pid)
+        return self.pid is not None and pid_alive(self.pid)
 
-    def stop(self, grace_s: float = _STOP_GRACE_S) -> None:
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         if self.pid is not None:
             stop_pid(self.pid, grace_s)
         if self.process is not None:
@@ -278,37 +185,6 @@ class _Node:
 
     def kill(self) -> None:
         self.stop(grace_s=0)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        status = Path(f"/proc/{pid}/stat").read_text().split()[2]
-        return status != "Z"
-    return True
-
-
-def stop_pid(pid: int, grace_s: float = _STOP_GRACE_S) -> None:
-    """SIGTERM, wait up to `grace_s`, then SIGKILL; a PID that is already gone is fine."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL if grace_s <= 0 else signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while _pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _pid_alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    _reap(pid)
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def _cluster_id() -> str:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bridge.kafka.local import PARENT_PID_ENV
+from bridge.kafka.processes import PARENT_PID_ENV
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from bridge.kafka.local import LocalKafka, LocalKafkaCluster, cache_dir, fetch_jars
+from bridge.kafka.jars import cache_dir, fetch_jars
+from bridge.kafka.local import LocalKafka, LocalKafkaCluster
 
 pytestmark = pytest.mark.kafka
 

@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 
-from bridge.kafka.local import PARENT_PID_ENV, free_ports
+from bridge.kafka.processes import PARENT_PID_ENV, free_ports
 from bridge.runtime.supervisor import Child, plan, supervise
 
 
