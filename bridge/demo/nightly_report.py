@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from bridge.demo.observe import by_label, total
 from bridge.demo.scenario import BY_CRM, PRE_VALIDATION, Scenario
@@ -114,11 +114,8 @@ def build_report(
         api_calls=api_calls,
         api_calls_minimum=api_calls_minimum(check.records),
         api_calls_by_kind={k: int(v) for k, v in _calls_by_kind(metrics).items()},
-        bulk_jobs=int(total(sink, "bridge_batch_size_records_count", path="bulk")),
         daily_limit=stack.options.daily_limit,
-        limit_errors=int(total(sink, "bridge_salesforce_limit_errors_total")),
-        trigger_cpu_errors=int(total(sink, "bridge_salesforce_trigger_cpu_errors_total")),
-        retries=int(total(sink, "bridge_retries_total")),
+        **_sink_figures(sink),
         duplicates_in_crm=samples(check.duplicates),
         missing_in_crm=samples(check.missing),
         wrong_in_crm=samples(check.wrong),
@@ -128,6 +125,23 @@ def build_report(
     )
     report.failures = _failures(scenario, outcomes, check, report, processor)
     return report
+
+
+class _SinkFigures(TypedDict):
+    bulk_jobs: int
+    limit_errors: int
+    trigger_cpu_errors: int
+    retries: int
+
+
+def _sink_figures(sink: dict[str, float]) -> _SinkFigures:
+    """What the sink's metrics say of the run: Bulk jobs, limit and Apex CPU errors, retries."""
+    return {
+        "bulk_jobs": int(total(sink, "bridge_batch_size_records_count", path="bulk")),
+        "limit_errors": int(total(sink, "bridge_salesforce_limit_errors_total")),
+        "trigger_cpu_errors": int(total(sink, "bridge_salesforce_trigger_cpu_errors_total")),
+        "retries": int(total(sink, "bridge_retries_total")),
+    }
 
 
 def _calls_by_kind(metrics: dict[str, dict[str, float]]) -> Counter[str]:

@@ -17,7 +17,7 @@ from bridge.kafka.producer import producer_config
 from bridge.kafka.topics import TopicSpec, bridge_topics, ensure_topics
 from bridge.metrics import Metrics
 from bridge.pubsub.client import CredentialsProvider, PubSubClient
-from bridge.source.checkpoint import load_state, watch_commands
+from bridge.source.checkpoint import CheckpointState, load_state, watch_commands
 from bridge.source.commands import CheckpointCommand
 from bridge.source.service import ChannelPump, Reconciler
 from bridge.source.writer import TransactionalWriter
@@ -63,13 +63,7 @@ async def run_source(
         checkpoints = state.checkpoints
         log.info("source resuming %d channel(s) from checkpoints: %s", len(checkpoints), sorted(checkpoints))
         writer = TransactionalWriter(producer, topics.source_checkpoints, ensure_topics=ensure_cdc)
-        async with PubSubClient(
-            settings.source.pubsub_target,
-            credentials=credentials,
-            tls=settings.source.pubsub_tls,
-            num_requested=settings.source.num_requested,
-            reconnect_backoff_s=(settings.source.retry_backoff_s, settings.source.retry_backoff_max_s),
-        ) as client:
+        async with _client(settings, credentials) as client:
             pumps = [
                 ChannelPump(
                     channel,
@@ -86,19 +80,37 @@ async def run_source(
                 )
                 for channel in settings.source.channels
             ]
-            by_channel = {pump.channel: pump for pump in pumps}
-            for command in state.pending().values():
-                _deliver(by_channel, command)  # recorded while no source ran: applied before subscribing
-            watcher = watch_commands(
-                str(kafka.bootstrap_servers),
-                topics.source_checkpoints,
-                state.end_offsets,
-                lambda command: _deliver(by_channel, command),
-            )
-            await _run_until_stopped(pumps, stop, watcher)
+            await _pump_with_commands(settings, state, pumps, stop)
             return pumps
     finally:
         await producer.stop()
+
+
+def _client(settings: Settings, credentials: CredentialsProvider) -> PubSubClient:
+    source = settings.source
+    return PubSubClient(
+        source.pubsub_target,
+        credentials=credentials,
+        tls=source.pubsub_tls,
+        num_requested=source.num_requested,
+        reconnect_backoff_s=(source.retry_backoff_s, source.retry_backoff_max_s),
+    )
+
+
+async def _pump_with_commands(
+    settings: Settings, state: CheckpointState, pumps: list[ChannelPump], stop: asyncio.Event | None
+) -> None:
+    """Run the pumps, applying checkpoint commands: those recorded while no source ran first, then new ones."""
+    by_channel = {pump.channel: pump for pump in pumps}
+    for command in state.pending().values():
+        _deliver(by_channel, command)  # recorded while no source ran: applied before subscribing
+    watcher = watch_commands(
+        str(settings.kafka.bootstrap_servers),
+        settings.topics.source_checkpoints,
+        state.end_offsets,
+        lambda command: _deliver(by_channel, command),
+    )
+    await _run_until_stopped(pumps, stop, watcher)
 
 
 def _deliver(pumps: dict[str, ChannelPump], command: CheckpointCommand) -> None:
