@@ -70,6 +70,8 @@ class StackOptions:
     parent_wait_s: float = 30.0
     bulk_threshold_records: int = 10_000
     trigger_bypass: bool = True
+    # False: the broker is left empty and the roles create the topics they need, as in a fresh deployment.
+    create_topics: bool = True
     # Extra `BRIDGE_*` variables for every role, applied last (e.g. a source checkpoint topic of a run's own,
     # so runs that share a broker do not resume each other's replay ids).
     env: dict[str, str] = field(default_factory=dict)
@@ -101,7 +103,8 @@ class LocalStack:
                 self.bootstrap_servers = broker.bootstrap_servers
             self.emulator = await self._stack.enter_async_context(EmulatorServer(self.org, pubsub_port=0))
             await self.set_bypass(enabled=self.options.trigger_bypass)
-            await ensure_topics(self.settings().kafka, bridge_topics(self.settings()))
+            if self.options.create_topics:
+                await ensure_topics(self.settings().kafka, bridge_topics(self.settings()))
         except BaseException:
             await self._stack.aclose()
             raise

@@ -59,6 +59,8 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         "topic_disable_leader": True,
         "processing_guarantee": "at_least_once",
         "consumer_auto_offset_reset": "earliest",
+        # A subscribed topic that appears (or is recreated) later joins the assignment within 5 s, not 5 min.
+        "consumer_metadata_max_age_ms": 5_000,
         "producer_acks": -1,
         "stream_buffer_maxsize": max(4_096, processor.max_batch_records * 2),
         "broker_commit_every": processor.max_batch_records,
@@ -201,6 +203,7 @@ class ProcessorApp:
 
     app: Any
     store: DedupeStore
+    source_topics: tuple[str, ...] = ()
 
 
 def build_app(wiring: ProcessorWiring) -> ProcessorApp:
@@ -220,4 +223,4 @@ def build_app(wiring: ProcessorWiring) -> ProcessorApp:
             await handle_batch(app, store, wiring, events)
 
     app.agent(source, name="process")(process)
-    return ProcessorApp(app, store)
+    return ProcessorApp(app, store, wiring.source_topics)

@@ -9,6 +9,7 @@ the topics the event schemas name. Validation metadata comes from an org snapsho
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from prometheus_client import start_http_server
 from bridge.catalog.snapshot import load_snapshot
 from bridge.config import Settings
 from bridge.events import SchemaRegistry
+from bridge.kafka.topics import ensure_topics, processor_topics
 from bridge.metrics import Metrics
 from bridge.processing.batch import BatchContext
 from bridge.processing.dedupe import DedupeConfig
@@ -71,6 +73,10 @@ def run_worker(settings: Settings, org_dir: Path, *, metrics_port: int | None, l
     if metrics_port is not None:
         start_http_server(metrics_port, addr=settings.metrics.host, registry=metrics.registry)
     built = build_worker_app(settings, org_dir, metrics)
+    # Before faust's consumer subscribes: a domain topic that no source system has published to yet exists with
+    # the deployment's partitions (faust itself declares only its internal topics, and its assignor ignores a
+    # subscribed topic that is missing at the rebalance).
+    asyncio.run(ensure_topics(settings.kafka, processor_topics(settings, built.source_topics)))
     faust.worker.Worker(built.app, loglevel=log_level, quiet=True).execute_from_commandline()
 
 

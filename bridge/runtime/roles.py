@@ -34,6 +34,7 @@ async def run_ingest(settings: Settings, metrics: Metrics, stop: asyncio.Event) 
     The token file and the TLS files are read before Kafka is contacted: a misconfigured ingest stops at once."""
     from bridge.events.schemas import SchemaRegistry  # noqa: PLC0415 - each role loads only what it runs
     from bridge.ingest import Guard, ReloadingTLS, create_ingest_app  # noqa: PLC0415
+    from bridge.kafka.topics import ensure_topics, ingest_topics  # noqa: PLC0415
     from bridge.publisher import Publisher  # noqa: PLC0415
 
     ingest_settings = settings.ingest
@@ -43,6 +44,7 @@ async def run_ingest(settings: Settings, metrics: Metrics, stop: asyncio.Event) 
     if not guard.required:
         log.warning("ingest.auth=none: anyone who reaches %s may publish (for a local demo only)", ingest_settings.port)
     registry = SchemaRegistry.load(settings.processor.schemas_dir)
+    await ensure_topics(settings.kafka, ingest_topics(settings, registry.topics))
     async with Publisher(settings, schemas=registry) as publisher:
         ingest_app = create_ingest_app(publisher, ingest_settings, metrics, guard=guard)
         server = WorkerServer(

@@ -24,11 +24,16 @@ from bridge.config import Settings
 from bridge.events import SchemaRegistry
 from bridge.governor import Governor, GovernorGate
 from bridge.kafka.producer import create_producer, producer_config
+from bridge.kafka.topics import ensure_topics, sink_topics
 from bridge.metrics import Metrics
 from bridge.sink.delivery import SinkStats
 from bridge.sink.executor import RecordWriter
 from bridge.sink.sink import Sink, SinkWiring
 from bridge.sink.upstream import UpstreamProbe
+
+# How often consumers refresh topic metadata: a topic created after the worker subscribed (or recreated) is
+# consumed within this long, not after the client's default of five minutes.
+METADATA_MAX_AGE_MS = 5_000
 
 _SECURITY_KEYS = ("security_protocol", "ssl_context", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password")
 
@@ -73,6 +78,7 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
         # worker's partitions move to the survivors after it.
         session_timeout_ms=int(settings.sink.session_timeout_s * 1000),
         heartbeat_interval_ms=2_000,
+        metadata_max_age_ms=METADATA_MAX_AGE_MS,
     )
     return config
 
@@ -87,7 +93,11 @@ async def run_sink(
     burst: bool = False,
     clock: Callable[[], float] = time.monotonic,
 ) -> SinkStats:
-    """Run one sink worker until `stop` is set (or, with `burst`, until it is caught up and idle)."""
+    """Run one sink worker until `stop` is set (or, with `burst`, until it is caught up and idle).
+
+    The topics it reads and writes are created first if missing, before any client's metadata request could
+    have the broker auto-create them with its own defaults."""
+    await ensure_topics(settings.kafka, sink_topics(settings))
     async with AsyncExitStack() as stack:
         consumer = AIOKafkaConsumer(**consumer_config(settings))
         producer = create_producer(settings.kafka, settings.publisher)
