@@ -1,9 +1,13 @@
 """Scripted faults for tests: latency, 503s, dropped connections after a write, row locks and session expiry.
 
 Each fault is a rule matching requests by method and path prefix, for the next `count` matching requests
-(None = until cleared). The lock-error rate draws from a seeded generator, so a run repeats.
+(None = until cleared), each matching request with probability `rate` (default every one). The rates draw
+from a seeded generator, so a run repeats. An `unavailable` rule with `retry_after_s` answers 503 with a
+`Retry-After` header, as a gateway in front of the org does (Salesforce itself sends none).
 
     org.faults.add("unavailable", path="/services/data/v62.0/composite", count=2)
+    org.faults.add("unavailable", count=None, rate=0.05)            # 5% of requests, until cleared
+    org.faults.add("unavailable", count=20, retry_after_s=2.0)        # a Retry-After burst
     org.faults.add("drop_after_write", method="PATCH", count=1)
     org.faults.lock_error_rate = 0.05
 """
@@ -29,6 +33,8 @@ class FaultRule:
     count: int | None = 1
     latency_ms: float = 0.0
     hits: int = 0
+    rate: float | None = None
+    retry_after_s: float | None = None
 
     def matches(self, method: str, path: str) -> bool:
         """Whether the rule applies to this request and still has uses left."""
@@ -60,20 +66,28 @@ class Faults:
         method: str | None = None,
         count: int | None = 1,
         latency_ms: float = 0.0,
+        rate: float | None = None,
+        retry_after_s: float | None = None,
     ) -> FaultRule:
         """Script a fault; see the module docstring."""
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}")
-        rule = FaultRule(kind, path, method.upper() if method else None, count, latency_ms)
+        if rate is not None and not 0.0 < rate <= 1.0:
+            raise ValueError(f"a fault rate is in (0, 1], not {rate}")
+        method = method.upper() if method else None
+        rule = FaultRule(kind, path, method, count, latency_ms, rate=rate, retry_after_s=retry_after_s)
         self.rules.append(rule)
         return rule
 
     def take(self, kind: str, method: str, path: str) -> FaultRule | None:
         """The first matching rule of `kind`, counting one use of it."""
         for rule in self.rules:
-            if rule.kind == kind and rule.matches(method, path):
-                rule.hits += 1
-                return rule
+            if rule.kind != kind or not rule.matches(method, path):
+                continue
+            if rule.rate is not None and self._random.random() >= rule.rate:
+                continue
+            rule.hits += 1
+            return rule
         return None
 
     def lock_fails(self) -> bool:

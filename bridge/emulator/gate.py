@@ -76,8 +76,12 @@ class ApiGate:
         latency = org.faults.take("latency", method, path)
         if latency is not None:
             await asyncio.sleep(latency.latency_ms / 1000)
-        if org.faults.take("unavailable", method, path) is not None:
-            return error(503, "SERVER_UNAVAILABLE", "Server Unavailable"), None
+        unavailable = org.faults.take("unavailable", method, path)
+        if unavailable is not None:
+            refused = error(503, "SERVER_UNAVAILABLE", "Server Unavailable")
+            if unavailable.retry_after_s is not None:
+                refused.headers["Retry-After"] = f"{unavailable.retry_after_s:g}"
+            return refused, None
         token = _bearer(headers)
         if token is not None and org.faults.take("expire_session", method, path) is not None:
             org.sessions.expire(token)

@@ -114,3 +114,28 @@ async def test_lock_fault_for_the_next_matching_request(
     assert locked.status_code == 400
     assert locked.json()[0]["errorCode"] == "UNABLE_TO_LOCK_ROW"
     assert (await http.patch(UPSERT, json={"Name": "F"}, headers=auth)).status_code == 201
+
+
+async def test_a_fault_rate_hits_about_that_share_of_requests_and_repeats_with_its_seed(
+    http: httpx.AsyncClient, auth: dict[str, str], org: Org
+) -> None:
+    org.faults.reseed(11)
+    org.faults.add("unavailable", method="GET", count=None, rate=0.2)
+    first = [(await http.get(f"{API}/limits", headers=auth)).status_code for _ in range(200)]
+    assert 20 <= first.count(503) <= 60
+    assert set(first) == {200, 503}
+    org.faults.clear()
+    org.faults.reseed(11)
+    org.faults.add("unavailable", method="GET", count=None, rate=0.2)
+    assert [(await http.get(f"{API}/limits", headers=auth)).status_code for _ in range(200)] == first
+    with pytest.raises(ValueError, match="fault rate"):
+        org.faults.add("unavailable", rate=1.5)
+
+
+async def test_a_retry_after_burst_says_how_long_to_wait(
+    http: httpx.AsyncClient, auth: dict[str, str], org: Org
+) -> None:
+    org.faults.add("unavailable", count=2, retry_after_s=1.5)
+    answers = [await http.get(f"{API}/limits", headers=auth) for _ in range(3)]
+    assert [a.status_code for a in answers] == [503, 503, 200]
+    assert [a.headers.get("Retry-After") for a in answers] == ["1.5", "1.5", None]
