@@ -66,6 +66,16 @@ def _broker(settings: Settings, console: Console) -> Iterator[Settings]:
 @click.option("--events", "count", default=20_000, show_default=True, type=click.IntRange(1, 10_000_000))
 @click.option("--bootstrap-servers", default=None, help="Use this Kafka cluster instead of starting a local broker.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout (bars and words on stderr).")
+@click.option(
+    "--chaos",
+    is_flag=True,
+    help="On 3 brokers with 2 processors and 2 sinks, kill -9 roles and a broker, inject Salesforce faults, "
+    "rebalance; check every invariant (default scale 4,200 + 1,220).",
+)
+@click.option("--seed", default=1, show_default=True, type=int, help="--chaos: the fault schedule's seed.")
+@click.option(
+    "--kills-per-role", default=2, show_default=True, type=click.IntRange(1, 10), help="--chaos: kills per instance."
+)
 def demo(
     *,
     accounts: int,
@@ -78,8 +88,14 @@ def demo(
     count: int,
     bootstrap_servers: str | None,
     as_json: bool,
+    chaos: bool,
+    seed: int,
+    kills_per_role: int,
 ) -> None:
     """Run the nightly sync end to end on a local deployment and report on every invariant."""
+    if chaos:
+        _chaos(accounts, opportunities, workdir, seed=seed, kills=kills_per_role, latency=latency, as_json=as_json)
+        return
     if publish_only:
         _publish_only(count, bootstrap_servers)
         return
@@ -100,6 +116,28 @@ def demo(
         options, latency_speed=1.0 if latency else 0.0, trigger_bypass=trigger_bypass, as_json=as_json
     )
     if not ok:
+        raise SystemExit(1)
+
+
+def _chaos(
+    accounts: int, opportunities: int, workdir: Path, *, seed: int, kills: int, latency: bool, as_json: bool
+) -> None:
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+    from bridge.cli.demo_chaos import run_chaos_demo  # noqa: PLC0415
+    from bridge.demo.chaos import ChaosOptions  # noqa: PLC0415
+
+    click_source = click.get_current_context().get_parameter_source
+    options = ChaosOptions(
+        workdir=workdir.resolve(),
+        accounts=accounts if click_source("accounts") is not click.core.ParameterSource.DEFAULT else 4_200,
+        opportunities=opportunities
+        if click_source("opportunities") is not click.core.ParameterSource.DEFAULT
+        else 1_220,
+        seed=seed,
+        kills_per_instance=kills,
+        latency_speed=1.0 if latency else 0.0,
+    )
+    if not run_chaos_demo(options, as_json=as_json):
         raise SystemExit(1)
 
 

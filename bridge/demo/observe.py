@@ -50,6 +50,8 @@ class Outcomes:
     result_records: Counter[tuple[str, str]] = field(default_factory=Counter)
     letters: dict[tuple[str, ...], Letter] = field(default_factory=dict)
     unreadable: int = 0
+    letter_copies: Counter[tuple[str, ...]] = field(default_factory=Counter)
+    change_copies: Counter[tuple[str, str]] = field(default_factory=Counter)
     changes: int = 0
     echoes: int = 0
     _task: asyncio.Task[None] | None = None
@@ -58,7 +60,6 @@ class Outcomes:
     async def __aenter__(self) -> Self:
         topics = [self.topics.results, self.topics.dlq, *self.cdc_topics]
         self._consumer = AIOKafkaConsumer(
-            *topics,
             bootstrap_servers=self.bootstrap_servers,
             group_id=f"demo-observer-{uuid.uuid4().hex[:8]}",
             auto_offset_reset="earliest",
@@ -67,6 +68,9 @@ class Outcomes:
             metadata_max_age_ms=2_000,
         )
         await self._consumer.start()
+        # Subscribed after start: a topic the roles have not created yet is picked up when it appears (start with
+        # topics would wait for each and fail after the request timeout).
+        self._consumer.subscribe(topics)
         self._task = asyncio.create_task(self._consume(), name="demo-observer")
         return self
 
@@ -127,11 +131,13 @@ class Outcomes:
             ids = tuple(v.decode() for name, v in letter.headers if name == "ce_id")
         if ids and all(i.startswith(self.run_id) for i in ids):
             self.letters[ids] = Letter(ids, letter.stage, _reason(letter.reason, letter.detail), letter.detail)
+            self.letter_copies[ids] += 1
 
     def _change(self, key: bytes | None, value: bytes | None, headers: object) -> None:
         event = decode_change_record(key, value, headers)  # type: ignore[arg-type]
         self.changes += 1
         self.echoes += event.is_echo
+        self.change_copies[(event.channel, event.replay_id)] += 1
 
 
 def _reason(reason: str, detail: str) -> str:

@@ -138,13 +138,13 @@ class LocalStack:
             "BRIDGE_PROCESSOR__ORG_DIR": str(options.workdir / "org"),
         } | options.env
 
-    def _process_environment(self) -> dict[str, str]:
+    def process_environment(self) -> dict[str, str]:
         """This process's environment without its own `BRIDGE_*` variables, plus this stack's."""
         return {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")} | self.environment()
 
     def settings(self) -> Settings:
         """The bridge's settings as the roles see them (for in-process work: the catalog, the Publisher)."""
-        return Settings.from_environment(self._process_environment())
+        return Settings.from_environment(self.process_environment())
 
     async def set_bypass(self, *, enabled: bool) -> None:
         """The integration user's trigger bypass, set through the REST API as `crm-bridge mediation` does."""
@@ -162,7 +162,7 @@ class LocalStack:
     async def start_roles(self, roles: tuple[str, ...] = ROLES) -> None:
         """Start each role as `crm-bridge run <role>`, each with its own metrics port and log file."""
         ports = free_ports(len(roles))
-        base_env = self._process_environment()
+        base_env = self.process_environment()
         for role, port in zip(roles, ports, strict=True):
             env = (
                 base_env
