@@ -62,6 +62,7 @@ class ChaosOptions:
     latency_speed: float = 1.0
     daily_limit: int = 15_000
     timeout_s: float = 600.0
+    faults: bool = True  # False: the same deployment and flow without any fault (the benchmark's baseline)
     run_id: str = field(default_factory=lambda: f"chaos{int(time.time())}")
 
 
@@ -85,6 +86,8 @@ class ChaosReport:
 
 def chaos_plan(options: ChaosOptions) -> ChaosPlan:
     """The schedule of this run (printed before it starts)."""
+    if not options.faults:
+        return ChaosPlan(options.seed, (), rates={}, start_order=INSTANCES)
     return plan_chaos(
         seed=options.seed,
         instances=INSTANCES,

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -38,8 +39,13 @@ def change_failures(outcomes: Outcomes, org: Org, channels: Sequence[str]) -> li
 
 def letter_failures(outcomes: Outcomes) -> list[str]:
     """Every dead letter exactly once."""
-    twice = sorted(ids[0] for ids, n in outcomes.letter_copies.items() if n > 1)
-    return [f"dead letters exactly once: {len(twice)} twice (e.g. {twice[:3]})"] if twice else []
+    twice = sorted(ids for ids, n in outcomes.letter_copies.items() if n > 1)
+    if not twice:
+        return []
+    stages = ", ".join(
+        f"{stage} {n}" for stage, n in sorted(Counter(outcomes.letters[ids].stage for ids in twice).items())
+    )
+    return [f"dead letters exactly once: {len(twice)} twice, by stage {stages} (e.g. {[i[0] for i in twice[:3]]})"]
 
 
 def limit_failures(org: Org, since_s: float) -> list[str]:

@@ -9,6 +9,7 @@ it is harmless (upserts by external ID). Several writes of one key in a batch ar
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -131,9 +132,17 @@ def _decide(
         return _Refused(mapped)
     known = states.get(mapped.key)
     state = known[1] if known else lookup(mapped.key)
+    origin = f"{record.origin.topic}:{record.origin.partition}:{record.origin.offset}"
+    if state is not None and origin in state.refused:
+        # Read again after a crash before its offset was committed: its dead letter is already on the DLQ.
+        return mapped, Skipped(mapped.key, SkipReason.DUPLICATE, f"{origin} was already dead-lettered", state)
     decision = context.pipeline.decide(mapped, state)
     if isinstance(decision, Rejected):
-        return _Refused(decision, _refusal(mapped, decision, state, context))
+        notice = _refusal(mapped, decision, state, context)
+        # Stored after the dead letter is acknowledged (the changelog follows the outbound records).
+        refused = (*(state.refused if state else ()), origin)[-context.pipeline.dedupe.recent_event_ids :]
+        states[mapped.key] = (record.origin.partition, dataclasses.replace(state or KeyState(), refused=refused))
+        return _Refused(decision, notice)
     states[mapped.key] = (record.origin.partition, decision.state)
     return mapped, decision
 

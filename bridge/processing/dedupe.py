@@ -42,6 +42,9 @@ class KeyState:
     event_ids: tuple[str, ...] = ()
     fields: Mapping[str, Any] = field(default_factory=dict)
     route: str | None = None
+    # Where this key's recently dead-lettered records were read (`topic:partition:offset`): the same record read
+    # again after a crash is a duplicate, while a `crm-bridge dlq replay` of it (a new record) is processed anew.
+    refused: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +94,7 @@ def remember(state: KeyState | None, record: MappedRecord, config: DedupeConfig 
     """`state` with `record`'s event ids noted, so that a skipped event's redelivery is a duplicate too."""
     base = state or KeyState()
     event_ids = (*base.event_ids, *(e for e in record.event_ids if e not in base.event_ids))
-    return KeyState(base.version, base.content_hash, event_ids[-config.recent_event_ids :], base.fields, base.route)
+    return dataclasses.replace(base, event_ids=event_ids[-config.recent_event_ids :])
 
 
 def coalesce(records: Iterable[MappedRecord]) -> tuple[list[MappedRecord], int]:
@@ -134,6 +137,7 @@ def encode_state(state: KeyState) -> bytes:
             "e": state.event_ids,
             "d": state.fields,
             "r": state.route,
+            **({"x": state.refused} if state.refused else {}),
         }
     )
     # orjson's result keeps its 4 KiB working buffer allocated; the table holds millions of these, so copy
@@ -147,6 +151,8 @@ def decode_state(raw: bytes | None) -> KeyState | None:
         return None
     try:
         doc = orjson.loads(raw)
-        return KeyState(doc["v"], doc["h"], tuple(doc["e"]), doc.get("d") or {}, doc.get("r"))
+        return KeyState(
+            doc["v"], doc["h"], tuple(doc["e"]), doc.get("d") or {}, doc.get("r"), tuple(doc.get("x") or ())
+        )
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return None

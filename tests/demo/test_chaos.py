@@ -12,7 +12,7 @@ from bridge.config import TopicSettings
 from bridge.demo.chaos import INSTANCES, ChaosOptions, run_chaos
 from bridge.demo.chaos_check import change_failures, letter_failures
 from bridge.demo.chaos_plan import BROKER_KILL, BROKER_RESTART, KILL, WORKER_ADD, WORKER_REMOVE, plan_chaos
-from bridge.demo.observe import Outcomes
+from bridge.demo.observe import Letter, Outcomes
 from bridge.emulator import Org
 
 
@@ -45,10 +45,11 @@ def test_the_checker_fails_on_a_change_event_or_a_dead_letter_written_twice() ->
     outcomes = Outcomes("unused:9092", TopicSettings(), "run")
     outcomes.change_copies[("/data/AccountChangeEvent", "0001")] = 2
     outcomes.letter_copies[("run-1",)] = 2
+    outcomes.letters[("run-1",)] = Letter(("run-1",), "validate", "not_evaluable", "")
     changes = change_failures(outcomes, org, ("/data/AccountChangeEvent",))
     assert any("written twice" in f for f in changes)
     assert any("0 in the org, 1 in Kafka" in f for f in changes)
-    assert letter_failures(outcomes) == ["dead letters exactly once: 1 twice (e.g. ['run-1'])"]
+    assert letter_failures(outcomes) == ["dead letters exactly once: 1 twice, by stage validate 1 (e.g. ['run-1'])"]
     outcomes.change_copies.clear()
     outcomes.letter_copies[("run-1",)] = 1
     assert change_failures(outcomes, org, ("/data/AccountChangeEvent",)) == []

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
 from bridge.config import TopicSettings
 from bridge.events import CloudEvent, SchemaRegistry, encode_kafka
 from bridge.processing.batch import BatchContext, InRecord, process_batch
-from bridge.processing.dedupe import KeyState
+from bridge.processing.dedupe import KeyState, decode_state, encode_state
 from bridge.processing.mapping import Mappings
-from bridge.processing.metadata import SObjectMeta
+from bridge.processing.metadata import SObjectMeta, ValidationRuleMeta
 from bridge.processing.pipeline import Pipeline
 from bridge.processing.records import Origin
 from bridge.processing.routing import decode_dead_letter, decode_write
-from bridge.processing.validation import Validator
+from bridge.processing.validation import CompiledRule, NotEvaluablePolicy, RuleNotEvaluable, Validator
 from bridge.types import Outcome
 
 
@@ -69,3 +71,35 @@ def test_batch_reads_stored_state(objects: dict[str, SObjectMeta], mappings: Map
     result = process_batch([_record(0, "A", 3)], _context(objects, mappings), stored.get)
     assert [(a.outcome, a.reason) for a in result.accounted] == [(Outcome.SKIPPED, "stale")]
     assert result.outbound == []
+
+
+def test_a_dead_lettered_record_read_again_after_a_crash_is_not_dead_lettered_twice(
+    objects: dict[str, SObjectMeta], mappings: Mappings
+) -> None:
+    """Found by the chaos run: a processor killed after a dead letter was acknowledged, before the input's offset
+    was committed, dead-lettered the same record again when it was read again (7 letters twice)."""
+    strict = Validator(objects, {"Account": (CompiledRule(_RULE, frozenset(), _not_evaluable),)})
+    context = BatchContext(
+        Pipeline(mappings, strict, policy=NotEvaluablePolicy.REJECT), SchemaRegistry.load(), TopicSettings(), 10_000
+    )
+    record = _record(0, "A", 1, event_id="A-bad")
+    first = process_batch([record], context, lambda key: None)
+    assert [(a.outcome, a.stage) for a in first.accounted] == [(Outcome.DEAD_LETTERED, "validate")]
+    stored = {key: state for key, (_, state) in first.states.items()}
+    assert stored["Account:A"].refused == ("domain.erp.customer:0:0",)
+    assert stored["Account:A"].content_hash is None  # still never applied
+    assert decode_state(encode_state(stored["Account:A"])) == stored["Account:A"]
+    again = process_batch([record], context, stored.get)
+    assert [(a.outcome, a.reason) for a in again.accounted] == [(Outcome.SKIPPED, "duplicate")]
+    assert again.outbound == []
+    # `crm-bridge dlq replay` sends the same event as a new record: after a fix it goes through.
+    fixed = _context(objects, mappings)
+    replayed = process_batch([_record(9, "A", 1, event_id="A-bad")], fixed, stored.get)
+    assert [a.outcome for a in replayed.accounted] == [Outcome.WRITTEN]
+
+
+_RULE = ValidationRuleMeta("Exotic", "Account", True, "VLOOKUP(...)", "no")
+
+
+def _not_evaluable(record: Mapping[str, Any], prior: Mapping[str, Any] | None, is_new: bool) -> bool:
+    raise RuleNotEvaluable("VLOOKUP is not supported")
