@@ -16,9 +16,7 @@ import click
 import orjson
 
 from bridge.config import Settings
-from bridge.processing.routing import DeadLetter, decode_dead_letter
-
-REPLAY_HEADER = "bridge_replayed_from"
+from bridge.processing.routing import REPLAY_HEADER, DeadLetter, decode_dead_letter
 
 
 @dataclass(frozen=True, slots=True)

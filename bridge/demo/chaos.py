@@ -127,6 +127,14 @@ def _scenario(options: ChaosOptions) -> Scenario:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """The org's counters when the run starts."""
+
+    calls: int
+    clock_s: float
+
+
 async def _run(
     stack: LocalStack, cluster: LocalKafkaCluster, plan: ChaosPlan, options: ChaosOptions, progress: Progress
 ) -> ChaosReport:
@@ -142,14 +150,10 @@ async def _run(
     for kind, rate in plan.rates.items():
         stack.org.faults.add(kind, count=None, rate=rate)
     stack.org.faults.reseed(plan.seed)
-    calls_before, clock_before = stack.org.api_usage.used(), stack.org.clock()
+    before = _Before(stack.org.api_usage.used(), stack.org.clock())
     async with Supervised(options.workdir, stack.process_environment()) as roles:
-        rng = random.Random(plan.seed)  # noqa: S311 - reproducible start order, not security
-        for name in plan.start_order:
-            await roles.start(name)
-            await asyncio.sleep(rng.uniform(0.0, 1.5))
         topics = {s.name for s in [*processor_topics(settings, registry.topics), *sink_topics(settings)]}
-        await wait_for_topics(cluster.bootstrap_servers, topics, timeout_s=120)
+        await _start_in_order(roles, plan, cluster.bootstrap_servers, topics)
         async with Outcomes(cluster.bootstrap_servers, t, options.run_id, cdc) as outcomes:
             started = time.perf_counter()
             groups: dict[str, tuple[str, Sequence[str]]] = {
@@ -163,28 +167,43 @@ async def _run(
                 await _wait_done(scenario, outcomes, probe, executor, progress, options.timeout_s)
                 wall_s = time.perf_counter() - started
                 await _wait_changes_settle(stack, outcomes, progress)
-            metrics = await _metrics(roles.metrics_urls)
             stack.metrics_urls.update(roles.metrics_urls)
-            check = verify_org(scenario, stack.org, options.run_id)
             nightly = build_report(
                 scenario,
                 outcomes,
-                check,
-                metrics=metrics,
+                verify_org(scenario, stack.org, options.run_id),
+                metrics=await _metrics(roles.metrics_urls),
                 published=published,
-                api_calls=stack.org.api_usage.used() - calls_before,
+                api_calls=stack.org.api_usage.used() - before.calls,
                 wall_s=wall_s,
                 stack=stack,
             )
-            failures = [f for f in nightly.failures if not f.startswith(_COUNTER_BASED)]
-            failures += change_failures(outcomes, stack.org, CHANNELS)
-            failures += letter_failures(outcomes)
-            failures += limit_failures(stack.org, clock_before)
-            failures += await offset_failures(cluster.bootstrap_servers, SINK_GROUP, (t.realtime, t.bulk), outcomes)
+            failures = await _chaos_failures(nightly, outcomes, stack, cluster, before)
             failures += executor.failures(plan)
             failures += [f"{name} exited by itself with code {code}" for _, name, code in roles.unexpected_exits]
-            chaos = executor.section(plan, roles, probe, stack.org, nightly)
-    return ChaosReport(nightly, chaos, failures)
+            return ChaosReport(nightly, executor.section(plan, roles, probe, stack.org, nightly), failures)
+
+
+async def _start_in_order(roles: Supervised, plan: ChaosPlan, bootstrap: str, topics: set[str]) -> None:
+    """The instances in the plan's order, a random moment apart, then until they have created their topics."""
+    rng = random.Random(plan.seed)  # noqa: S311 - reproducible start order, not security
+    for name in plan.start_order:
+        await roles.start(name)
+        await asyncio.sleep(rng.uniform(0.0, 1.5))
+    await wait_for_topics(bootstrap, topics, timeout_s=120)
+
+
+async def _chaos_failures(
+    nightly: NightlyReport, outcomes: Outcomes, stack: LocalStack, cluster: LocalKafkaCluster, before: _Before
+) -> list[str]:
+    """The demo's failures less the counter-based ones, and the chaos run's own checks."""
+    t = outcomes.topics
+    failures = [f for f in nightly.failures if not f.startswith(_COUNTER_BASED)]
+    failures += change_failures(outcomes, stack.org, CHANNELS)
+    failures += letter_failures(outcomes)
+    failures += limit_failures(stack.org, before.clock_s)
+    failures += await offset_failures(cluster.bootstrap_servers, SINK_GROUP, (t.realtime, t.bulk), outcomes)
+    return failures
 
 
 async def _wait_done(  # noqa: PLR0917 - the run's parts, each needed

@@ -20,6 +20,7 @@ from bridge.processing.intake import decode_record
 from bridge.processing.pipeline import Pipeline, Rejected, Skipped, Write
 from bridge.processing.records import MappedRecord, Origin
 from bridge.processing.routing import (
+    REPLAY_HEADER,
     DeadLetter,
     Headers,
     Outbound,
@@ -132,15 +133,14 @@ def _decide(
         return _Refused(mapped)
     known = states.get(mapped.key)
     state = known[1] if known else lookup(mapped.key)
-    origin = f"{record.origin.topic}:{record.origin.partition}:{record.origin.offset}"
-    if state is not None and origin in state.refused:
-        # Read again after a crash before its offset was committed: its dead letter is already on the DLQ.
-        return mapped, Skipped(mapped.key, SkipReason.DUPLICATE, f"{origin} was already dead-lettered", state)
+    if state is not None and _refused_before(mapped, state, record):
+        return mapped, Skipped(mapped.key, SkipReason.DUPLICATE, f"{mapped.event_ids[0]} was dead-lettered", state)
     decision = context.pipeline.decide(mapped, state)
     if isinstance(decision, Rejected):
         notice = _refusal(mapped, decision, state, context)
         # Stored after the dead letter is acknowledged (the changelog follows the outbound records).
-        refused = (*(state.refused if state else ()), origin)[-context.pipeline.dedupe.recent_event_ids :]
+        seen = state.refused if state else ()
+        refused = (*seen, *(e for e in mapped.event_ids if e not in seen))[-context.pipeline.dedupe.recent_event_ids :]
         states[mapped.key] = (record.origin.partition, dataclasses.replace(state or KeyState(), refused=refused))
         return _Refused(decision, notice)
     states[mapped.key] = (record.origin.partition, decision.state)
@@ -148,6 +148,13 @@ def _decide(
 
 
 Lookup = Callable[[str], KeyState | None]
+
+
+def _refused_before(mapped: MappedRecord, state: KeyState, record: InRecord) -> bool:
+    """Every event of `mapped` was dead-lettered already, and this is not an operator's replay of it."""
+    if any(name == REPLAY_HEADER for name, _ in record.headers):
+        return False
+    return bool(mapped.event_ids) and all(event_id in state.refused for event_id in mapped.event_ids)
 
 
 def process_batch(records: Sequence[InRecord], context: BatchContext, lookup: Lookup) -> BatchResult:

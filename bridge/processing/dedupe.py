@@ -42,8 +42,8 @@ class KeyState:
     event_ids: tuple[str, ...] = ()
     fields: Mapping[str, Any] = field(default_factory=dict)
     route: str | None = None
-    # Where this key's recently dead-lettered records were read (`topic:partition:offset`): the same record read
-    # again after a crash is a duplicate, while a `crm-bridge dlq replay` of it (a new record) is processed anew.
+    # Ids of this key's recently dead-lettered events: a redelivery (by the source system, or a record read again
+    # after a crash) is a duplicate, not a second dead letter; a `crm-bridge dlq replay` of it is processed anew.
     refused: tuple[str, ...] = ()
 
 

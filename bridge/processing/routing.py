@@ -31,6 +31,9 @@ from bridge.types import Lane
 
 Headers = tuple[tuple[str, bytes], ...]
 
+# The header `crm-bridge dlq replay` puts on a dead letter it sends back in (its value: where the letter was).
+REPLAY_HEADER = "bridge_replayed_from"
+
 
 @dataclass(frozen=True, slots=True)
 class Outbound:

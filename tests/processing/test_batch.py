@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +15,7 @@ from bridge.processing.mapping import Mappings
 from bridge.processing.metadata import SObjectMeta, ValidationRuleMeta
 from bridge.processing.pipeline import Pipeline
 from bridge.processing.records import Origin
-from bridge.processing.routing import decode_dead_letter, decode_write
+from bridge.processing.routing import REPLAY_HEADER, decode_dead_letter, decode_write
 from bridge.processing.validation import CompiledRule, NotEvaluablePolicy, RuleNotEvaluable, Validator
 from bridge.types import Outcome
 
@@ -73,28 +74,29 @@ def test_batch_reads_stored_state(objects: dict[str, SObjectMeta], mappings: Map
     assert result.outbound == []
 
 
-def test_a_dead_lettered_record_read_again_after_a_crash_is_not_dead_lettered_twice(
+def test_a_dead_lettered_event_delivered_again_is_not_dead_lettered_twice(
     objects: dict[str, SObjectMeta], mappings: Mappings
 ) -> None:
-    """Found by the chaos run: a processor killed after a dead letter was acknowledged, before the input's offset
-    was committed, dead-lettered the same record again when it was read again (7 letters twice)."""
+    """Found by the chaos run: an invalid event the source system redelivered (or a record read again after a
+    crash, before its offset was committed) was dead-lettered a second time (7 letters twice)."""
     strict = Validator(objects, {"Account": (CompiledRule(_RULE, frozenset(), _not_evaluable),)})
     context = BatchContext(
         Pipeline(mappings, strict, policy=NotEvaluablePolicy.REJECT), SchemaRegistry.load(), TopicSettings(), 10_000
     )
-    record = _record(0, "A", 1, event_id="A-bad")
-    first = process_batch([record], context, lambda key: None)
+    first = process_batch([_record(0, "A", 1, event_id="A-bad")], context, lambda key: None)
     assert [(a.outcome, a.stage) for a in first.accounted] == [(Outcome.DEAD_LETTERED, "validate")]
     stored = {key: state for key, (_, state) in first.states.items()}
-    assert stored["Account:A"].refused == ("domain.erp.customer:0:0",)
+    assert stored["Account:A"].refused == ("A-bad",)
     assert stored["Account:A"].content_hash is None  # still never applied
     assert decode_state(encode_state(stored["Account:A"])) == stored["Account:A"]
-    again = process_batch([record], context, stored.get)
-    assert [(a.outcome, a.reason) for a in again.accounted] == [(Outcome.SKIPPED, "duplicate")]
-    assert again.outbound == []
-    # `crm-bridge dlq replay` sends the same event as a new record: after a fix it goes through.
-    fixed = _context(objects, mappings)
-    replayed = process_batch([_record(9, "A", 1, event_id="A-bad")], fixed, stored.get)
+    for again in (_record(0, "A", 1, event_id="A-bad"), _record(5, "A", 1, event_id="A-bad")):
+        result = process_batch([again], context, stored.get)
+        assert [(a.outcome, a.reason) for a in result.accounted] == [(Outcome.SKIPPED, "duplicate")]
+        assert result.outbound == []
+    # `crm-bridge dlq replay` marks what it sends back: after a fix, the same event goes through.
+    replay = _record(9, "A", 1, event_id="A-bad")
+    replay = dataclasses.replace(replay, headers=(*replay.headers, (REPLAY_HEADER, b"crm.dlq:0:0")))
+    replayed = process_batch([replay], _context(objects, mappings), stored.get)
     assert [a.outcome for a in replayed.accounted] == [Outcome.WRITTEN]
 
 
