@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from bridge.kafka.local import PARENT_PID_ENV, free_ports
+from bridge.kafka.processes import PARENT_PID_ENV, free_ports
 
 log = logging.getLogger(__name__)
 
