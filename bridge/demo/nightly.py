@@ -139,11 +139,13 @@ async def run_nightly(options: NightlyOptions, progress: Progress) -> NightlyRep
         return await _run(stack, scenario, options, progress)
 
 
-async def _run(stack: LocalStack, scenario: Scenario, options: NightlyOptions, progress: Progress) -> NightlyReport:
+async def prepare_stack(stack: LocalStack, *, isolate: bool) -> tuple[Settings, SchemaRegistry, tuple[str, ...]]:
+    """The org snapshot the processor validates against, the domain and change-event topics, and (`isolate`) the
+    roles' consumer groups started at the topics' ends; the settings, schemas and change-event topics in use."""
     from bridge.runtime.salesforce_roles import fetch_org_snapshot  # noqa: PLC0415
 
     settings = stack.settings()
-    await fetch_org_snapshot(settings, options.workdir / "org")
+    await fetch_org_snapshot(settings, stack.options.workdir / "org")
     registry = SchemaRegistry.load(settings.processor.schemas_dir)
     t = settings.topics
     domain = sorted({registry.spec(name).topic for name in (CUSTOMER_TYPE, DEAL_TYPE)})
@@ -151,17 +153,23 @@ async def _run(stack: LocalStack, scenario: Scenario, options: NightlyOptions, p
         kafka_topic(c, entity_of_channel(c), cdc_prefix=t.cdc_prefix, events_prefix=t.events_prefix) for c in CHANNELS
     )
     await ensure_topics(settings.kafka, [TopicSpec(n, t.partitions, t.replication_factor, {}) for n in (*domain, *cdc)])
-    if options.isolate:
+    if isolate:
         processor_topics = settings.processor.source_topics or registry.topics
         groups = {settings.processor.app_id: processor_topics, settings.sink.group_id: (t.realtime, t.bulk)}
         await start_groups_at_end(stack.bootstrap_servers, groups)
+    return settings, registry, cdc
+
+
+async def _run(stack: LocalStack, scenario: Scenario, options: NightlyOptions, progress: Progress) -> NightlyReport:
+    settings, registry, cdc = await prepare_stack(stack, isolate=options.isolate)
+    t = settings.topics
     calls_before = stack.org.api_usage.used()
     started = time.perf_counter()
     async with Outcomes(stack.bootstrap_servers, t, options.run_id, cdc) as outcomes:
         await stack.start_roles()
-        published = await _publish(settings, registry, scenario, progress)
+        published = await publish_scenario(settings, registry, scenario, progress)
         async with httpx.AsyncClient() as http:
-            await _wait_accounted(
+            await wait_accounted(
                 stack, scenario=scenario, outcomes=outcomes, http=http, progress=progress, timeout_s=options.timeout_s
             )
             wall_s = time.perf_counter() - started
@@ -177,7 +185,7 @@ async def _run(stack: LocalStack, scenario: Scenario, options: NightlyOptions, p
         )
 
 
-async def _publish(settings: Settings, registry: SchemaRegistry, scenario: Scenario, progress: Progress) -> int:
+async def publish_scenario(settings: Settings, registry: SchemaRegistry, scenario: Scenario, progress: Progress) -> int:
     progress.stage("publish", len(scenario.events))
     acknowledged = 0
     async with Publisher(settings, schemas=registry) as publisher:
@@ -188,7 +196,7 @@ async def _publish(settings: Settings, registry: SchemaRegistry, scenario: Scena
     return acknowledged
 
 
-async def _wait_accounted(
+async def wait_accounted(
     stack: LocalStack,
     *,
     scenario: Scenario,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class Outcomes:
     run_id: str
     cdc_topics: tuple[str, ...] = ()
     written_ids: set[str] = field(default_factory=set)
+    written_at_s: dict[str, float] = field(default_factory=dict)  # event id → when its first result was read
     result_records: Counter[tuple[str, str]] = field(default_factory=Counter)
     letters: dict[tuple[str, ...], Letter] = field(default_factory=dict)
     unreadable: int = 0
@@ -121,6 +123,9 @@ class Outcomes:
         ids = [str(i) for i in doc["event_ids"] if str(i).startswith(self.run_id)]
         if ids:
             self.written_ids.update(ids)
+            now_s = time.monotonic()
+            for event_id in ids:
+                self.written_at_s.setdefault(event_id, now_s)
             self.result_records[(str(doc["sobject"]), str(doc["external_id"]))] += 1
 
     def _letter(self, value: bytes) -> None:

@@ -1,0 +1,152 @@
+"""Real-time first, measured on the running pipeline: a person's edits while the nightly sync runs.
+
+    async with LocalStack(StackOptions(workdir=...)) as stack, Outcomes(...) as outcomes:
+        await stack.start_roles()
+        stream = RealtimeStream(publisher, realtime_events("run-rt-idle", 300), interval_s=0.2)
+        await stream.run(duration_s=60.0)
+        figures = stream.latencies_ms(outcomes)      # publish call start → its result on crm.results
+
+Used by `benchmarks/priority.py` and by its short variant in the tests. A real-time event's latency runs from the
+start of its `publish` call to the moment its outcome (Salesforce's answer) is readable on `crm.results`; an event
+without an outcome has no latency and counts as not completed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bridge.demo.observe import Outcomes
+from bridge.demo.scenario import nightly_scenario
+from bridge.emulator import Org
+from bridge.events.envelope import CloudEvent
+from bridge.publisher import Publisher
+from bridge.types import Lane
+
+
+def realtime_events(run_id: str, count: int, *, seed: int = 7) -> list[CloudEvent]:
+    """`count` valid customer upserts on the real-time lane (a person saving a customer in the source system)."""
+    scenario = nightly_scenario(
+        accounts=count,
+        opportunities=0,
+        invalid_share=0.0,
+        duplicate_share=0.0,
+        out_of_order_share=0.0,
+        seed=seed,
+        run_id=run_id,
+    )
+    return [event._replace(lane=Lane.REALTIME) for event in scenario.events]
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    """Latency percentiles in milliseconds (nearest rank); None when nothing completed."""
+
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+    @classmethod
+    def of(cls, values_ms: Sequence[float]) -> Percentiles:
+        """The percentiles of `values_ms`."""
+        if not values_ms:
+            return cls(None, None, None, None)
+        ordered = sorted(values_ms)
+
+        def rank(q: float) -> float:
+            return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 1)
+
+        return cls(rank(0.50), rank(0.95), rank(0.99), round(ordered[-1], 1))
+
+
+@dataclass(slots=True)
+class RealtimeStream:
+    """Publishes one event every `interval_s`, each through its own `publish` call, and remembers when each began."""
+
+    publisher: Publisher
+    events: Sequence[CloudEvent]
+    interval_s: float = 0.2
+    started_s: dict[str, float] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+
+    async def run(self, duration_s: float, stop: asyncio.Event | None = None) -> int:
+        """Publish for `duration_s` (or until `stop` is set, or the events run out); how many were published."""
+        sends: list[asyncio.Task[None]] = []
+        begin = time.monotonic()
+        for index, event in enumerate(self.events):
+            due = begin + index * self.interval_s
+            if due - begin >= duration_s or (stop is not None and stop.is_set()):
+                break
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            # Concurrent sends: a slow acknowledgement must not delay the next person's edit.
+            sends.append(asyncio.create_task(self._send(event)))
+        await asyncio.gather(*sends)
+        return len(sends) - len(self.failed)
+
+    async def _send(self, event: CloudEvent) -> None:
+        self.started_s[event.id] = time.monotonic()
+        result = (await self.publisher.publish_many([event]))[0]
+        if not result.ok:
+            self.started_s.pop(event.id, None)
+            self.failed.append(event.id)
+
+    @property
+    def sent(self) -> int:
+        """Events the broker acknowledged."""
+        return len(self.started_s)
+
+    def latencies_ms(self, outcomes: Outcomes) -> list[float]:
+        """Publish call start → outcome readable on `crm.results`, for every event that has one so far."""
+        arrived = outcomes.written_at_s
+        return [(arrived[i] - s) * 1000 for i, s in self.started_s.items() if i in arrived]
+
+    def completed(self, outcomes: Outcomes) -> int:
+        """Events of the stream written to Salesforce so far."""
+        return sum(1 for event_id in self.started_s if event_id in outcomes.written_at_s)
+
+    async def wait_completed(self, outcomes: Outcomes, timeout_s: float) -> bool:
+        """Until every sent event has its outcome (True) or `timeout_s` has passed (False)."""
+        deadline = time.monotonic() + timeout_s
+        while self.completed(outcomes) < self.sent:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
+
+@dataclass(slots=True)
+class OtherIntegration:
+    """Another integration of the same org spending its daily allocation (the emulator counts its calls alone).
+
+    It brings the org's usage to `start_used` at once, then to `end_used` in equal steps over `ramp_s`.
+    """
+
+    org: Org
+    start_used: int
+    end_used: int
+    ramp_s: float
+    spent_calls: int = 0
+
+    async def run(self, stop: asyncio.Event, step_s: float = 1.0) -> None:
+        """Spend until the ramp is done or `stop` is set."""
+        self._spend_to(self.start_used)
+        begin = time.monotonic()
+        while not stop.is_set():
+            progress = min(1.0, (time.monotonic() - begin) / self.ramp_s) if self.ramp_s > 0 else 1.0
+            self._spend_to(round(self.start_used + progress * (self.end_used - self.start_used)))
+            if progress >= 1.0:
+                return
+            try:
+                await asyncio.wait_for(stop.wait(), step_s)
+            except TimeoutError:
+                continue
+
+    def _spend_to(self, used: int) -> None:
+        calls = used - self.org.api_usage.used()
+        if calls > 0:
+            self.org.api_usage.spend(calls)
+            self.spent_calls += calls
