@@ -33,6 +33,7 @@ class Metrics:
     api_limit_errors: Counter
     trigger_cpu_errors: Counter
     retries: Counter
+    granted_calls: Counter
     api_daily_limit: Gauge
     api_budget_used: Gauge
     api_budget_remaining: Gauge
@@ -106,6 +107,12 @@ class Metrics:
                 "bridge_retries_total",
                 "Retried operations, by component and reason.",
                 ["component", "reason"],
+                registry=reg,
+            ),
+            granted_calls=Counter(
+                "bridge_governor_granted_calls_total",
+                "API calls the governor granted, by lane (a Bulk API job is granted its estimated calls).",
+                ["lane"],
                 registry=reg,
             ),
             api_daily_limit=Gauge(

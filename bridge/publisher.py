@@ -121,7 +121,7 @@ class Publisher:
         # when the data is close to the limit.
         if len(value or b"") + _HEADERS_BOUND_BYTES > limit and (size := _record_size(record)) > limit:
             raise EventTooLarge(f"event {event.id[:200]!r} is {size} bytes encoded; the limit is {limit}")
-        return PreparedEvent(checked, topic or self.schemas.spec(checked.type).topic, record)
+        return PreparedEvent(checked, topic or self.schemas.spec(checked.type).topic_for(checked.lane), record)
 
     async def publish(
         self, event: CloudEvent, *, topic: str | None = None, timeout_s: float | None = None

@@ -34,6 +34,7 @@ from bridge.events.schemas import SchemaRegistry
 from bridge.kafka.topics import TopicSpec, ensure_topics
 from bridge.publisher import Publisher
 from bridge.source.channels import entity_of_channel, kafka_topic
+from bridge.types import Lane
 
 _PUBLISH_BATCH = 2_000
 _POLL_S = 0.5
@@ -148,7 +149,8 @@ async def prepare_stack(stack: LocalStack, *, isolate: bool) -> tuple[Settings, 
     await fetch_org_snapshot(settings, stack.options.workdir / "org")
     registry = SchemaRegistry.load(settings.processor.schemas_dir)
     t = settings.topics
-    domain = sorted({registry.spec(name).topic for name in (CUSTOMER_TYPE, DEAL_TYPE)})
+    specs = [registry.spec(name) for name in (CUSTOMER_TYPE, DEAL_TYPE)]
+    domain = sorted({topic for spec in specs for topic in (spec.topic, spec.topic_for(Lane.REALTIME))})
     cdc = tuple(
         kafka_topic(c, entity_of_channel(c), cdc_prefix=t.cdc_prefix, events_prefix=t.events_prefix) for c in CHANNELS
     )

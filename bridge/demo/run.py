@@ -19,6 +19,7 @@ from bridge.demo.reconcile import Reconciliation, reconcile
 from bridge.events.schemas import SchemaRegistry
 from bridge.kafka.topics import TopicSpec, ensure_topics
 from bridge.publisher import Publisher
+from bridge.types import Lane
 
 Progress = Callable[[int], None]
 
@@ -57,7 +58,8 @@ async def run_demo(
     """Publish `count` demo events to their domain topics and read them back (only this run's events count)."""
     bootstrap = settings.kafka.bootstrap_servers or ""
     registry = SchemaRegistry.load(settings.processor.schemas_dir)
-    topics = tuple(sorted({registry.spec(t).topic for t in (CUSTOMER_TYPE, DEAL_TYPE)}))
+    specs = [registry.spec(t) for t in (CUSTOMER_TYPE, DEAL_TYPE)]
+    topics = tuple(sorted({topic for spec in specs for topic in (spec.topic, spec.topic_for(Lane.REALTIME))}))
     t = settings.topics
     await ensure_topics(settings.kafka, [TopicSpec(name, t.partitions, t.replication_factor, {}) for name in topics])
     events = list(demo_events(count, run_id=run_id))

@@ -45,6 +45,14 @@ class EventSpec:
     sequence_property: str | None
     lane: Lane
     validate: Validator = dataclasses.field(repr=False, compare=False)
+    realtime_topic: str | None = None  # where its real-time events go (`x-bridge.realtime_topic`); None: `topic`
+
+    def topic_for(self, lane: Lane | None) -> str:
+        """The topic an event of this type on `lane` is published on. Real-time events have a topic of their own
+        when the schema names one, so a person's edit never queues behind a batch sync in the processor."""
+        if (lane or self.lane) is Lane.REALTIME and self.realtime_topic:
+            return self.realtime_topic
+        return self.topic
 
 
 class SchemaRegistry:
@@ -85,7 +93,14 @@ class SchemaRegistry:
     @property
     def topics(self) -> tuple[str, ...]:
         """Every topic the registered event types are published on, sorted."""
-        return tuple(sorted({spec.topic for spec in self._specs.values()}))
+        topics = {spec.topic for spec in self._specs.values()}
+        topics |= {spec.realtime_topic for spec in self._specs.values() if spec.realtime_topic}
+        return tuple(sorted(topics))
+
+    @property
+    def realtime_topics(self) -> tuple[str, ...]:
+        """The topics of real-time events (those the schemas name as `realtime_topic`), sorted."""
+        return tuple(sorted({spec.realtime_topic for spec in self._specs.values() if spec.realtime_topic}))
 
     def spec(self, event_type: str) -> EventSpec:
         """The spec of `event_type`, or `UnknownEventType`."""
@@ -316,6 +331,7 @@ def _spec(path: Path, schema: Mapping[str, Any], validate: Validator) -> EventSp
             sequence_property=meta.get("sequence_property"),
             lane=Lane(meta.get("lane", Lane.REALTIME)),
             validate=validate,
+            realtime_topic=meta.get("realtime_topic"),
         )
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"{path}: bad 'x-bridge' block: {exc!r}") from exc

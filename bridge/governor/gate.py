@@ -93,6 +93,8 @@ class GovernorGate:
                 decision = self._governor.try_acquire(lane, calls, self._clock())
                 if isinstance(decision, Granted):
                     self._export()
+                    if self._metrics is not None:
+                        self._metrics.granted_calls.labels(lane=lane.value).inc(calls)
                     return decision.permit
                 await self._nap(decision, changed, lane)
         except asyncio.CancelledError:

@@ -1,11 +1,11 @@
 """The faust app of the processor: built in a function, one agent over the domain topics, one dedupe table.
 
-This is the only module that imports faust. The agent reads batches (`take_events`, whose `within` is the
-coalescing window), hands them to the pure `process_batch`, produces the writes and dead letters, waits for
-every acknowledgement, then stores the keys' states in the table and lets faust acknowledge the input. The
-table's changelog topic (`<app_id>-dedupe-changelog`, compacted) is written to the partition of the source
-record, which owns the key (`sobject:external_id`), so a restarted or rebalanced worker recovers exactly the
-states of the partitions it is given.
+This is the only module that imports faust. The agent reads batches (`take_batches`: closed by the coalescing
+window, by `max_batch_records`, or at once by a real-time event), hands them to the pure `process_batch`,
+produces the writes and dead letters, waits for every acknowledgement, then stores the keys' states in the table
+and lets faust acknowledge the input. The table's changelog topic (`<app_id>-dedupe-changelog`, compacted) is
+written to the partition of the source record, which owns the key (`sobject:external_id`), so a restarted or
+rebalanced worker recovers exactly the states of the partitions it is given.
 
     built = build_app(ProcessorWiring(settings, context, metrics, source_topics))
     Worker(built.app).execute_from_commandline()   # or `crm-bridge run processor` (the composition root)
@@ -23,12 +23,14 @@ from typing import Any
 import faust
 
 from bridge.config import Settings
+from bridge.events import SchemaRegistry
 from bridge.metrics import Metrics
 from bridge.processing.batch import BatchContext, BatchResult, InRecord, process_batch
 from bridge.processing.dedupe import KeyState, decode_state, encode_state
 from bridge.processing.records import Origin
 from bridge.processing.routing import Outbound
 from bridge.processor.delivery import send_batched
+from bridge.processor.take import take_batches
 from bridge.types import Outcome
 
 log = logging.getLogger(__name__)
@@ -206,6 +208,11 @@ class ProcessorApp:
     source_topics: tuple[str, ...] = ()
 
 
+def realtime_topics(registry: SchemaRegistry, source_topics: Sequence[str]) -> frozenset[str]:
+    """The source topics that carry real-time events (named as `realtime_topic` by an event schema)."""
+    return frozenset(registry.realtime_topics) & frozenset(source_topics)
+
+
 def build_app(wiring: ProcessorWiring) -> ProcessorApp:
     """The faust app with its agent and table; nothing runs until a faust Worker starts it."""
     settings = wiring.settings
@@ -218,8 +225,14 @@ def build_app(wiring: ProcessorWiring) -> ProcessorApp:
     max_records = settings.processor.max_batch_records
     window_s = settings.processor.coalesce_window_s or 0.05
 
+    urgent_topics = realtime_topics(wiring.context.registry, wiring.source_topics)
+
+    def urgent(event: Any) -> bool:
+        return bool(event.message.topic in urgent_topics)
+
     async def process(stream: Any) -> None:
-        async for events in stream.take_events(max_records, within=window_s):
+        # A real-time event closes its batch at once; bulk traffic coalesces over the whole window.
+        async for events in take_batches(stream, max_records, within_s=window_s, urgent=urgent):
             await handle_batch(app, store, wiring, events)
 
     app.agent(source, name="process")(process)

@@ -1,0 +1,81 @@
+"""Batches of the processor's faust stream that close at once when real-time work arrives.
+
+    async for events in take_batches(stream, 1_000, within_s=2.0, urgent=lambda e: e.message.topic in rt):
+        ...   # faust acknowledges the batch's events when the loop asks for the next batch
+
+faust's `Stream.take_events(max_, within)` closes a batch when it holds `max_` events or every `within` seconds:
+a person's edit arriving in a quiet moment waits up to the whole coalescing window (2 s by default) before the
+processor even looks at it. This is the same buffer (same acknowledgement contract: a batch's events are acked
+only after the consumer has finished with it, so offsets never pass unprocessed events), with one more way to
+close a batch: an event for which `urgent(event)` is true. Bulk traffic still coalesces over the whole window.
+Written against faust-streaming's stream API (`add_processor`, `_enable_passive`, `wait_for_stopped`, `ack`),
+which is what `take_events` itself uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any
+
+
+def take_batches(
+    stream: Any, max_records: int, *, within_s: float, urgent: Callable[[Any], bool]
+) -> AsyncIterator[list[Any]]:
+    """`stream.take_events(max_records, within=within_s)`, closing a batch early on an urgent event."""
+    generator = _take(stream, max_records, within_s, urgent)
+    stream._active_agens.add(generator)
+    return generator
+
+
+async def _take(
+    stream: Any, max_records: int, within_s: float, urgent: Callable[[Any], bool]
+) -> AsyncGenerator[list[Any], None]:
+    events: list[Any] = []
+    full = asyncio.Event()  # the batch must close: it holds `max_records`, or an urgent event
+    consumed = asyncio.Event()
+    consuming: asyncio.Future[None] | None = None
+    enable_acks = stream.enable_acks
+
+    async def add(value: Any) -> Any:
+        nonlocal consuming
+        if consuming is not None:  # the batch is being handed out: wait until it is done with
+            try:
+                await consuming
+            finally:
+                consuming = None
+        event = stream.current_event
+        if event is None:
+            raise RuntimeError("take buffer found current_event is None")
+        events.append(event)
+        if len(events) >= max_records:
+            full.set()
+            consumed.clear()
+            await stream.wait(consumed)  # never more than `max_records` in one batch
+        elif urgent(event):
+            full.set()
+        return value
+
+    stream.enable_acks = False  # acked here, once the consumer has finished with the batch
+    stream.add_processor(add)
+    stream._enable_passive(aiter(stream.channel))
+    try:
+        while not stream.should_stop:
+            await stream.wait_for_stopped(full, timeout=within_s)
+            if not events:
+                continue
+            consuming = asyncio.get_running_loop().create_future()
+            try:
+                yield list(events)
+            finally:
+                batch = list(events)
+                events.clear()
+                for event in batch:
+                    await stream.ack(event)
+                if not consuming.done():
+                    consuming.set_result(None)
+                full.clear()
+                consumed.set()
+    finally:
+        stream.enable_acks = enable_acks
+        stream._processors.remove(add)
