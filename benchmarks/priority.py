@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import platform
 import sys
@@ -42,7 +43,7 @@ import httpx
 from bridge.config import GovernorSettings
 from bridge.demo.nightly import isolated_env, prepare_stack, publish_scenario, wait_accounted
 from bridge.demo.observe import Outcomes, by_label, scrape, total
-from bridge.demo.priority import OtherIntegration, Percentiles, RealtimeStream, realtime_events
+from bridge.demo.priority import OtherIntegration, Percentiles, RealtimeStream, Stages, realtime_events
 from bridge.demo.scenario import Scenario, nightly_scenario
 from bridge.demo.stack import LocalStack, StackOptions
 from bridge.demo.verify import verify_org
@@ -82,6 +83,7 @@ class Run:
     stack: LocalStack
     publisher: Publisher
     outcomes: Outcomes
+    stages: Stages
     http: httpx.AsyncClient
     stamp: str
 
@@ -119,10 +121,13 @@ def deltas(before: dict[str, dict[str, float]], after: dict[str, dict[str, float
     }
 
 
-def figures(stream: RealtimeStream, outcomes: Outcomes) -> dict[str, Any]:
-    """The real-time stream's percentiles and counts so far."""
+def figures(run: Run, stream: RealtimeStream) -> dict[str, Any]:
+    """The real-time stream's percentiles and counts so far, and where the time went."""
+    outcomes = run.outcomes
     latencies = stream.latencies_ms(outcomes)
+    stages = {name: asdict(p) for name, p in run.stages.breakdown_ms(stream.started_wall_s).items()}
     return asdict(Percentiles.of(latencies)) | {
+        "stages_ms": stages,
         "realtime_sent": stream.sent,
         "realtime_completed": stream.completed(outcomes),
         "realtime_publish_failed": len(stream.failed),
@@ -136,7 +141,7 @@ async def idle(run: Run) -> dict[str, Any]:
     stream = run.stream("idle")
     await stream.run(run.args.duration_s)
     completed = await stream.wait_completed(run.outcomes, 60.0)
-    return figures(stream, run.outcomes) | deltas(before, await run.metrics()) | {"all_completed": completed}
+    return figures(run, stream) | deltas(before, await run.metrics()) | {"all_completed": completed}
 
 
 async def loaded(run: Run) -> dict[str, Any]:
@@ -165,7 +170,7 @@ async def loaded(run: Run) -> dict[str, Any]:
     completed = await stream.wait_completed(run.outcomes, 60.0)
     check = verify_org(scenario, run.stack.org, run.night_id("loaded"))
     return (
-        figures(stream, run.outcomes)
+        figures(run, stream)
         | deltas(before, await run.metrics())
         | {"all_completed": completed, "nightly_wall_s": round(wall_s, 1), "nightly_ok": check.ok}
     )
@@ -211,7 +216,7 @@ async def squeezed(run: Run) -> dict[str, Any]:
     )
     check = verify_org(scenario, run.stack.org, run.night_id("squeezed"))
     return (
-        figures(stream, run.outcomes)
+        figures(run, stream)
         | in_window
         | {
             "all_completed": completed,
@@ -237,11 +242,12 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         settings, registry, cdc = await prepare_stack(stack, isolate=True)
         async with (
             Outcomes(stack.bootstrap_servers, settings.topics, stamp, cdc) as outcomes,
+            Stages(stack.bootstrap_servers, settings.topics, stamp) as stages,
             Publisher(settings, schemas=registry) as publisher,
             httpx.AsyncClient() as http,
         ):
             await stack.start_roles()
-            run = Run(args, stack, publisher, outcomes, http, stamp)
+            run = Run(args, stack, publisher, outcomes, stages, http, stamp)
             warm = run.stream("warmup")
             await warm.run(3.0)
             if not await warm.wait_completed(outcomes, 120.0):
@@ -315,6 +321,10 @@ def print_table(doc: dict[str, Any]) -> None:
             + "".join(f"{v or 0:>9.0f}" for v in row[2:])
             + f"  {p['calls_by_lane']}"
         )
+        stages = p["stages_ms"]
+        print(
+            f"{'':<10}p99: publish→routed {stages['processor']['p99_ms']} ms, routed→answered {stages['sink']['p99_ms']} ms"
+        )
     s = doc["squeezed"]
     print(
         f"loaded/idle p99 {doc['loaded_over_idle_p99']}, squeezed/idle p99 {doc['squeezed_over_idle_p99']}; "
@@ -336,6 +346,8 @@ def main() -> int:
     parser.add_argument("--timeout-s", type=float, default=1_800.0, help="longest wait for a nightly sync")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("bridge.demo").setLevel(logging.INFO)
     with broker(), tempfile.TemporaryDirectory(prefix="crm-bridge-priority-") as tmp:
         phases = asyncio.run(measure(args, Path(tmp)))
     doc = report(args, phases)

@@ -227,6 +227,9 @@ class SinkSettings(_Section):
     parent_wait_drained: bool = True
     """End that wait early once everything published before the CRM's refusal has been processed and read without
     the parent showing up (it is nowhere in the bridge); off for source systems that send parents long after."""
+    realtime_slo_s: float = Field(default=2.0, gt=0)
+    """The real-time lane's latency objective (ingest → Salesforce's answer, p99), exported as
+    `bridge_realtime_latency_slo_seconds`; the shipped alert `CrmBridgeRealtimeLatencySlo` fires above it."""
     group_id: str = "crm-bridge-sink"
     session_timeout_s: float = Field(default=30.0, ge=6.0)  # the consumer's group session (heartbeats every 3 s)
     """Consumer group of the sink workers (they share partitions and the API budget)."""

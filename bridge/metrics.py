@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+_REALTIME_BUCKETS_S = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 150, 200, 500, 1_000, 5_000, 10_000, 50_000)
 
 
@@ -41,6 +42,8 @@ class Metrics:
     inflight_requests: Gauge
     consumer_lag: Gauge
     write_latency: Histogram
+    realtime_latency: Histogram
+    realtime_latency_slo: Gauge
     batch_size: Histogram
     publish_latency: Histogram
     ingest_requests: Counter
@@ -152,6 +155,18 @@ class Metrics:
                 "Time from sending a write to Salesforce until its outcome is known, by SObject and path.",
                 ["sobject", "path"],
                 buckets=_LATENCY_BUCKETS_S,
+                registry=reg,
+            ),
+            realtime_latency=Histogram(
+                "bridge_realtime_latency_seconds",
+                "Real-time lane, end to end: from the broker's timestamp of the event's domain record (ingest time) "
+                "until Salesforce accepted the write.",
+                buckets=_REALTIME_BUCKETS_S,
+                registry=reg,
+            ),
+            realtime_latency_slo=Gauge(
+                "bridge_realtime_latency_slo_seconds",
+                "The configured objective for the real-time lane's p99 latency (sink.realtime_slo_s).",
                 registry=reg,
             ),
             batch_size=Histogram(

@@ -14,11 +14,17 @@ without an outcome has no latency and counts as not completed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Self
 
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from bridge.config import TopicSettings
 from bridge.demo.observe import Outcomes
 from bridge.demo.scenario import nightly_scenario
 from bridge.emulator import Org
@@ -71,6 +77,7 @@ class RealtimeStream:
     events: Sequence[CloudEvent]
     interval_s: float = 0.2
     started_s: dict[str, float] = field(default_factory=dict)
+    started_wall_s: dict[str, float] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
 
     async def run(self, duration_s: float, stop: asyncio.Event | None = None) -> int:
@@ -89,6 +96,7 @@ class RealtimeStream:
 
     async def _send(self, event: CloudEvent) -> None:
         self.started_s[event.id] = time.monotonic()
+        self.started_wall_s[event.id] = time.time()
         result = (await self.publisher.publish_many([event]))[0]
         if not result.ok:
             self.started_s.pop(event.id, None)
@@ -150,3 +158,67 @@ class OtherIntegration:
         if calls > 0:
             self.org.api_usage.spend(calls)
             self.spent_calls += calls
+
+
+@dataclass(slots=True)
+class Stages:
+    """Where a real-time event's time goes: the broker timestamps of its write (the processor's output on the
+    real-time write topic) and of its result (the sink's, after Salesforce answered), by event id."""
+
+    bootstrap_servers: str
+    topics: TopicSettings
+    run_id: str
+    routed_ms: dict[str, int] = field(default_factory=dict)
+    answered_ms: dict[str, int] = field(default_factory=dict)
+    _task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        consumer = AIOKafkaConsumer(
+            self.topics.realtime,
+            self.topics.results,
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=None,
+            auto_offset_reset="latest",
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        self._task = asyncio.create_task(self._consume(consumer))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=5_000)
+                for records in batches.values():
+                    for record in records:
+                        self._take(record.topic, record.value or b"", record.timestamp)
+        finally:
+            await consumer.stop()
+
+    def _take(self, topic: str, value: bytes, timestamp_ms: int) -> None:
+        try:
+            doc = orjson.loads(value)
+            ids = [str(i) for i in doc.get("event_ids") or () if str(i).startswith(self.run_id)]
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            return
+        target = self.routed_ms if topic == self.topics.realtime else self.answered_ms
+        for event_id in ids:
+            target.setdefault(event_id, timestamp_ms)
+
+    def breakdown_ms(self, published_wall_s: dict[str, float]) -> dict[str, Percentiles]:
+        """Percentiles of publish → routed by the processor, and routed → answered (the sink and Salesforce)."""
+        processor, sink = [], []
+        for event_id, started_s in published_wall_s.items():
+            routed, answered = self.routed_ms.get(event_id), self.answered_ms.get(event_id)
+            if routed is not None:
+                processor.append(routed - started_s * 1000)
+                if answered is not None:
+                    sink.append(answered - routed)
+        return {"processor": Percentiles.of(processor), "sink": Percentiles.of(sink)}

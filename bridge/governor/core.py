@@ -27,8 +27,10 @@ workers: at most `max_concurrency` requests of a few calls each. Keep `safety_ma
 left in the current spreading horizon (24 hours by default, never less than a tenth of it), so a backlog is
 spread over the day instead of burnt in the first hour. Real-time work takes no tokens.
 
-**Priority.** A real-time request waiting for a slot keeps bulk requests out, unless a bulk request has been
-kept out for `starvation_guard_s`, in which case it gets its turn.
+**Priority.** One of the worker's concurrency slots is the real-time lane's (when it has more than one): bulk
+requests hold at most `concurrency_cap - 1`, so a person's edit goes at once instead of waiting for a bulk batch
+in flight to end. A real-time request waiting for a slot keeps bulk requests out, unless a bulk request has
+been kept out for `starvation_guard_s`, in which case it gets its turn.
 
 **Unknown limit.** Before the first report (and with no `daily_limit_calls` configured) one request at a time
 goes out, to learn the limit. When the budget is spent and nothing is in flight, no report arrives to say that
@@ -187,6 +189,8 @@ class Governor:
             return None if not self._inflight else Wait(_SLOT_RETRY_S, WaitReason.PROBE)
         if len(self._inflight) >= self.concurrency_cap:
             return Wait(_SLOT_RETRY_S, WaitReason.CONCURRENCY)
+        if lane is Lane.BULK and self._bulk_inflight() >= self.bulk_concurrency_cap:
+            return Wait(_SLOT_RETRY_S, WaitReason.CONCURRENCY)
         if lane is Lane.BULK and self._realtime_goes_first(now_s):
             return Wait(_SLOT_RETRY_S, WaitReason.REALTIME_FIRST)
         return self._spending_refusal(lane, calls, now_s)
@@ -255,6 +259,16 @@ class Governor:
     def concurrency_cap(self) -> int:
         """This worker's share of the deployment's concurrency cap (at least one request)."""
         return max(1, math.floor(self.settings.max_concurrency * self.share + 1e-9))
+
+    @property
+    def bulk_concurrency_cap(self) -> int:
+        """Requests the bulk lane may have in flight: all but one slot when there are several, so a real-time
+        request never waits for a bulk request to end (a Bulk API job holds its slot for the whole job)."""
+        cap = self.concurrency_cap
+        return cap - 1 if cap > 1 else cap
+
+    def _bulk_inflight(self) -> int:
+        return sum(1 for permit in self._inflight.values() if permit.lane is Lane.BULK)
 
     def ceiling_calls(self, lane: Lane) -> float:
         """The org-wide usage `lane` may bring the window up to."""

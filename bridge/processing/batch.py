@@ -41,6 +41,7 @@ class InRecord:
     key: bytes | None
     value: bytes | None
     headers: Headers = ()
+    timestamp_ms: int | None = None  # the broker's timestamp of the record: when the bridge took the event
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +180,10 @@ def process_batch(records: Sequence[InRecord], context: BatchContext, lookup: Lo
         accounted = Accounted(
             record.origin.topic, Outcome.WRITTEN, sobject=mapped.sobject, not_evaluable=decision.not_evaluable
         )
-        pending.append((decision.record, accounted))
+        write = decision.record
+        if record.timestamp_ms is not None:
+            write = dataclasses.replace(write, ingested_ms=record.timestamp_ms)
+        pending.append((write, accounted))
     writes, _ = coalesce(write for write, _ in pending)
     last_of_key = {write.key: index for index, (write, _) in enumerate(pending)}
     for index, (write, accounted) in enumerate(pending):

@@ -123,8 +123,13 @@ def coalesce(records: Iterable[MappedRecord]) -> tuple[list[MappedRecord], int]:
             routed_by=earlier.routed_by or record.routed_by,
             first_write=earlier.first_write,
             authids=tuple(dict.fromkeys((*earlier.authids, *record.authids))),
+            ingested_ms=_earliest(earlier.ingested_ms, record.ingested_ms),
         )
     return list(merged.values()), folded
+
+
+def _earliest(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 def encode_state(state: KeyState) -> bytes:

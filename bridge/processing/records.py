@@ -70,6 +70,7 @@ class MappedRecord:
     routed_by: str | None = None
     first_write: bool = False
     authids: tuple[str, ...] = field(default=())  # the verified producers of its events (invariant 8)
+    ingested_ms: int | None = None  # broker time its earliest event was stored (the domain record's timestamp)
 
     @property
     def key(self) -> str:

@@ -2,9 +2,10 @@
 
 The value on `crm.writes.*` (what the sink reads), JSON:
 `{"sobject", "external_id_field", "external_id", "fields", "lane", "version", "event_ids", "parents",
-"first_write", "authids"}`, keyed by the record's route (its first parent's key `Account:C-1`, else its own
-`sobject:external_id`): a parent and its children share a partition, so one sink worker sees both in order.
-`authids` (also one `ce_authid` header each) are the producers the ingest verified for the events behind it.
+"first_write", "authids", "ingested_ms"}`, keyed by the record's route (its first parent's key `Account:C-1`, else
+its own `sobject:external_id`): a parent and its children share a partition, so one sink worker sees both in order.
+`authids` (also one `ce_authid` header each) are the producers the ingest verified for the events behind it;
+`ingested_ms` is the broker's timestamp of the earliest of those events (null when unknown).
 
 A refusal notice shares the write topics: `{"kind": "refused", "sobject", "external_id_field", "external_id",
 "lane", "reason", "detail"}`, keyed by the refused record's own key (the partition of its children). The
@@ -98,6 +99,7 @@ def write_message(record: MappedRecord, topics: TopicSettings) -> Outbound:
             "parents": record.parents,
             "first_write": record.first_write,
             "authids": record.authids,
+            "ingested_ms": record.ingested_ms,
         }
     )
     headers: Headers = (
@@ -170,7 +172,12 @@ def decode_write_topic(value: bytes) -> MappedRecord | Refusal:
         parents=parents if isinstance(parents, dict) else _legacy_parents(fields),
         first_write=bool(doc.get("first_write", False)),
         authids=tuple(doc.get("authids") or ()),
+        ingested_ms=_int_or_none(doc.get("ingested_ms")),
     )
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _b64(raw: bytes | None) -> str | None:

@@ -76,7 +76,10 @@ def faust_config(settings: Settings) -> dict[str, Any]:
 def _in_record(event: Any) -> InRecord:
     message = event.message
     headers = tuple((str(name), bytes(value or b"")) for name, value in (message.headers or ()))
-    return InRecord(Origin(message.topic, message.partition, message.offset), message.key, message.value, headers)
+    origin = Origin(message.topic, message.partition, message.offset)
+    timestamp = message.timestamp  # seconds (faust); CreateTime set by the Publisher's producer, or LogAppendTime
+    timestamp_ms = round(timestamp * 1000) if isinstance(timestamp, int | float) and timestamp > 0 else None
+    return InRecord(origin, message.key, message.value, headers, timestamp_ms)
 
 
 def count(metrics: Metrics, result: BatchResult) -> None:

@@ -65,6 +65,7 @@ class SinkWiring:
     producer: AIOKafkaProducer  # acks=all, started
     metrics: Metrics
     clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time  # for the real-time latency, from the broker's ingest timestamps
     rng: random.Random = field(default_factory=random.Random)
     grace_s: float = 30.0
     upstream: UpstreamProbe | None = None  # the processor's progress; None: children of unknown parents go at once
@@ -108,6 +109,7 @@ class Sink:
         self._watch: asyncio.Task[None] | None = None
         self._next_offsets: dict[TopicPartition, int] = {}
         self.stats = SinkStats()
+        wiring.metrics.realtime_latency_slo.set(settings.sink.realtime_slo_s)
         self._delivery = Delivery(wiring.producer, self._partitions, wiring.metrics, settings.topics, self.stats)
 
     def __repr__(self) -> str:
@@ -322,6 +324,8 @@ class Sink:
         finally:
             self._queue.done(batch)
         self._adapt(batch, results)
+        if batch.lane is Lane.REALTIME:
+            self._observe_realtime(results)
         now_s = self._w.clock()
         self._queue.written((item.record_key for item, outcome in results if isinstance(outcome, Written)), now_s)
         decisions = [self._decider.decide(item, outcome, now_s, len(batch)) for item, outcome in results]
@@ -332,6 +336,15 @@ class Sink:
                 # Refused by the CRM and never written before: the parent of whatever references it is absent.
                 self._refuse(ParentRefusal(deliver.item.record_key, DLQ_STAGE, deliver.reason), now_s)
         await self._deliver(delivers)
+
+    def _observe_realtime(self, results: Results) -> None:
+        """Ingest (the domain record's broker timestamp) → Salesforce's answer, for each real-time record written."""
+        now_s = self._w.wall_clock()
+        histogram = self._w.metrics.realtime_latency
+        for item, outcome in results:
+            ingested_ms = item.record.ingested_ms
+            if isinstance(outcome, Written) and ingested_ms is not None:
+                histogram.observe(max(0.0, now_s - ingested_ms / 1000))
 
     async def _write(self, batch: Batch) -> Results:
         try:

@@ -108,7 +108,7 @@ def test_prometheus_rule_from_the_chart_passes_promtool(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(rule["spec"]))
     result = subprocess.run([tool("promtool"), "check", "rules", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout
+    assert "SUCCESS: 7 rules found" in result.stdout
 
 
 def _deployment(docs: list[dict[str, Any]], role: str) -> dict[str, Any]:

@@ -149,3 +149,25 @@ def test_state_reports_remaining_per_lane() -> None:
     assert state.remaining_calls == {Lane.REALTIME: 490, Lane.BULK: 290}
     assert state.daily_limit_calls == 1_000
     assert state.inflight_requests == 0
+
+
+def test_bulk_never_holds_the_last_slot_so_realtime_goes_at_once() -> None:
+    # What benchmarks/priority.py found: ten bulk batches in flight (a Bulk API job holds its slot for the whole
+    # job) made a person's edit wait for one of them to end.
+    governor = _governor(max_concurrency=10)
+    bulk = [_grant(governor, Lane.BULK) for _ in range(9)]
+    decision = governor.try_acquire(Lane.BULK, 1, 0.0)
+    assert isinstance(decision, Wait)
+    assert decision.reason is WaitReason.CONCURRENCY
+    _grant(governor, Lane.REALTIME)  # the real-time lane's slot
+    governor.release(bulk[0], 0.1)
+    _grant(governor, Lane.BULK, now_s=0.1)
+
+
+def test_a_single_slot_is_shared_by_both_lanes() -> None:
+    governor = _governor(max_concurrency=10)
+    governor.set_share(0.1, 0.0)  # one slot: nothing to set aside
+    assert governor.bulk_concurrency_cap == 1
+    held = _grant(governor, Lane.BULK)
+    governor.release(held, 0.0)
+    _grant(governor, Lane.REALTIME)
