@@ -139,8 +139,8 @@ class Sink:
             await self._fetch()
             if await self._upstream.release(self._w.consumer, self._partitions.assigned):
                 self._give_up_missing_parents()
-            self._prioritise()
             self._dispatch()
+            self._prioritise()  # after dispatching: only real-time work that could not go yet holds bulk back
             self._export_held()
             await self._partitions.commit()
             if burst and await self._idle():
@@ -223,7 +223,10 @@ class Sink:
 
     def _prioritise(self) -> None:
         """Pause the bulk partitions while real-time work waits or the queue is full; the real-time ones only
-        when the queue is far over its bound (real-time traffic is small, and a person is waiting for it)."""
+        when the queue is far over its bound (real-time traffic is small, and a person is waiting for it).
+        Real-time work waits only when it could not be dispatched: a steady trickle of edits that go at once
+        must not keep pausing the bulk partitions (each pause drops the fetch in progress: the nightly sync
+        then crawled at a few records a second while people kept editing, found by benchmarks/priority.py)."""
         assigned = set(self._partitions.assigned)
         pending = len(self._queue)
         hold_bulk = pending >= self._max_pending or self._queue.lane_size(Lane.REALTIME) > 0
