@@ -322,9 +322,8 @@ def print_table(doc: dict[str, Any]) -> None:
             + f"  {p['calls_by_lane']}"
         )
         stages = p["stages_ms"]
-        print(
-            f"{'':<10}p99: publish→routed {stages['processor']['p99_ms']} ms, routed→answered {stages['sink']['p99_ms']} ms"
-        )
+        processor, sink = stages["processor"]["p99_ms"], stages["sink"]["p99_ms"]
+        print(f"{'':<10}p99: publish→routed {processor} ms, routed→answered {sink} ms")
     s = doc["squeezed"]
     print(
         f"loaded/idle p99 {doc['loaded_over_idle_p99']}, squeezed/idle p99 {doc['squeezed_over_idle_p99']}; "
