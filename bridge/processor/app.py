@@ -1,11 +1,12 @@
-"""The faust app of the processor: built in a function, one agent over the domain topics, one dedupe table.
+"""The faust app of the processor: built in a function, two agents over the domain topics, one dedupe table.
 
-This is the only module that imports faust. The agent reads batches (`take_batches`: closed by the coalescing
-window, by `max_batch_records`, or at once by a real-time event), hands them to the pure `process_batch`,
-produces the writes and dead letters, waits for every acknowledgement, then stores the keys' states in the table
-and lets faust acknowledge the input. The table's changelog topic (`<app_id>-dedupe-changelog`, compacted) is
-written to the partition of the source record, which owns the key (`sobject:external_id`), so a restarted or
-rebalanced worker recovers exactly the states of the partitions it is given.
+This is the only module that imports faust. Its agents read batches (of the real-time domain topics: closed at
+each event; of the others: by the coalescing window or `max_batch_records`), hand them to the pure
+`process_batch`, produce the writes and dead letters, wait for every acknowledgement, then store the keys'
+states in the table and let faust acknowledge the input. The table's changelog topic
+(`<app_id>-dedupe-changelog`, compacted) is written to the partition of the source record, which owns the key
+(`sobject:external_id`), so a restarted or rebalanced worker recovers exactly the states of the partitions it is
+given (faust assigns the same partition numbers of every source topic to one worker: they are co-partitioned).
 
     built = build_app(ProcessorWiring(settings, context, metrics, source_topics))
     Worker(built.app).execute_from_commandline()   # or `crm-bridge run processor` (the composition root)
@@ -217,26 +218,38 @@ def realtime_topics(registry: SchemaRegistry, source_topics: Sequence[str]) -> f
 
 
 def build_app(wiring: ProcessorWiring) -> ProcessorApp:
-    """The faust app with its agent and table; nothing runs until a faust Worker starts it."""
+    """The faust app with its agents and table; nothing runs until a faust Worker starts it.
+
+    Two agents share the table: one over the real-time domain topics, whose batches close at each event, and one
+    over the others, which coalesce over the window. Each has its own stream buffer, so an edit never queues
+    behind thousands of prefetched batch events (faust pauses the partitions of a full buffer, not the others).
+    Their batches take turns (one lock): each batch reads and writes the key states of whatever it holds.
+    """
     settings = wiring.settings
     app = faust.App(settings.processor.app_id, **faust_config(settings))
     table = app.Table(TABLE_NAME, default=None, key_type=bytes, value_type=bytes, partitions=settings.topics.partitions)
     store = DedupeStore(table)
-    source = app.topic(
-        *wiring.source_topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
     max_records = settings.processor.max_batch_records
     window_s = settings.processor.coalesce_window_s or 0.05
+    urgent = realtime_topics(wiring.context.registry, wiring.source_topics)
+    others = tuple(topic for topic in wiring.source_topics if topic not in urgent)
+    turns = asyncio.Lock()
 
-    urgent_topics = realtime_topics(wiring.context.registry, wiring.source_topics)
-
-    def urgent(event: Any) -> bool:
-        return bool(event.message.topic in urgent_topics)
+    def topic(names: Sequence[str]) -> Any:
+        return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
     async def process(stream: Any) -> None:
-        # A real-time event closes its batch at once; bulk traffic coalesces over the whole window.
-        async for events in take_batches(stream, max_records, within_s=window_s, urgent=urgent):
-            await handle_batch(app, store, wiring, events)
+        async for events in stream.take_events(max_records, within=window_s):
+            async with turns:
+                await handle_batch(app, store, wiring, events)
 
-    app.agent(source, name="process")(process)
+    async def process_realtime(stream: Any) -> None:
+        async for events in take_batches(stream, max_records, within_s=window_s, urgent=lambda _: True):
+            async with turns:
+                await handle_batch(app, store, wiring, events)
+
+    if others:
+        app.agent(topic(others), name="process")(process)
+    if urgent:
+        app.agent(topic(sorted(urgent)), name="process_realtime")(process_realtime)
     return ProcessorApp(app, store, wiring.source_topics)

@@ -1,6 +1,6 @@
 """Batches of the processor's faust stream that close at once when real-time work arrives.
 
-    async for events in take_batches(stream, 1_000, within_s=2.0, urgent=lambda e: e.message.topic in rt):
+    async for events in take_batches(stream, 1_000, within_s=2.0, urgent=lambda event: True):
         ...   # faust acknowledges the batch's events when the loop asks for the next batch
 
 faust's `Stream.take_events(max_, within)` closes a batch when it holds `max_` events or every `within` seconds:
