@@ -39,6 +39,7 @@ from bridge.kafka.producer import map_kafka_error, producer_config
 from bridge.kafka.topics import TopicSpec, ensure_topics
 from bridge.metrics import Metrics
 from bridge.publisher import Publisher
+from bridge.types import Lane
 
 TopicFactory = Callable[..., Awaitable[str]]
 
@@ -177,9 +178,12 @@ async def test_publish_returns_after_the_ack_so_the_event_is_readable_at_once(bo
 @pytest.mark.kafka
 async def test_events_go_to_the_topic_named_in_their_schema(bootstrap: str) -> None:
     async with Publisher(settings_for(bootstrap)) as pub:
-        result = await pub.publish(customer(f"C-{uuid.uuid4().hex}"))
-    assert result.topic == "domain.erp.customer"
-    assert result.offset is not None
+        realtime = await pub.publish(customer(f"C-{uuid.uuid4().hex}"))  # customers are real-time by default
+        bulk = await pub.publish(customer(f"C-{uuid.uuid4().hex}")._replace(lane=Lane.BULK))
+    # A person's edit never queues behind a batch sync's events in the processor: topics of their own.
+    assert realtime.topic == "domain.erp.customer.realtime"
+    assert bulk.topic == "domain.erp.customer"
+    assert realtime.offset is not None
 
 
 def _bad_events() -> list[tuple[CloudEvent, type[Exception], str]]:

@@ -212,6 +212,9 @@ class ProcessorApp:
     source_topics: tuple[str, ...] = ()
 
 
+TURN_RECORDS = 250  # batch events decided at a time while real-time batches wait their turn (~0.1 s of CPU)
+
+
 def realtime_topics(registry: SchemaRegistry, source_topics: Sequence[str]) -> frozenset[str]:
     """The source topics that carry real-time events (named as `realtime_topic` by an event schema)."""
     return frozenset(registry.realtime_topics) & frozenset(source_topics)
@@ -240,8 +243,11 @@ def build_app(wiring: ProcessorWiring) -> ProcessorApp:
 
     async def process(stream: Any) -> None:
         async for events in stream.take_events(max_records, within=window_s):
-            async with turns:
-                await handle_batch(app, store, wiring, events)
+            # In turns of TURN_RECORDS: deciding a batch is CPU that blocks the loop, and a real-time batch
+            # waiting for the lock gets it between two turns instead of after the whole batch.
+            for start in range(0, len(events), TURN_RECORDS):
+                async with turns:
+                    await handle_batch(app, store, wiring, events[start : start + TURN_RECORDS])
 
     async def process_realtime(stream: Any) -> None:
         async for events in take_batches(stream, max_records, within_s=window_s, urgent=lambda _: True):

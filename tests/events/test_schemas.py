@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,24 @@ def test_registry_knows_the_domain_types_and_their_topics(registry: SchemaRegist
     assert registry.spec(CUSTOMER).sobject == "Account"
     assert registry.spec(DEAL).topic == "domain.erp.deal"
     assert registry.spec(DEAL).sobject == "Opportunity"
+    assert registry.topics == (
+        "domain.erp.customer",
+        "domain.erp.customer.realtime",
+        "domain.erp.deal",
+        "domain.erp.deal.realtime",
+    )
+    assert registry.realtime_topics == ("domain.erp.customer.realtime", "domain.erp.deal.realtime")
+
+
+def test_realtime_events_have_topics_of_their_own(registry: SchemaRegistry) -> None:
+    customer_spec, deal_spec = registry.spec(CUSTOMER), registry.spec(DEAL)
+    assert customer_spec.topic_for(Lane.REALTIME) == "domain.erp.customer.realtime"
+    assert customer_spec.topic_for(Lane.BULK) == "domain.erp.customer"
+    assert customer_spec.topic_for(None) == "domain.erp.customer.realtime"  # the type's default lane
+    assert deal_spec.topic_for(None) == "domain.erp.deal"
+    assert deal_spec.topic_for(Lane.REALTIME) == "domain.erp.deal.realtime"
+    without = dataclasses.replace(customer_spec, realtime_topic=None)  # a schema that names none: one topic
+    assert without.topic_for(Lane.REALTIME) == "domain.erp.customer"
 
 
 def test_check_fills_in_the_bridge_extensions_from_the_payload(registry: SchemaRegistry) -> None:

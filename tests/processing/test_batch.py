@@ -105,3 +105,19 @@ _RULE = ValidationRuleMeta("Exotic", "Account", True, "VLOOKUP(...)", "no")
 
 def _not_evaluable(record: Mapping[str, Any], prior: Mapping[str, Any] | None, is_new: bool) -> bool:
     raise RuleNotEvaluable("VLOOKUP is not supported")
+
+
+def test_writes_carry_the_ingest_time_of_their_earliest_event(
+    objects: dict[str, SObjectMeta], mappings: Mappings
+) -> None:
+    # The sink's bridge_realtime_latency_seconds runs from this broker timestamp to Salesforce's answer.
+    a1, a2, b1 = _record(0, "A", 1), _record(1, "A", 2), _record(2, "B", 1)
+    records = [
+        dataclasses.replace(a1, timestamp_ms=1_000),
+        dataclasses.replace(a2, timestamp_ms=1_500),  # coalesced with A-1: the earlier time is the one waited
+        b1,  # no timestamp known
+    ]
+    result = process_batch(records, _context(objects, mappings), lambda key: None)
+    writes = {decode_write(o.value).external_id: decode_write(o.value) for o in result.outbound}
+    assert writes["A"].ingested_ms == 1_000
+    assert writes["B"].ingested_ms is None

@@ -1,6 +1,7 @@
 """Real-time first on a real broker: people's edits trickling in neither wait behind a bulk backlog nor stop it."""
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
@@ -11,7 +12,7 @@ from bridge.sink.runner import build_gate, run_sink
 from bridge.types import Lane
 from tests.conftest import NewTopicFactory
 from tests.sink.fakeorg import FakeOrg
-from tests.sink.harness import account, produce, sink_settings
+from tests.sink.harness import account, produce, run_burst, sink_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
@@ -62,3 +63,22 @@ async def test_a_trickle_of_realtime_edits_does_not_stall_the_bulk_backlog(
         await asyncio.gather(sink, trickle, return_exceptions=True)
     assert len(sent) >= 10  # the trickle really ran while the backlog was written
     assert bulk_s < 30.0
+
+
+async def test_realtime_writes_observe_their_latency_from_ingest_time(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    settings = await sink_settings(kafka_bootstrap, new_topic, realtime_slo_s=1.5)
+    ingested_ms = round((time.time() - 1.0) * 1000)  # the events reached the broker a second ago
+    realtime = [dataclasses.replace(account(f"R-{n}", lane=Lane.REALTIME), ingested_ms=ingested_ms) for n in range(5)]
+    unknown = account("R-old", lane=Lane.REALTIME)  # written by an older processor: no ingest time, not observed
+    bulk = [dataclasses.replace(account(f"A-{n}"), ingested_ms=ingested_ms) for n in range(3)]  # not real-time
+    await produce(settings, [*realtime, unknown, *bulk])
+    metrics = Metrics.create(CollectorRegistry())
+    await run_burst(settings, FakeOrg(), metrics)
+    registry = metrics.registry
+    assert registry.get_sample_value("bridge_realtime_latency_seconds_count") == 5
+    total_s = registry.get_sample_value("bridge_realtime_latency_seconds_sum") or 0.0
+    assert 5 * 1.0 <= total_s < 5 * 30.0
+    assert registry.get_sample_value("bridge_realtime_latency_seconds_bucket", {"le": "0.5"}) == 0
+    assert registry.get_sample_value("bridge_realtime_latency_slo_seconds") == 1.5
