@@ -168,6 +168,8 @@ class Stages:
     bootstrap_servers: str
     topics: TopicSettings
     run_id: str
+    domain_topics: tuple[str, ...] = ()  # the real-time domain topics: when the broker took each event
+    ingested_ms: dict[str, int] = field(default_factory=dict)
     routed_ms: dict[str, int] = field(default_factory=dict)
     answered_ms: dict[str, int] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
@@ -176,6 +178,7 @@ class Stages:
         consumer = AIOKafkaConsumer(
             self.topics.realtime,
             self.topics.results,
+            *self.domain_topics,
             bootstrap_servers=self.bootstrap_servers,
             group_id=None,
             auto_offset_reset="latest",
@@ -198,9 +201,17 @@ class Stages:
                 batches = await consumer.getmany(timeout_ms=500, max_records=5_000)
                 for records in batches.values():
                     for record in records:
-                        self._take(record.topic, record.value or b"", record.timestamp)
+                        if record.topic in self.domain_topics:
+                            self._ingested(record.headers or (), record.timestamp)
+                        else:
+                            self._take(record.topic, record.value or b"", record.timestamp)
         finally:
             await consumer.stop()
+
+    def _ingested(self, headers: Sequence[tuple[str, bytes]], timestamp_ms: int) -> None:
+        event_id = next((bytes(v).decode(errors="replace") for k, v in headers if k == "ce_id"), None)
+        if event_id is not None and event_id.startswith(self.run_id):
+            self.ingested_ms.setdefault(event_id, timestamp_ms)
 
     def _take(self, topic: str, value: bytes, timestamp_ms: int) -> None:
         try:
@@ -213,12 +224,20 @@ class Stages:
             target.setdefault(event_id, timestamp_ms)
 
     def breakdown_ms(self, published_wall_s: dict[str, float]) -> dict[str, Percentiles]:
-        """Percentiles of publish → routed by the processor, and routed → answered (the sink and Salesforce)."""
-        processor, sink = [], []
+        """Percentiles of each stage: publish call → stored by the broker (the Publisher), → routed by the
+        processor, → answered (the sink and Salesforce)."""
+        publish, processor, sink = [], [], []
         for event_id, started_s in published_wall_s.items():
-            routed, answered = self.routed_ms.get(event_id), self.answered_ms.get(event_id)
-            if routed is not None:
-                processor.append(routed - started_s * 1000)
-                if answered is not None:
-                    sink.append(answered - routed)
-        return {"processor": Percentiles.of(processor), "sink": Percentiles.of(sink)}
+            ingested, routed = self.ingested_ms.get(event_id), self.routed_ms.get(event_id)
+            answered = self.answered_ms.get(event_id)
+            if ingested is not None:
+                publish.append(ingested - started_s * 1000)
+                if routed is not None:
+                    processor.append(routed - ingested)
+            if routed is not None and answered is not None:
+                sink.append(answered - routed)
+        return {
+            "publish": Percentiles.of(publish),
+            "processor": Percentiles.of(processor),
+            "sink": Percentiles.of(sink),
+        }

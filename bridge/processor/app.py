@@ -65,7 +65,9 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         # A subscribed topic that appears (or is recreated) later joins the assignment within 5 s, not 5 min.
         "consumer_metadata_max_age_ms": 5_000,
         "producer_acks": -1,
-        "stream_buffer_maxsize": max(4_096, processor.max_batch_records * 2),
+        # One consumer delivers to every agent's buffer in turn and waits while one is full: what a real-time
+        # event can queue behind is this buffer plus the batch in progress, so keep it at one batch.
+        "stream_buffer_maxsize": processor.max_batch_records,
         "broker_commit_every": processor.max_batch_records,
         "broker_commit_interval": 1.0,
         "table_standby_replicas": 0,
