@@ -49,6 +49,10 @@ class ProcessorWiring:
     source_topics: tuple[str, ...]
 
 
+PREFETCH_BYTES_PER_PARTITION = 64 * 1024
+TURN_RECORDS = 250  # batch events decided at a time while real-time batches wait their turn (~0.1 s of CPU)
+
+
 def faust_config(settings: Settings) -> dict[str, Any]:
     """faust settings: memory store (state comes back from the changelog), no web server, no autodiscovery."""
     kafka, topics, processor = settings.kafka, settings.topics, settings.processor
@@ -65,9 +69,12 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         # A subscribed topic that appears (or is recreated) later joins the assignment within 5 s, not 5 min.
         "consumer_metadata_max_age_ms": 5_000,
         "producer_acks": -1,
-        # One consumer delivers to every agent's buffer in turn and waits while one is full: what a real-time
-        # event can queue behind is this buffer plus the batch in progress, so keep it at one batch.
+        # One consumer delivers every fetched record, in fetch order, to its agent's buffer and waits while that
+        # buffer is full: a real-time event queues behind whatever was fetched before it. Keep the buffer at one
+        # batch and the prefetch small (64 KiB a partition, ~100 events; a larger record still comes whole):
+        # with 1 MiB a partition, edits waited ~10 s behind a nightly backlog (benchmarks/priority.py).
         "stream_buffer_maxsize": processor.max_batch_records,
+        "consumer_max_fetch_size": PREFETCH_BYTES_PER_PARTITION,
         "broker_commit_every": processor.max_batch_records,
         "broker_commit_interval": 1.0,
         "table_standby_replicas": 0,
@@ -212,9 +219,6 @@ class ProcessorApp:
     app: Any
     store: DedupeStore
     source_topics: tuple[str, ...] = ()
-
-
-TURN_RECORDS = 250  # batch events decided at a time while real-time batches wait their turn (~0.1 s of CPU)
 
 
 def realtime_topics(registry: SchemaRegistry, source_topics: Sequence[str]) -> frozenset[str]:
