@@ -49,7 +49,6 @@ class ProcessorWiring:
     source_topics: tuple[str, ...]
 
 
-PREFETCH_BYTES_PER_PARTITION = 64 * 1024
 TURN_RECORDS = 250  # batch events decided at a time while real-time batches wait their turn (~0.1 s of CPU)
 
 
@@ -70,11 +69,8 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         "consumer_metadata_max_age_ms": 5_000,
         "producer_acks": -1,
         # One consumer delivers every fetched record, in fetch order, to its agent's buffer and waits while that
-        # buffer is full: a real-time event queues behind whatever was fetched before it. Keep the buffer at one
-        # batch and the prefetch small (64 KiB a partition, ~100 events; a larger record still comes whole):
-        # with 1 MiB a partition, edits waited ~10 s behind a nightly backlog (benchmarks/priority.py).
+        # buffer is full: a real-time event queues behind whatever was fetched before it, so keep it at one batch.
         "stream_buffer_maxsize": processor.max_batch_records,
-        "consumer_max_fetch_size": PREFETCH_BYTES_PER_PARTITION,
         "broker_commit_every": processor.max_batch_records,
         "broker_commit_interval": 1.0,
         "table_standby_replicas": 0,
