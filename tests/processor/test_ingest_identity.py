@@ -27,6 +27,7 @@ def _schemas(tmp_path: Path, names: Names) -> Schemas:
         path = directory / "events" / f"com.acme.crm.{event_type}.upserted.schema.json"
         schema = orjson.loads(path.read_bytes())
         schema["x-bridge"]["topic"] = topic
+        schema["x-bridge"].pop("realtime_topic", None)  # both lanes on the worker's one source topic
         path.write_bytes(orjson.dumps(schema))
     return Schemas(directory, names.source, deal_topic)
 
