@@ -105,7 +105,7 @@ async def test_prometheus_scrapes_the_worker_and_fires_the_limit_alert(
     rules = await poll(f"{prometheus}/api/v1/rules", {}, lambda b: b.get("data", {}).get("groups"))
     names = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
     assert "CrmBridgeApiLimitErrors" in names
-    assert len(names) == 6
+    assert len(names) == 7
 
     # Wait for a first sample of the counter, then a REQUEST_LIMIT_EXCEEDED makes the alert fire.
     await poll(
@@ -121,3 +121,35 @@ async def test_prometheus_scrapes_the_worker_and_fires_the_limit_alert(
 
     alerts = await poll(f"{prometheus}/api/v1/alerts", {}, firing)
     assert firing(alerts)
+
+
+async def test_the_realtime_slo_alert_goes_pending_when_the_p99_is_over_the_objective(
+    worker: tuple[Metrics, str], prometheus: str
+) -> None:
+    metrics, _ = worker
+    metrics.realtime_latency_slo.set(2.0)
+
+    def scraped(body: Any) -> bool:
+        return bool(body.get("data", {}).get("result"))
+
+    await poll(f"{prometheus}/api/v1/query", {"query": "bridge_realtime_latency_seconds_count"}, scraped)
+    for _ in range(20):
+        metrics.realtime_latency.observe(0.2)
+
+    def has_rate(body: Any) -> bool:
+        result = body.get("data", {}).get("result", [])
+        return bool(result) and result[0]["value"][1] not in {"NaN", "0"}
+
+    p99 = "histogram_quantile(0.99, sum by (le) (rate(bridge_realtime_latency_seconds_bucket[5m])))"
+    await poll(f"{prometheus}/api/v1/query", {"query": p99}, has_rate)  # two samples: under the objective
+
+    def state(body: Any) -> str | None:
+        alerts = body.get("data", {}).get("alerts", [])
+        return next((a["state"] for a in alerts if a["labels"]["alertname"] == "CrmBridgeRealtimeLatencySlo"), None)
+
+    alerts = await poll(f"{prometheus}/api/v1/alerts", {}, lambda body: body.get("data") is not None)
+    assert state(alerts) is None  # p99 0.2 s < 2 s
+    for _ in range(200):
+        metrics.realtime_latency.observe(8.0)  # edits now take 8 s: the p99 is over the objective
+    alerts = await poll(f"{prometheus}/api/v1/alerts", {}, lambda body: state(body) == "pending")  # `for: 5m`
+    assert state(alerts) == "pending"
