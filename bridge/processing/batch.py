@@ -187,6 +187,7 @@ def process_batch(records: Sequence[InRecord], context: BatchContext, lookup: Lo
             result.accounted.append(accounted)
         else:
             result.accounted.append(Accounted(accounted.topic, Outcome.SKIPPED, SkipReason.COALESCED.value))
-    writes.sort(key=lambda write: bool(write.parents))  # stable: parents first, arrival order otherwise
+    # Stable: parents first, then children, then deletes (after the writes they may cascade over), else in order.
+    writes.sort(key=lambda write: (write.is_delete, bool(write.parents)))
     result.outbound.extend(write_message(write, context.topics) for write in writes)
     return result
