@@ -28,7 +28,8 @@ class SkipReason(StrEnum):
     STALE = "stale"
     ECHO = "echo"
     COALESCED = "coalesced"
-    IGNORED = "ignored"  # a delete whose mapping says `on_delete: ignore`
+    IGNORED = "ignored"  # a delete whose mapping says `delete.action: ignore`
+    TOMBSTONE = "tombstone"  # a Kafka tombstone (null value) after a Debezium delete: nothing to write
 
 
 class Operation(StrEnum):

@@ -93,9 +93,14 @@ class DeleteSpec(_Model):
 
 
 class EventMapping(_Model):
-    """The mapping of one domain event type onto one SObject."""
+    """The mapping of one domain event type, or of one Debezium topic (`debezium_topic`), onto one SObject.
+
+    A Debezium mapping reads the row's columns as `data.<column>`, takes the source position as its version
+    unless `version_from` says otherwise, and treats `op` `d` as a delete (see `bridge.processing.debezium`).
+    """
 
     event_type: str
+    debezium_topic: str | None = None
     sobject: str
     external_id_field: str
     external_id_from: str
@@ -105,6 +110,16 @@ class EventMapping(_Model):
     operation: Operation = Operation.UPSERT
     delete: DeleteSpec = Field(default_factory=DeleteSpec)
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _debezium_defaults(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or not raw.get("debezium_topic"):
+            return raw
+        raw = {"event_type": f"debezium:{raw['debezium_topic']}", "version_from": "sequence", **raw}
+        delete = dict(raw.get("delete") or {})
+        delete.setdefault("when_from", "subject")  # the Debezium `op`
+        return raw | {"delete": delete}
 
     @model_validator(mode="after")
     def _operation(self) -> EventMapping:
@@ -350,6 +365,11 @@ class Mappings:
     def sobjects(self) -> frozenset[str]:
         """The SObjects these mappings write (what the org metadata must cover)."""
         return frozenset(m.sobject for m in self.by_type.values())
+
+    @property
+    def debezium_topics(self) -> frozenset[str]:
+        """The Debezium topics these mappings read."""
+        return frozenset(m.debezium_topic for m in self.by_type.values() if m.debezium_topic)
 
     @property
     def parent_sobjects(self) -> frozenset[str]:
