@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint typecheck contracts unit kafka-jars clean deploy-tools readme graphviz
+.PHONY: setup demo test lint typecheck contracts unit kafka-jars clean deploy-tools readme graphviz debezium-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-test: setup lint typecheck contracts deploy-tools graphviz
+test: setup lint typecheck contracts deploy-tools graphviz debezium-tools
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
 readme: $(STAMP)
@@ -48,3 +48,14 @@ graphviz:
 	  echo "installing graphviz (Debian package) for the catalog's SVG diagrams"; \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends graphviz >/dev/null; }
+
+# The Debezium end-to-end test runs a real PostgreSQL (Debian package: initdb, pg_ctl, psql) and a Kafka Connect
+# worker with Debezium's PostgreSQL connector (jars from Maven Central, kafka/connect/pom.xml, into .cache/connect).
+debezium-tools:
+	@{ command -v psql >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || { \
+	  echo "installing postgresql (Debian package) for the Debezium test"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
+	@ls .cache/connect/lib/debezium-connector-postgres-*.jar >/dev/null 2>&1 || \
+	  mvn -B -q -f kafka/connect/pom.xml org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
+	    -DoutputDirectory=$(CURDIR)/.cache/connect/lib -DincludeScope=runtime

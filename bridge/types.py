@@ -28,3 +28,15 @@ class SkipReason(StrEnum):
     STALE = "stale"
     ECHO = "echo"
     COALESCED = "coalesced"
+    IGNORED = "ignored"  # a delete whose mapping says `delete.action: ignore`
+    TOMBSTONE = "tombstone"  # a Kafka tombstone (null value) after a Debezium delete: nothing to write
+
+
+class Operation(StrEnum):
+    """What a write does to its record in Salesforce: upsert it by external ID, or delete it (looked up by
+    external ID). `ignore` is a delete that its mapping tells the bridge to leave alone (never on a write topic).
+    """
+
+    UPSERT = "upsert"
+    DELETE = "delete"
+    IGNORE = "ignore"

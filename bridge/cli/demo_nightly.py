@@ -102,6 +102,7 @@ def report_tables(report: NightlyReport) -> list[Table]:
         ("retries", f"{report.retries}"),
         ("duplicates in the CRM", f"{len(report.duplicates_in_crm)}"),
         ("missing or wrong", f"{len(report.missing_in_crm)} missing, {len(report.wrong_in_crm)} wrong"),
+        ("deletes", f"{report.deletes_applied:,} of {report.deletes_expected:,}, {report.resurrected} resurrected"),
         ("change events back", f"{report.change_events:,} ({report.echoes_tagged:,} echoes)"),
         ("invariants", "every one held" if report.ok else f"{len(report.failures)} failed"),
     ]

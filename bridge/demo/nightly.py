@@ -70,6 +70,7 @@ class NightlyOptions:
     invalid_share: float = 0.03
     duplicate_share: float = 0.05
     out_of_order_share: float = 0.01
+    delete_share: float = 0.01
     env: dict[str, str] = field(default_factory=dict)  # extra `BRIDGE_*` variables for the roles (StackOptions.env)
     isolate: bool = False  # the broker is shared with other runs: see `isolated_env`
 
@@ -124,6 +125,7 @@ async def run_nightly(options: NightlyOptions, progress: Progress) -> NightlyRep
         invalid_share=options.invalid_share,
         duplicate_share=options.duplicate_share,
         out_of_order_share=options.out_of_order_share,
+        delete_share=options.delete_share,
         seed=options.seed,
         run_id=options.run_id,
     )

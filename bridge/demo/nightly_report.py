@@ -51,6 +51,9 @@ class NightlyReport:
     duplicates_in_crm: list[str]
     missing_in_crm: list[str]
     wrong_in_crm: list[str]
+    deletes_expected: int
+    deletes_applied: int
+    resurrected: int
     change_events: int
     echoes_tagged: int
     metrics_urls: dict[str, str]
@@ -80,10 +83,20 @@ class NightlyReport:
         }
 
 
-def api_calls_minimum(records_by_sobject: dict[str, int]) -> int:
-    """The least a Collections sync of these records can spend: one call per 200 records of each SObject, plus
-    the token request (Salesforce does not count OAuth token requests; the figure keeps it as the issue defines)."""
-    return sum(math.ceil(n / COLLECTIONS_RECORDS_PER_CALL) for n in records_by_sobject.values()) + 1
+def api_calls_minimum(records_by_sobject: dict[str, int], deletes: int = 0) -> int:
+    """The least a Collections sync of these records can spend: one call per 200 records of each SObject, two per
+    200 deletes (Collections delete takes Ids: a query finds them), plus the token request (Salesforce does not
+    count OAuth token requests; the figure keeps it as the issue defines)."""
+    upserts = sum(math.ceil(n / COLLECTIONS_RECORDS_PER_CALL) for n in records_by_sobject.values())
+    return upserts + 2 * math.ceil(deletes / COLLECTIONS_RECORDS_PER_CALL) + 1
+
+
+def _written(records_by_sobject: dict[str, int], scenario: Scenario) -> dict[str, int]:
+    """Records written: those in the org and those deleted after their write."""
+    written = dict(records_by_sobject)
+    for sobject, _ in scenario.deleted:
+        written[sobject] = written.get(sobject, 0) + 1
+    return written
 
 
 def build_report(
@@ -112,13 +125,16 @@ def build_report(
         rejections_pre_validation=sum(sum(c.values()) for stage, c in letters.items() if stage != _CRM_STAGE),
         rejections_by_crm=sum(letters.get(_CRM_STAGE, Counter()).values()),
         api_calls=api_calls,
-        api_calls_minimum=api_calls_minimum(check.records),
+        api_calls_minimum=api_calls_minimum(_written(check.records, scenario), len(scenario.deleted)),
         api_calls_by_kind={k: int(v) for k, v in _calls_by_kind(metrics).items()},
         daily_limit=stack.options.daily_limit,
         **_sink_figures(sink),
         duplicates_in_crm=samples(check.duplicates),
         missing_in_crm=samples(check.missing),
         wrong_in_crm=samples(check.wrong),
+        deletes_expected=len(scenario.deleted),
+        deletes_applied=check.deletes_applied,
+        resurrected=len(check.resurrected),
         change_events=outcomes.changes,
         echoes_tagged=outcomes.echoes,
         metrics_urls=dict(stack.metrics_urls),
@@ -173,6 +189,12 @@ def _failures(
             f"every valid record right: {len(check.missing)} missing, {len(check.wrong)} with wrong values, "
             f"{len(check.unexpected)} that should not exist"
         )
+    if check.resurrected:
+        failures.append(
+            f"deletes hold: {len(check.resurrected)} deleted records are back (e.g. {check.resurrected[0]})"
+        )
+    elif check.deletes_applied != len(scenario.deleted):
+        failures.append(f"deletes: {check.deletes_applied} of {len(scenario.deleted)} applied")
     failures += _rejection_failures(scenario, outcomes)
     if report.change_events == 0:
         failures.append("no change events flowed back from the CRM")

@@ -10,7 +10,9 @@ calling Salesforce (a phone with letters, a website that is not a host name, a w
 only Salesforce can see (a deal whose customer never existed); a valid deal of a refused customer is refused by
 the sink without a call (`parent_refused`). `duplicate_share` of the events are delivered a
 second time (same event id), and `out_of_order_share` of the records get a newer version published before an
-older one, which must be dropped as stale. Everything depends only on the seed.
+older one, which must be dropped as stale. `delete_share` of the customers without deals are deleted at the end
+(`customer.deleted`, a newer version), and half of those get their old upsert delivered again after the delete:
+it must be dropped as stale, not bring the Account back (`deleted`). Everything depends only on the seed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bridge.types import Lane
 
 CUSTOMER_TYPE = "com.acme.crm.customer.upserted"
 DEAL_TYPE = "com.acme.crm.deal.upserted"
+CUSTOMER_DELETED_TYPE = "com.acme.crm.customer.deleted"
 SOURCE = "erp://acme-nightly"
 ACCOUNT_ID_FIELD = "ERP_Customer_Id__c"
 DEAL_ID_FIELD = "ERP_Deal_Id__c"
@@ -57,6 +60,7 @@ class Scenario:
     must_reject: dict[str, Rejection] = field(default_factory=dict)
     stale_ids: set[str] = field(default_factory=set)
     duplicates: int = 0
+    deleted: set[tuple[str, str]] = field(default_factory=set)  # (sobject, external id) deleted at the source
 
     @property
     def stale(self) -> int:
@@ -76,6 +80,7 @@ def nightly_scenario(
     invalid_share: float = 0.03,
     duplicate_share: float = 0.05,
     out_of_order_share: float = 0.01,
+    delete_share: float = 0.01,
     seed: int = 42,
     run_id: str = "nightly",
 ) -> Scenario:
@@ -94,7 +99,7 @@ def nightly_scenario(
     while deal < opportunities:
         deal += 1
         builder.deal(deal, rng.randint(1, max(1, accounts)))
-    return builder.finish(duplicate_share)
+    return builder.finish(duplicate_share, delete_share)
 
 
 class _Builder:
@@ -106,6 +111,7 @@ class _Builder:
         self.scenario = Scenario()
         self._sequence = 0
         self._rejected_customers: set[str] = set()
+        self._customer_data: dict[str, dict[str, Any]] = {}
 
     def _event(self, kind: _Kind, ext_id: str, data: dict[str, Any]) -> CloudEvent:
         self._sequence += 1
@@ -177,9 +183,29 @@ class _Builder:
                 self.scenario.must_reject[event.id] = rejection
         if rejection is None:
             self.scenario.expected[(kind.sobject, ext_id)] = kind.expected_fields(data)
+            if kind is _CUSTOMER:
+                self._customer_data[ext_id] = data
 
-    def finish(self, duplicate_share: float) -> Scenario:
+    def _delete_customers(self, share: float) -> None:
+        """Delete `share` of the written customers that no deal references; half of them then get their last
+        upsert redelivered as a new event (a late replica): stale, it must not resurrect the Account."""
+        scenario = self.scenario
+        referenced = {e.data["customer_id"] for e in scenario.events if e.type == DEAL_TYPE}
+        for ext_id, data in self._customer_data.items():
+            if ext_id in referenced or self.rng.random() >= share:
+                continue
+            delete = {"customer_id": ext_id, "version": data["version"] + 1}
+            scenario.events.append(self._event(_CUSTOMER_DELETED, ext_id, delete))
+            scenario.expected.pop((_CUSTOMER.sobject, ext_id), None)
+            scenario.deleted.add((_CUSTOMER.sobject, ext_id))
+            if self.rng.random() < 0.5:
+                late = self._event(_CUSTOMER, ext_id, dict(data))
+                scenario.events.append(late)
+                scenario.stale_ids.add(late.id)
+
+    def finish(self, duplicate_share: float, delete_share: float = 0.0) -> Scenario:
         self._orphan_deals_of_rejected_customers()
+        self._delete_customers(delete_share)
         events = self.scenario.events
         later: dict[int, list[CloudEvent]] = {}
         for index, event in enumerate(events):  # a redelivery comes some time after the original
@@ -257,3 +283,4 @@ class _Kind:
 
 _CUSTOMER = _Kind(CUSTOMER_TYPE, "Account", ACCOUNT_ID_FIELD, _account_fields)
 _DEAL = _Kind(DEAL_TYPE, "Opportunity", DEAL_ID_FIELD, _opportunity_fields)
+_CUSTOMER_DELETED = _Kind(CUSTOMER_DELETED_TYPE, "Account", ACCOUNT_ID_FIELD, lambda data: {})

@@ -4,6 +4,7 @@ check = verify_org(scenario, org)
 check.duplicates      # external ids present more than once (must be empty)
 check.missing         # valid records absent from the org (must be empty)
 check.wrong           # valid records with a field that differs (must be empty)
+check.resurrected     # records deleted at the source that are in the org (must be empty)
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ class OrgCheck:
     missing: list[str] = field(default_factory=list)
     wrong: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    deletes_applied: int = 0  # records deleted at the source that are not in the org
+    resurrected: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Exactly one record per external id, every valid record present and right, nothing that should not be."""
-        return not (self.duplicates or self.missing or self.wrong or self.unexpected)
+        return not (self.duplicates or self.missing or self.wrong or self.unexpected or self.resurrected)
 
 
 def verify_org(scenario: Scenario, org: OrgRows, run_id: str) -> OrgCheck:
@@ -60,9 +63,12 @@ def verify_org(scenario: Scenario, org: OrgRows, run_id: str) -> OrgCheck:
         differences = _differences(fields, row, account_ids)
         if differences:
             check.wrong.append(f"{sobject}:{ext_id} {differences}")
+    check.resurrected = sorted(f"{s}:{k}" for s, k in scenario.deleted if k in present[s])
+    check.deletes_applied = len(scenario.deleted) - len(check.resurrected)
     expected_keys = {f"{s}:{k}" for s, k in scenario.expected}
     for sobject, rows_by_key in present.items():
-        check.unexpected += [f"{sobject}:{k}" for k in rows_by_key if f"{sobject}:{k}" not in expected_keys]
+        deleted = {f"{s}:{k}" for s, k in scenario.deleted}
+        check.unexpected += [f"{sobject}:{k}" for k in rows_by_key if f"{sobject}:{k}" not in expected_keys | deleted]
     return check
 
 

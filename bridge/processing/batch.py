@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 from bridge.config import TopicSettings
 from bridge.events import SchemaRegistry
+from bridge.processing.debezium import Tombstone, decode_debezium
 from bridge.processing.dedupe import KeyState, coalesce
 from bridge.processing.intake import decode_record
 from bridge.processing.pipeline import Pipeline, Rejected, Skipped, Write
-from bridge.processing.records import MappedRecord, Origin
+from bridge.processing.records import InboundEvent, MappedRecord, Origin
 from bridge.processing.routing import (
     REPLAY_HEADER,
     DeadLetter,
@@ -121,12 +122,23 @@ class _Refused:
     notice: Outbound | None = None
 
 
-def _decide(
-    record: InRecord, context: BatchContext, states: dict[str, tuple[int, KeyState]], lookup: Lookup
-) -> tuple[MappedRecord, Write | Skipped] | _Refused:
-    event = decode_record(
+def _decode(record: InRecord, context: BatchContext) -> InboundEvent | Tombstone | Rejected:
+    if record.origin.topic in context.pipeline.mappings.debezium_topics:
+        size = len(record.value or b"")
+        if size > context.max_event_bytes:
+            return Rejected("decode", "too_large", f"record is {size} bytes; the limit is {context.max_event_bytes}")
+        return decode_debezium(record.origin.topic, record.key, record.value)
+    return decode_record(
         record.key, record.value, record.headers, context.registry, max_event_bytes=context.max_event_bytes
     )
+
+
+def _decide(
+    record: InRecord, context: BatchContext, states: dict[str, tuple[int, KeyState]], lookup: Lookup
+) -> tuple[MappedRecord, Write | Skipped] | _Refused | Tombstone:
+    event = _decode(record, context)
+    if isinstance(event, Tombstone):
+        return event
     if isinstance(event, Rejected):
         return _Refused(event)
     mapped = context.pipeline.map(event)
@@ -168,6 +180,9 @@ def process_batch(records: Sequence[InRecord], context: BatchContext, lookup: Lo
     pending: list[tuple[MappedRecord, Accounted]] = []
     for record in records:
         decided = _decide(record, context, result.states, lookup)
+        if isinstance(decided, Tombstone):
+            result.accounted.append(Accounted(record.origin.topic, Outcome.SKIPPED, SkipReason.TOMBSTONE.value))
+            continue
         if isinstance(decided, _Refused):
             _reject(result, record, decided.rejected, context.topics)
             if decided.notice is not None:
@@ -191,6 +206,7 @@ def process_batch(records: Sequence[InRecord], context: BatchContext, lookup: Lo
             result.accounted.append(accounted)
         else:
             result.accounted.append(Accounted(accounted.topic, Outcome.SKIPPED, SkipReason.COALESCED.value))
-    writes.sort(key=lambda write: bool(write.parents))  # stable: parents first, arrival order otherwise
+    # Stable: parents first, then children, then deletes (after the writes they may cascade over), else in order.
+    writes.sort(key=lambda write: (write.is_delete, bool(write.parents)))
     result.outbound.extend(write_message(write, context.topics) for write in writes)
     return result

@@ -4,6 +4,10 @@ The state of a key is what was last applied: its version, the hash of the field 
 ids of the latest events. `decide` drops a redelivered event (same id), a write that changes nothing (same
 content) and a stale version (older than the last applied one); `coalesce` merges several writes of one key.
 
+A delete leaves a tombstone (`deleted`, with the delete's version and no fields): an upsert of an older version
+or of the delete's own version is stale, so a late update never brings the record back; a newer one (the record
+re-created at the source) is applied as a first write. A second delete of a tombstone changes nothing.
+
     decision = decide(state, record)
     if isinstance(decision, Apply):
         state = decision.state
@@ -45,6 +49,7 @@ class KeyState:
     # Ids of this key's recently dead-lettered events: a redelivery (by the source system, or a record read again
     # after a crash) is a duplicate, not a second dead letter; a `crm-bridge dlq replay` of it is processed anew.
     refused: tuple[str, ...] = ()
+    deleted: bool = False  # a tombstone: the last applied write was a delete
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +81,10 @@ def decide(state: KeyState | None, record: MappedRecord, config: DedupeConfig = 
     redelivered = [event_id for event_id in record.event_ids if event_id in state.event_ids]
     if redelivered and len(redelivered) == len(record.event_ids):
         return Skip(SkipReason.DUPLICATE, f"event {redelivered[0]} was already applied")
-    if record.version is not None and state.version is not None and record.version < state.version:
-        return Skip(SkipReason.STALE, f"version {record.version} is older than applied {state.version}")
+    if (stale := _stale(state, record)) is not None:
+        return stale
+    if record.is_delete:
+        return _delete(state, record, config)
     merged = {**state.fields, **record.fields}
     digest = content_hash(merged if config.keep_fields else record.fields)
     if digest == state.content_hash:
@@ -88,6 +95,26 @@ def decide(state: KeyState | None, record: MappedRecord, config: DedupeConfig = 
     new_state = KeyState(version, digest, event_ids, merged if config.keep_fields else {}, route)
     first_write = state.content_hash is None
     return Apply(dataclasses.replace(record, routed_by=route, first_write=first_write), new_state)
+
+
+def _stale(state: KeyState, record: MappedRecord) -> Skip | None:
+    if record.version is None or state.version is None:
+        return None
+    if record.version < state.version:
+        return Skip(SkipReason.STALE, f"version {record.version} is older than applied {state.version}")
+    if state.deleted and not record.is_delete and record.version == state.version:
+        return Skip(SkipReason.STALE, f"version {record.version} is the version of the delete applied")
+    return None
+
+
+def _delete(state: KeyState, record: MappedRecord, config: DedupeConfig) -> Apply | Skip:
+    if state.deleted:
+        return Skip(SkipReason.UNCHANGED, "the record was already deleted")
+    event_ids = (*state.event_ids, *record.event_ids)[-config.recent_event_ids :]
+    version = record.version if record.version is not None else state.version
+    route = state.route or record.route  # the partition of its earlier writes: the delete goes after them
+    tombstone = KeyState(version, None, event_ids, {}, route, refused=state.refused, deleted=True)
+    return Apply(dataclasses.replace(record, routed_by=route, first_write=state.content_hash is None), tombstone)
 
 
 def remember(state: KeyState | None, record: MappedRecord, config: DedupeConfig = DedupeConfig()) -> KeyState:
@@ -107,6 +134,9 @@ def coalesce(records: Iterable[MappedRecord]) -> tuple[list[MappedRecord], int]:
             merged[record.key] = record
             continue
         folded += 1
+        if record.is_delete or earlier.is_delete:
+            merged[record.key] = _later_wins(earlier, record)
+            continue
         version = record.version if record.version is not None else earlier.version
         fields = {**earlier.fields, **record.fields}
         parents = {**earlier.parents, **record.parents}
@@ -132,6 +162,21 @@ def _earliest(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
 
 
+def _later_wins(earlier: MappedRecord, record: MappedRecord) -> MappedRecord:
+    """A delete and an upsert of one key in one batch: the later one alone (a delete drops the fields before it;
+    an upsert after a delete writes its own fields, as the record re-created), with the events of both."""
+    return dataclasses.replace(
+        record,
+        version=record.version if record.version is not None else earlier.version,
+        lane=Lane.REALTIME if Lane.REALTIME in {earlier.lane, record.lane} else record.lane,
+        event_ids=(*earlier.event_ids, *record.event_ids),
+        routed_by=earlier.routed_by or record.routed_by,
+        first_write=earlier.first_write or earlier.is_delete,
+        authids=tuple(dict.fromkeys((*earlier.authids, *record.authids))),
+        ingested_ms=_earliest(earlier.ingested_ms, record.ingested_ms),
+    )
+
+
 def encode_state(state: KeyState) -> bytes:
     """Bytes for the changelog-backed table."""
     encoded = orjson.dumps(
@@ -143,6 +188,7 @@ def encode_state(state: KeyState) -> bytes:
             "d": state.fields,
             "r": state.route,
             **({"x": state.refused} if state.refused else {}),
+            **({"t": True} if state.deleted else {}),
         }
     )
     # orjson's result keeps its 4 KiB working buffer allocated; the table holds millions of these, so copy
@@ -157,7 +203,13 @@ def decode_state(raw: bytes | None) -> KeyState | None:
     try:
         doc = orjson.loads(raw)
         return KeyState(
-            doc["v"], doc["h"], tuple(doc["e"]), doc.get("d") or {}, doc.get("r"), tuple(doc.get("x") or ())
+            doc["v"],
+            doc["h"],
+            tuple(doc["e"]),
+            doc.get("d") or {},
+            doc.get("r"),
+            tuple(doc.get("x") or ()),
+            bool(doc.get("t")),
         )
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return None

@@ -5,6 +5,12 @@ come from, the lane, and each target field: copied from a path (`data.name`), a 
 through simple transforms (`trim`, `upper`, `lower`, `number`, `integer`, `date:<strptime format>`,
 `datetime:<strptime format>`), or a parent referenced by its external ID.
 
+A mapping also says how a delete at the source is recognised: its whole event type is one (`"operation":
+"delete"`, e.g. `com.acme.crm.customer.deleted`), or a field names the operation (`"delete": {"when_from":
+"data.op", "when_values": ["d"]}`); and what the delete does in Salesforce (`"delete": {"action": ...}`):
+`delete` the record (the sink looks its Id up by external ID), `soft` (upsert `soft_fields` instead, e.g.
+`ERP_Deleted__c = true`) or `ignore` (skipped, counted as `ignored`).
+
     mappings = load_mappings(Path("schemas/mappings"))
     result = mappings.apply(event)   # MappedRecord | MappingFailure
 """
@@ -17,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bridge.errors import ConfigError
 from bridge.processing.records import InboundEvent, MappedRecord
-from bridge.types import Lane
+from bridge.types import Lane, Operation
 
 # Conservative on purpose: external IDs travel in URLs (`/sobjects/Account/External_Id__c/<id>`) and in
 # logs; anything outside this set is refused with a reason rather than escaped and hoped for.
@@ -62,17 +69,71 @@ class FieldSpec(_Model):
         return self
 
 
+class DeleteAction(StrEnum):
+    """What a delete at the source does in Salesforce."""
+
+    DELETE = "delete"  # delete the record (to the Recycle Bin), found by its external ID
+    SOFT = "soft"  # keep the record; upsert the mapping's `soft_fields` (e.g. `ERP_Deleted__c = true`)
+    IGNORE = "ignore"  # leave Salesforce alone; the event is skipped and counted as `ignored`
+
+
+class DeleteSpec(_Model):
+    """How a delete is recognised besides a delete event type (`when_from`), and what it does (`action`)."""
+
+    when_from: str | None = None
+    when_values: tuple[str, ...] = ("d", "delete", "deleted")
+    action: DeleteAction = DeleteAction.DELETE
+    soft_fields: dict[str, FieldSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _soft_has_fields(self) -> DeleteSpec:
+        if self.action is DeleteAction.SOFT and not self.soft_fields:
+            raise ValueError("a soft delete needs 'soft_fields' (what marks the record deleted)")
+        return self
+
+
 class EventMapping(_Model):
-    """The mapping of one domain event type onto one SObject."""
+    """The mapping of one domain event type, or of one Debezium topic (`debezium_topic`), onto one SObject.
+
+    A Debezium mapping reads the row's columns as `data.<column>`, takes the source position as its version
+    unless `version_from` says otherwise, and treats `op` `d` as a delete (see `bridge.processing.debezium`).
+    """
 
     event_type: str
+    debezium_topic: str | None = None
     sobject: str
     external_id_field: str
     external_id_from: str
     version_from: str | None = None
     lane: Lane = Lane.BULK
     lane_from: str | None = None
-    fields: dict[str, FieldSpec]
+    operation: Operation = Operation.UPSERT
+    delete: DeleteSpec = Field(default_factory=DeleteSpec)
+    fields: dict[str, FieldSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _debezium_defaults(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or not raw.get("debezium_topic"):
+            return raw
+        raw = {"event_type": f"debezium:{raw['debezium_topic']}", "version_from": "sequence", **raw}
+        delete = dict(raw.get("delete") or {})
+        delete.setdefault("when_from", "subject")  # the Debezium `op`
+        return raw | {"delete": delete}
+
+    @model_validator(mode="after")
+    def _operation(self) -> EventMapping:
+        if self.operation is Operation.IGNORE:
+            raise ValueError("operation is 'upsert' or 'delete' (to ignore deletes, set delete.action)")
+        return self
+
+    def is_delete(self, event: InboundEvent) -> bool:
+        """Whether `event` deletes its record: a delete event type, or its operation field says so."""
+        if self.operation is Operation.DELETE:
+            return True
+        if self.delete.when_from is None:
+            return False
+        return resolve(event, self.delete.when_from) in self.delete.when_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,15 +302,27 @@ def _lane(mapping: EventMapping, event: InboundEvent) -> Lane:
     return mapping.lane
 
 
+def _delete_operation(mapping: EventMapping) -> tuple[Operation, Mapping[str, FieldSpec]]:
+    """The operation of a delete event and the fields it writes (only a soft delete writes any)."""
+    action = mapping.delete.action
+    if action is DeleteAction.SOFT:
+        return Operation.UPSERT, mapping.delete.soft_fields
+    return (Operation.IGNORE if action is DeleteAction.IGNORE else Operation.DELETE), {}
+
+
 def apply_mapping(mapping: EventMapping, event: InboundEvent) -> MappedRecord | MappingFailure:
     """Map one event; every expected problem comes back as a `MappingFailure`, never as an exception."""
     external_id = _external_id(mapping, event)
     if isinstance(external_id, MappingFailure):
         return external_id
+    operation: Operation = Operation.UPSERT
+    specs: Mapping[str, FieldSpec] = mapping.fields
+    if mapping.is_delete(event):
+        operation, specs = _delete_operation(mapping)
     fields: dict[str, Any] = {}
     parents: dict[str, str] = {}
     try:
-        for name, spec in mapping.fields.items():
+        for name, spec in specs.items():
             value = _field_value(spec, event)
             if value is _MISSING:
                 continue
@@ -259,7 +332,8 @@ def apply_mapping(mapping: EventMapping, event: InboundEvent) -> MappedRecord | 
         version = to_version(resolve(event, mapping.version_from)) if mapping.version_from else None
     except TransformError as exc:
         return MappingFailure("transform_failed", str(exc))
-    fields[mapping.external_id_field] = external_id
+    if operation is Operation.UPSERT:
+        fields[mapping.external_id_field] = external_id
     return MappedRecord(
         sobject=mapping.sobject,
         external_id_field=mapping.external_id_field,
@@ -270,6 +344,7 @@ def apply_mapping(mapping: EventMapping, event: InboundEvent) -> MappedRecord | 
         event_ids=(event.id,),
         parents=parents,
         authids=(event.authid,) if event.authid else (),
+        operation=operation,
     )
 
 
@@ -292,12 +367,17 @@ class Mappings:
         return frozenset(m.sobject for m in self.by_type.values())
 
     @property
+    def debezium_topics(self) -> frozenset[str]:
+        """The Debezium topics these mappings read."""
+        return frozenset(m.debezium_topic for m in self.by_type.values() if m.debezium_topic)
+
+    @property
     def parent_sobjects(self) -> frozenset[str]:
         """The SObjects that other mappings reference as parents (their refusals matter to children)."""
         return frozenset(
             spec.parent.sobject
             for mapping in self.by_type.values()
-            for spec in mapping.fields.values()
+            for spec in (*mapping.fields.values(), *mapping.delete.soft_fields.values())
             if spec.parent is not None
         )
 

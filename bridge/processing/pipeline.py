@@ -18,7 +18,7 @@ from bridge.processing.dedupe import Apply, DedupeConfig, KeyState, Skip, decide
 from bridge.processing.mapping import MappingFailure, Mappings
 from bridge.processing.records import InboundEvent, MappedRecord
 from bridge.processing.validation import NotEvaluablePolicy, NotEvaluated, Validator, Violation
-from bridge.types import SkipReason
+from bridge.types import Operation, SkipReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,9 @@ class Pipeline:
 
     def decide(self, record: MappedRecord, state: KeyState | None) -> Decision:
         """Steps 2-3 for a mapped record given its key's state."""
+        if record.operation is Operation.IGNORE:
+            detail = f"deletes of {record.sobject} are ignored by its mapping"
+            return Skipped(record.key, SkipReason.IGNORED, detail, remember(state, record, self.dedupe))
         verdict = decide(state, record, self.dedupe)
         if isinstance(verdict, Skip):
             return Skipped(record.key, verdict.reason, verdict.detail, remember(state, record, self.dedupe))
@@ -85,6 +88,8 @@ class Pipeline:
 
     def _validate(self, verdict: Apply, state: KeyState | None) -> Decision:
         record = verdict.record
+        if record.is_delete:  # no values to check: the org's rules apply to what is saved
+            return Write(record, verdict.state)
         is_new = state is None or state.content_hash is None
         prior = None if is_new or state is None else state.fields
         result = self.validator.validate(record, prior=prior, is_new=is_new)

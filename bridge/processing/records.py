@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.types import Lane
+from bridge.types import Lane, Operation
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,12 @@ class MappedRecord:
     first_write: bool = False
     authids: tuple[str, ...] = field(default=())  # the verified producers of its events (invariant 8)
     ingested_ms: int | None = None  # broker time its earliest event was stored (the domain record's timestamp)
+    operation: Operation = Operation.UPSERT  # a delete carries no fields: the sink looks its Id up by external ID
+
+    @property
+    def is_delete(self) -> bool:
+        """A delete of the record (by external ID), not an upsert."""
+        return self.operation is Operation.DELETE
 
     @property
     def key(self) -> str:

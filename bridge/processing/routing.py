@@ -2,10 +2,13 @@
 
 The value on `crm.writes.*` (what the sink reads), JSON:
 `{"sobject", "external_id_field", "external_id", "fields", "lane", "version", "event_ids", "parents",
-"first_write", "authids", "ingested_ms"}`, keyed by the record's route (its first parent's key `Account:C-1`, else
-its own `sobject:external_id`): a parent and its children share a partition, so one sink worker sees both in order.
+"first_write", "authids", "ingested_ms", "operation"}`, keyed by the record's route (its first parent's key
+`Account:C-1`, else its own `sobject:external_id`): a parent and its children share a partition, so one sink
+worker sees both in order.
 `authids` (also one `ce_authid` header each) are the producers the ingest verified for the events behind it;
 `ingested_ms` is the broker's timestamp of the earliest of those events (null when unknown).
+`operation` is `upsert` (absent on writes from before deletes) or `delete` (no fields: the sink finds the record
+by its external ID and deletes it); a delete also has the header `operation: delete`.
 
 A refusal notice shares the write topics: `{"kind": "refused", "sobject", "external_id_field", "external_id",
 "lane", "reason", "detail"}`, keyed by the refused record's own key (the partition of its children). The
@@ -28,7 +31,7 @@ import orjson
 
 from bridge.config import TopicSettings
 from bridge.processing.records import MappedRecord, Origin
-from bridge.types import Lane
+from bridge.types import Lane, Operation
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -100,11 +103,13 @@ def write_message(record: MappedRecord, topics: TopicSettings) -> Outbound:
             "first_write": record.first_write,
             "authids": record.authids,
             "ingested_ms": record.ingested_ms,
+            "operation": record.operation.value,
         }
     )
     headers: Headers = (
         ("sobject", record.sobject.encode()),
         ("lane", record.lane.value.encode()),
+        *((("operation", record.operation.value.encode()),) if record.is_delete else ()),
         *(("ce_authid", authid.encode()) for authid in record.authids),
     )
     return Outbound(lane_topic(record.lane, topics), record.route.encode(), value, headers)
@@ -173,11 +178,19 @@ def decode_write_topic(value: bytes) -> MappedRecord | Refusal:
         first_write=bool(doc.get("first_write", False)),
         authids=tuple(doc.get("authids") or ()),
         ingested_ms=_int_or_none(doc.get("ingested_ms")),
+        operation=_operation(doc.get("operation")),
     )
 
 
 def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _operation(value: Any) -> Operation:
+    operation = Operation(value or Operation.UPSERT.value)
+    if operation is Operation.IGNORE:
+        raise ValueError("an ignored delete is never a write")
+    return operation
 
 
 def _b64(raw: bytes | None) -> str | None:

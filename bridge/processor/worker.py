@@ -48,15 +48,17 @@ def build_context(settings: Settings, org_dir: Path, compiler: RuleCompiler = un
     return BatchContext(pipeline, registry, settings.topics, settings.publisher.max_event_bytes)
 
 
-def source_topics(settings: Settings, registry: SchemaRegistry) -> tuple[str, ...]:
-    """The configured source topics, or every topic the registered event types are published on."""
-    return settings.processor.source_topics or registry.topics
+def source_topics(settings: Settings, context: BatchContext) -> tuple[str, ...]:
+    """The configured source topics, or every topic the registered event types are published on and every
+    Debezium topic a mapping names."""
+    debezium = tuple(sorted(context.pipeline.mappings.debezium_topics))
+    return settings.processor.source_topics or tuple(dict.fromkeys((*context.registry.topics, *debezium)))
 
 
 def build_worker_app(settings: Settings, org_dir: Path, metrics: Metrics) -> ProcessorApp:
     """The faust app of one worker, fully wired."""
     context = build_context(settings, org_dir, default_compiler(settings))
-    return build_app(ProcessorWiring(settings, context, metrics, source_topics(settings, context.registry)))
+    return build_app(ProcessorWiring(settings, context, metrics, source_topics(settings, context)))
 
 
 def default_compiler(settings: Settings | None = None) -> RuleCompiler:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +108,12 @@ class SinkWriter:
 
     async def create(self, sobject: str, fields: Mapping[str, Any]) -> SaveResult:
         return await self._client.create(sobject, fields)
+
+    def query(self, soql: str, *, batch_size: int | None = None) -> AsyncIterator[dict[str, Any]]:
+        return self._client.query(soql, batch_size=batch_size)
+
+    async def delete_collection(self, ids: Sequence[str], all_or_none: bool) -> list[SaveResult]:
+        return await self._client.delete_collection(ids, all_or_none)
 
     async def bulk_upsert(
         self,

@@ -114,6 +114,19 @@ class SalesforceClient:
         response = await self.request("collections", "PATCH", path, json=body)
         return [SaveResult.from_json(item) for item in json_body(response)]
 
+    async def delete_collection(self, ids: Sequence[str], all_or_none: bool) -> list[SaveResult]:
+        """Delete up to 200 records (of any types) by Id in one call, to the Recycle Bin; results in id order.
+
+        Collections delete takes Ids only (`DELETE /composite/sobjects?ids=…&allOrNone=…`), never external IDs.
+        """
+        if len(ids) > MAX_COLLECTION_RECORDS:
+            raise ValueError(f"{len(ids)} ids: sObject Collections take at most {MAX_COLLECTION_RECORDS}")
+        if not ids:
+            return []
+        params = {"ids": ",".join(ids), "allOrNone": "true" if all_or_none else "false"}
+        response = await self.request("collections", "DELETE", f"{self.base_path}/composite/sobjects", params=params)
+        return [SaveResult.from_json(item) for item in json_body(response)]
+
     async def create(self, sobject: str, fields: Mapping[str, Any]) -> SaveResult:
         response = await self.request("create", "POST", self._sobject_path(sobject), json=dict(fields))
         return SaveResult.from_json(json_body(response), created=True)

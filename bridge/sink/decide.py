@@ -15,6 +15,7 @@ from bridge.processing.routing import Outbound
 from bridge.sink.backoff import Backoff
 from bridge.sink.items import WriteItem
 from bridge.sink.messages import (
+    PARENT_DELETED,
     PARENT_NOT_FOUND,
     PARENT_REFUSED,
     failure_message,
@@ -67,7 +68,8 @@ class Decider:
     def parent_refused(self, item: WriteItem, refusal: ParentRefusal) -> Deliver:
         """Dead-letter a child whose parent was refused, without a call."""
         message = parent_refused_message(item, refusal, self.topics)
-        return Deliver(item, message, Accounted.DEAD_LETTERED, PARENT_REFUSED)
+        reason = PARENT_DELETED if refusal.reason == PARENT_DELETED else PARENT_REFUSED
+        return Deliver(item, message, Accounted.DEAD_LETTERED, reason)
 
     def parent_nowhere(self, item: WriteItem) -> Deliver:
         """Dead-letter a child whose parent the CRM does not have and the bridge has not brought meanwhile."""

@@ -25,6 +25,7 @@ from bridge.pubsub.publisher import EventOutcome, OutgoingEvent
 from bridge.salesforce.bulk import BulkResult
 from bridge.salesforce.errors import SalesforceError
 from bridge.salesforce.results import SaveResult
+from bridge.sink.deletes import RecordDeleter, delete_outcomes, find_ids
 from bridge.sink.items import BULK_JOB_CALLS, Batch, WriteItem, WritePath
 from bridge.sink.outcomes import Failure, FailureKind, Outcome, Written
 
@@ -43,7 +44,7 @@ _UNEXPLAINED = Failure(FailureKind.ROLLED_BACK, "UNEXPLAINED", "no per-record re
 Results = list[tuple[WriteItem, Outcome]]
 
 
-class RecordWriter(Protocol):
+class RecordWriter(RecordDeleter, Protocol):
     """The part of `bridge.salesforce.SalesforceClient` the sink needs (a fake implements it in tests)."""
 
     async def upsert_collection(
@@ -95,6 +96,8 @@ class BatchExecutor:
         """Every record of `batch` with its outcome."""
         if batch.path is WritePath.BULK:
             return await self._bulk(batch)
+        if batch.path is WritePath.DELETE:
+            return await self._delete(batch)
         if batch.path is WritePath.EVENTS:
             if isinstance(self._writer, EventWriter):
                 return await self._publish_stream(batch, self._writer)
@@ -153,6 +156,25 @@ class BatchExecutor:
                 )
             finally:
                 self._observe("collections", batch, len(items), started)
+
+    # -- deletes ------------------------------------------------------------------------------------------
+
+    async def _delete(self, batch: Batch) -> Results:
+        """One query for the Ids, one Collections delete of those found (see `bridge.sink.deletes`)."""
+        try:
+            async with self._gate.acquire(batch.lane, 1):
+                ids = await find_ids(self._writer, batch)
+            results: list[SaveResult] = []
+            if ids:
+                async with self._gate.acquire(batch.lane, 1):
+                    started = self._clock()
+                    try:
+                        results = await self._writer.delete_collection(list(ids.values()), all_or_none=False)
+                    finally:
+                        self._observe("delete", batch, len(ids), started)
+        except SalesforceError as exc:
+            return [(item, Failure.from_exception(exc)) for item in batch.items]
+        return delete_outcomes(batch.items, ids, results)
 
     # -- Platform Events ----------------------------------------------------------------------------------
 

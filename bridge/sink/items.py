@@ -18,8 +18,10 @@ class WritePath(StrEnum):
     COLLECTIONS = "collections"  # sObject Collections upsert, <= 200 records, allOrNone
     BULK = "bulk"  # a Bulk API 2.0 ingest job
     EVENTS = "events"  # Platform Events (`X__e`): published one per call, never upserted
+    DELETE = "delete"  # one SOQL query for the Ids of <= 200 external IDs, then one Collections delete
 
 
+DELETE_MAX_IDS = 200  # `DELETE /composite/sobjects?ids=` takes at most 200 Ids
 BULK_JOB_CALLS = 8  # create, upload, close, a few polls, results: what one Bulk API job costs (and is reserved)
 
 

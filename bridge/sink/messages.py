@@ -1,14 +1,17 @@
 """What the sink produces: an outcome on `crm.results` for every write, a dead letter on `crm.dlq` for a failure.
 
 The value on `crm.results`, JSON, keyed like the write (`sobject:external_id`):
-`{"sobject", "external_id_field", "external_id", "id", "created", "version", "lane", "event_ids", "authids",
-"origin": {"topic", "partition", "offset"}}`; `authids` (and a `ce_authid` header each) name the verified producers.
+`{"sobject", "external_id_field", "external_id", "id", "created", "deleted", "version", "lane", "event_ids",
+"authids", "origin": {"topic", "partition", "offset"}}` (a delete: `deleted` true, and `id` null when the record
+was not in the org; header `outcome` is `created`, `updated` or `deleted`); `authids` (and a `ce_authid` header
+each) name the verified producers.
 
 A dead letter is the processor's `DeadLetter` with stage `sink`, reason the Salesforce `errorCode` (or
-`parent_not_found`, `parent_refused`, `retries_exhausted`), and as detail a JSON object `{"errorCode", "message",
-"fields"}`; the original write record travels unchanged as the payload. A child dead-lettered because its parent
-was refused (`parent_refused`, no call spent) names the parent and its reason in the headers `dlq_parent`,
-`dlq_parent_reason` (and in the detail's `parent`, `parentReason`), so that both can be replayed after a fix.
+`parent_not_found`, `parent_refused`, `parent_deleted`, `retries_exhausted`), and as detail a JSON object
+`{"errorCode", "message", "fields"}`; the original write record travels unchanged as the payload. A child
+dead-lettered because its parent was refused (`parent_refused`) or deleted (`parent_deleted`), no call spent,
+names the parent and its reason in the headers `dlq_parent`, `dlq_parent_reason` (and in the detail's `parent`,
+`parentReason`), so that both can be replayed after a fix.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from bridge.sink.parents import ParentRefusal
 DLQ_STAGE = "sink"
 PARENT_REFUSED = "parent_refused"
 PARENT_NOT_FOUND = "parent_not_found"
+PARENT_DELETED = "parent_deleted"
 
 
 def result_message(item: WriteItem, written: Written, topics: TopicSettings) -> Outbound:
@@ -38,6 +42,7 @@ def result_message(item: WriteItem, written: Written, topics: TopicSettings) -> 
         "external_id": record.external_id,
         "id": written.sf_id,
         "created": written.created,
+        "deleted": written.deleted,
         "version": record.version,
         "lane": record.lane.value,
         "event_ids": list(record.event_ids),
@@ -46,7 +51,7 @@ def result_message(item: WriteItem, written: Written, topics: TopicSettings) -> 
     }
     headers: tuple[tuple[str, bytes], ...] = (
         ("sobject", record.sobject.encode()),
-        ("outcome", b"created" if written.created else b"updated"),
+        ("outcome", b"deleted" if written.deleted else b"created" if written.created else b"updated"),
         *(("ce_authid", authid.encode()) for authid in record.authids),
     )
     return Outbound(topics.results, record.key.encode(), orjson.dumps(doc), headers)
@@ -82,6 +87,10 @@ def failure_message(
 
 def parent_refused_message(item: WriteItem, parent: ParentRefusal, topics: TopicSettings) -> Outbound:
     """The dead letter of a child whose parent the bridge refused: sent nowhere, no call spent."""
+    if parent.reason == PARENT_DELETED:
+        message = f"parent {parent.key} was deleted (its source system deleted it) before this record was written"
+        failure = Failure(FailureKind.PERMANENT, "PARENT_DELETED", message, ())
+        return failure_message(item, failure, topics, reason=PARENT_DELETED, parent=parent)
     message = f"parent {parent.key} was refused ({parent.stage}: {parent.reason}); replay it, then this record"
     failure = Failure(FailureKind.PERMANENT, "PARENT_REFUSED", message, ())
     return failure_message(item, failure, topics, reason=PARENT_REFUSED, parent=parent)

@@ -87,6 +87,7 @@ class Written:
 
     sf_id: str | None
     created: bool
+    deleted: bool = False  # a delete: Salesforce deleted it (`sf_id`), or it was not in the org (`sf_id` None)
 
 
 Outcome = Written | Failure

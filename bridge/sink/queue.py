@@ -9,6 +9,10 @@ Rules, in the order they apply when a batch is formed:
   parent is refused is taken out for the dead-letter topic at once (`refuse`, `refused_parent`); a child of an
   unknown parent goes, in a batch of such children only, and only a `parent_not_found` from the CRM makes it
   wait (`parent_waits`, batched apart again), until the parent shows up here or `parent_wait_s` runs out;
+- a delete and an upsert of one key (in different groups) go in the order they were read; a delete of a parent
+  waits for its children read before it (they are written, then deleted with it where Salesforce cascades), and
+  does not hold the children read after it: those wait for its outcome, and once it is deleted they are refused
+  (`parent_deleted`), as children of a refused parent are;
 - children of a parent that has children in a batch in flight wait for that batch (their roll-up triggers would
   lock the parent row from two transactions: UNABLE_TO_LOCK_ROW rolls back a whole batch);
 - a bulk-lane group sends a partial batch only when no record has joined it for `batch_linger_s`, or its first
@@ -29,16 +33,16 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from bridge.config import SinkSettings
-from bridge.sink.items import BULK_JOB_CALLS, Batch, WriteItem, WritePath, is_platform_event
+from bridge.sink.items import BULK_JOB_CALLS, DELETE_MAX_IDS, Batch, WriteItem, WritePath, is_platform_event
 from bridge.sink.parents import ParentBook, ParentRefusal
 from bridge.sink.sizing import BatchSizer, Budget
-from bridge.types import Lane
+from bridge.types import Lane, Operation
 
 BULK_JOB_MAX_RECORDS = 100_000  # one job's CSV stays far below the 100 MB upload limit at this size
 BULK_LINGER_S = 5.0  # a job costs the same calls whatever its size: waiting a little for a bigger one pays
 LOOKAHEAD_MIN = 2_000  # records of a group examined per batch at least (see `_choose`)
 MAX_GENERATION = 2**62  # "every upstream generation is released": nothing to wait for upstream
-_GroupKey = tuple[Lane, str, str]
+_GroupKey = tuple[Lane, str, str, Operation]
 
 # A batch holds records of one kind only, so that a child that fails for a missing parent (and rolls back its
 # all-or-nothing batch) takes down only records that ran the same risk.
@@ -69,6 +73,7 @@ class WriteQueue:
     parents: ParentBook = field(default_factory=ParentBook)
     _groups: dict[_GroupKey, list[WriteItem]] = field(default_factory=dict)
     _pending_keys: Counter[str] = field(default_factory=Counter)
+    _pending_deletes: Counter[str] = field(default_factory=Counter)
     _busy_keys: Counter[str] = field(default_factory=Counter)
     _busy_parents: Counter[str] = field(default_factory=Counter)
     _children: dict[str, list[WriteItem]] = field(default_factory=dict)  # queued children by parent key
@@ -83,7 +88,7 @@ class WriteQueue:
 
     def lane_size(self, lane: Lane) -> int:
         """Pending records of `lane`."""
-        return sum(len(items) for (group_lane, _, _), items in self._groups.items() if group_lane is lane)
+        return sum(len(items) for (group_lane, *_), items in self._groups.items() if group_lane is lane)
 
     # -- records in and out -----------------------------------------------------------------------------------
 
@@ -178,10 +183,12 @@ class WriteQueue:
         items = self._groups[group_key]
         if not items:
             return None
-        lane, sobject, _ = group_key
+        lane, sobject, _, operation = group_key
         now_s, flush, budget = round_.now_s, round_.flush, round_.budget
         visible = len(items) + (0 if flush else round_.backlog)
         path, limit = self._path_and_limit(lane, sobject, visible, budget)
+        if operation is Operation.DELETE:
+            path, limit = WritePath.DELETE, min(DELETE_MAX_IDS, self.settings.batch_size)
         if path is WritePath.BULK and not flush and round_.backlog >= self.settings.batch_size:
             return None  # a job costs the same calls whatever its size: let the backlog be read into it first
         # A job has no all-or-nothing rollback: every kind of record may share it.
@@ -193,7 +200,7 @@ class WriteQueue:
         return None
 
     def _batch(self, group_key: _GroupKey, path: WritePath, chosen: list[WriteItem], min_job: int) -> Batch:
-        lane, sobject, external_id_field = group_key
+        lane, sobject, external_id_field, _ = group_key
         if path is WritePath.BULK and len(chosen) < min_job:
             path = WritePath.COLLECTIONS  # too many were held back for a job to pay off
             chosen = chosen[: self.sizer.size(sobject)]
@@ -273,7 +280,12 @@ class WriteQueue:
             if key in held:
                 continue  # an earlier write of the key goes first, never in the same batch
             held.add(key)
-            if self._busy_keys[key] > 0 or item.not_before_s > now_s or self._waits_for_parent(item, now_s, released):
+            if (
+                self._busy_keys[key] > 0
+                or item.not_before_s > now_s
+                or self._behind_other_write(item)
+                or self._waits_for_parent(item, now_s, released)
+            ):
                 held_back = True
                 continue
             chosen = by_kind.setdefault(_SAFE if mixed else self._kind(item, now_s), [])
@@ -282,10 +294,37 @@ class WriteQueue:
                 break
         return by_kind, held_back
 
+    def _behind_other_write(self, item: WriteItem) -> bool:
+        """A delete and an upsert of one key sit in different groups: the one read first goes first; a delete
+        also waits for the children read before it."""
+        key = item.record_key
+        if item.record.is_delete and (
+            self._busy_parents[key] > 0 or any(_order(c) < _order(item) for c in self._children.get(key, ()))
+        ):
+            return True
+        if not self._pending_deletes[key]:
+            return False
+        return any(other is not item and _order(other) < _order(item) for other in self._pending_of(key))
+
+    def _pending_of(self, key: str) -> list[WriteItem]:
+        sobject = key.partition(":")[0]
+        return [i for (_, s, *_), items in self._groups.items() if s == sobject for i in items if i.record_key == key]
+
+    def _held_by(self, parent: str, child: WriteItem) -> bool:
+        """Whether a pending or in-flight parent holds `child`: not when all it has pending is deletes read after
+        the child (the delete waits for the child instead)."""
+        if self._busy_keys[parent] > 0:
+            return True
+        if self._pending_keys[parent] == 0:
+            return False
+        if not self._pending_deletes[parent]:
+            return True
+        return not all(p.record.is_delete and _order(p) > _order(child) for p in self._pending_of(parent))
+
     def _waits_for_parent(self, item: WriteItem, now_s: float, released: int) -> bool:
         parents = item.parent_keys
         for parent in parents:
-            if self._pending_keys[parent] > 0 or self._busy_keys[parent] > 0:
+            if self._held_by(parent, item):
                 return True  # the parent goes first; its outcome releases the child
             if self._busy_parents[parent] > 0:
                 return True  # a sibling in a batch in flight holds the parent row's lock
@@ -328,16 +367,18 @@ class WriteQueue:
 
     def _group_key(self, item: WriteItem) -> _GroupKey:
         record = item.record
-        return (record.lane, record.sobject, record.external_id_field)
+        operation = Operation.DELETE if record.is_delete else Operation.UPSERT
+        return (record.lane, record.sobject, record.external_id_field, operation)
 
     def _group_order(self, group_key: _GroupKey) -> tuple[int, int, str]:
-        lane, sobject, _ = group_key
+        lane, sobject, *_ = group_key
         items = self._groups[group_key]
         is_child = int(bool(items) and bool(items[0].parent_keys))
         return (0 if lane is Lane.REALTIME else 1, is_child, sobject)
 
     def _queued(self, item: WriteItem) -> None:
         self._pending_keys[item.record_key] += 1
+        self._pending_deletes[item.record_key] += item.record.is_delete
         for parent in item.parent_keys:
             self._children.setdefault(parent, []).append(item)
 
@@ -350,6 +391,7 @@ class WriteQueue:
             self._groups[group_key] = [item for item in self._groups[group_key] if id(item) not in gone]
         for item in items:
             self._pending_keys[item.record_key] -= 1
+            self._pending_deletes[item.record_key] -= item.record.is_delete
             for parent in item.parent_keys:
                 siblings = [child for child in self._children.get(parent, ()) if id(child) not in gone]
                 if siblings:
@@ -357,3 +399,9 @@ class WriteQueue:
                 else:
                     self._children.pop(parent, None)
         self._pending_keys += Counter()
+        self._pending_deletes += Counter()
+
+
+def _order(item: WriteItem) -> tuple[float, int]:
+    """The order two writes of related keys were read in (they share a partition: their route)."""
+    return (item.read_at_s, item.offset)

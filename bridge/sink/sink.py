@@ -36,7 +36,7 @@ from bridge.sink.decide import LIMIT_PAUSE_S, Decider, Deliver, Resend
 from bridge.sink.delivery import Delivery, SinkStats
 from bridge.sink.executor import BatchExecutor, RecordWriter, Results
 from bridge.sink.items import Batch, WriteItem, WritePath
-from bridge.sink.messages import DLQ_STAGE
+from bridge.sink.messages import DLQ_STAGE, PARENT_DELETED
 from bridge.sink.outcomes import Failure, FailureKind, Written
 from bridge.sink.parents import ParentRefusal
 from bridge.sink.partitions import Partitions
@@ -330,12 +330,16 @@ class Sink:
         if batch.lane is Lane.REALTIME:
             self._observe_realtime(results)
         now_s = self._w.clock()
-        self._queue.written((item.record_key for item, outcome in results if isinstance(outcome, Written)), now_s)
+        written = [item for item, outcome in results if isinstance(outcome, Written)]
+        self._queue.written((item.record_key for item in written if not item.record.is_delete), now_s)
+        for item in (item for item in written if item.record.is_delete):  # its children cannot be written now
+            self._refuse(ParentRefusal(item.record_key, DLQ_STAGE, PARENT_DELETED, "the parent was deleted"), now_s)
         decisions = [self._decider.decide(item, outcome, now_s, len(batch)) for item, outcome in results]
         self._resend([d for d in decisions if isinstance(d, Resend)])
         delivers = [d for d in decisions if isinstance(d, Deliver)]
         for deliver in delivers:
-            if deliver.accounted is Accounted.DEAD_LETTERED and deliver.item.record.first_write:
+            record = deliver.item.record
+            if deliver.accounted is Accounted.DEAD_LETTERED and record.first_write and not record.is_delete:
                 # Refused by the CRM and never written before: the parent of whatever references it is absent.
                 self._refuse(ParentRefusal(deliver.item.record_key, DLQ_STAGE, deliver.reason), now_s)
         await self._deliver(delivers)

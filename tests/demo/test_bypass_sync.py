@@ -49,6 +49,7 @@ async def _sync(workdir: Path, *, bypass: bool) -> tuple[NightlyReport, dict[str
         invalid_share=0.0,
         duplicate_share=0.0,
         out_of_order_share=0.0,
+        delete_share=0.0,
         env={"BRIDGE_GOVERNOR__BUCKET_CAPACITY_CALLS": "2000"},
         isolate=True,
     )

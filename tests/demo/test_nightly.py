@@ -42,6 +42,9 @@ async def test_the_nightly_sync_holds_every_invariant(
     assert report.limit_errors == 0
     assert report.skipped.get("duplicate", 0) > 0
     assert report.skipped.get("stale", 0) > 0
+    assert report.deletes_expected > 0  # ~1% of the customers without deals, deleted at the source
+    assert report.deletes_applied == report.deletes_expected
+    assert report.resurrected == 0
     assert report.rejections_pre_validation > 0
     assert report.rejections_by_crm > 0
     assert report.change_events >= report.records_expected

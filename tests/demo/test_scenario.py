@@ -24,7 +24,23 @@ def test_shares_of_faults_are_close_to_the_requested_ones() -> None:
     caught = Counter(r.caught for r in scenario.must_reject.values())
     assert caught[PRE_VALIDATION] > 0
     assert caught[BY_CRM] > 0
-    assert len(scenario.expected) + len(scenario.must_reject) == records
+    assert 0.004 < len(scenario.deleted) / 20_000 < 0.012  # ~1% of the customers without deals
+    assert len(scenario.expected) + len(scenario.must_reject) + len(scenario.deleted) == records
+
+
+def test_deleted_customers_are_deleted_last_and_some_get_a_stale_upsert_after() -> None:
+    scenario = nightly_scenario(accounts=3_000, opportunities=600, duplicate_share=0)
+    deletes = [e for e in scenario.events if e.type == "com.acme.crm.customer.deleted"]
+    assert {("Account", str(e.externalid)) for e in deletes} == scenario.deleted
+    position = {e.id: i for i, e in enumerate(scenario.events)}
+    for delete in deletes:
+        upserts = [e for e in scenario.events if e.externalid == delete.externalid and e.id != delete.id]
+        before = [e for e in upserts if position[e.id] < position[delete.id]]
+        assert before
+        assert all(e.data["version"] < delete.data["version"] for e in upserts)
+        assert all(e.id in scenario.stale_ids for e in upserts if position[e.id] > position[delete.id])
+    late = [e for e in scenario.events if e.id in scenario.stale_ids and ("Account", e.externalid) in scenario.deleted]
+    assert late  # the resurrection attempts the checker must see fail
 
 
 def test_redeliveries_repeat_an_earlier_event_exactly() -> None:
@@ -40,7 +56,9 @@ def test_redeliveries_repeat_an_earlier_event_exactly() -> None:
 
 
 def test_an_out_of_order_record_publishes_its_newer_version_first_and_expects_it() -> None:
-    scenario = nightly_scenario(accounts=3_000, opportunities=1_000, out_of_order_share=0.05, duplicate_share=0)
+    scenario = nightly_scenario(
+        accounts=3_000, opportunities=1_000, out_of_order_share=0.05, duplicate_share=0, delete_share=0
+    )
     by_key: dict[str, list[int]] = {}
     for event in scenario.events:
         assert event.externalid is not None

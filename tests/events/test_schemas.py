@@ -28,7 +28,8 @@ def customer(**data: Any) -> CloudEvent:
 
 
 def test_registry_knows_the_domain_types_and_their_topics(registry: SchemaRegistry) -> None:
-    assert registry.types == [CUSTOMER, DEAL]
+    assert registry.types == ["com.acme.crm.customer.deleted", CUSTOMER, DEAL]
+    assert registry.spec("com.acme.crm.customer.deleted").topic == "domain.erp.customer"  # ordered with its upserts
     assert registry.spec(CUSTOMER).topic == "domain.erp.customer"
     assert registry.spec(CUSTOMER).sobject == "Account"
     assert registry.spec(DEAL).topic == "domain.erp.deal"
