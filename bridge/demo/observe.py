@@ -20,6 +20,7 @@ from typing import Self
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.config import TopicSettings
@@ -84,7 +85,10 @@ class Outcomes:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._consumer is not None:
-            await self._consumer.stop()
+            # aiokafka's fetcher re-raises the CancelledError of its own fetch task when it is stopped in the middle
+            # of a retry backoff (after a fetch timed out): the observer is done reading, so that is no failure.
+            with contextlib.suppress(asyncio.CancelledError, KafkaError):
+                await self._consumer.stop()
 
     def reasons_by_stage(self) -> dict[str, Counter[str]]:
         """Dead-lettered events by stage (`sink` = refused by the CRM, any other = before it) and reason."""
