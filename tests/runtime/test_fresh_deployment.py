@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bridge.config import KafkaSettings, Settings, TopicSettings
-from bridge.demo.nightly import _publish
+from bridge.demo.nightly import publish_scenario
 from bridge.demo.scenario import nightly_scenario
 from bridge.demo.stack import LocalStack, StackOptions
 from bridge.demo.verify import verify_org
@@ -100,7 +100,7 @@ async def test_processor_and_sink_started_first_on_an_empty_broker_sync_what_is_
         # Created by the roles, with the deployment's partitions (not left missing, not the broker's default).
         assert created == dict.fromkeys(wanted, PARTITIONS)
         await asyncio.sleep(3)  # the roles' consumer groups join after the topics exist
-        published = await _publish(settings, registry, scenario, _Quiet())
+        published = await publish_scenario(settings, registry, scenario, _Quiet())
         assert published == len(scenario.events)
         started = time.monotonic()
         check = verify_org(scenario, stack.org, run_id)
