@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from bridge.catalog.model import ObjectDoc, Org, OrgContext
 from bridge.catalog.naming import naming_issues, shares_meaning
 from bridge.processing.mapping import EventMapping
+from bridge.types import Operation
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -122,8 +123,9 @@ def mapping_coverage(org: Org, context: OrgContext) -> Iterator[Finding]:
             yield Finding("mapping_field_missing", "error", mapping.sobject, None, reason)
             continue
         filled = _filled(mapping, obj)
+        writes_new_records = mapping.operation is not Operation.DELETE  # a delete (or soft delete) creates nothing
         for f in obj.fields.values():
-            if f.required and f.name not in filled:
+            if writes_new_records and f.required and f.name not in filled:
                 reason = f"required, no default, and mapping {mapping.event_type} does not fill it"
                 yield Finding("required_unmapped", "error", obj.name, f.name, reason)
         for name in sorted(filled - set(obj.fields)):
