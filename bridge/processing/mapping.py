@@ -17,12 +17,9 @@ A mapping also says how a delete at the source is recognised: its whole event ty
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -32,12 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bridge.errors import ConfigError
 from bridge.processing.records import InboundEvent, MappedRecord
+from bridge.processing.transforms import MISSING, TransformError, resolve, to_version, transform_for
 from bridge.types import Lane, Operation
 
 # Conservative on purpose: external IDs travel in URLs (`/sobjects/Account/External_Id__c/<id>`) and in
 # logs; anything outside this set is refused with a reason rather than escaped and hoped for.
 EXTERNAL_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,254}")
-_MISSING = object()
 
 
 class _Model(BaseModel):
@@ -144,133 +141,14 @@ class MappingFailure:
     detail: str
 
 
-class TransformError(ValueError):
-    """A transform could not convert its input (internal to mapping; surfaces as a MappingFailure)."""
-
-
-def _number(value: Any) -> int | float:
-    if isinstance(value, bool):
-        raise TransformError(f"not a number: {value!r}")
-    if isinstance(value, int | float):
-        return value
-    try:
-        parsed = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise TransformError(f"not a number: {value!r}") from exc
-    if not parsed.is_finite():
-        raise TransformError(f"not a finite number: {value!r}")
-    return int(parsed) if parsed == parsed.to_integral_value() else float(parsed)
-
-
-def _integer(value: Any) -> int:
-    number = _number(value)
-    if isinstance(number, float):
-        raise TransformError(f"not an integer: {value!r}")
-    return number
-
-
-def _strptime(fmt: str, *, keep_time: bool) -> Callable[[Any], str]:
-    def convert(value: Any) -> str:
-        try:
-            parsed = datetime.strptime(str(value), fmt)
-        except ValueError as exc:
-            raise TransformError(f"{value!r} does not match {fmt!r}") from exc
-        if not keep_time:
-            return parsed.date().isoformat()
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-    return convert
-
-
-def _text(func: Callable[[str], str]) -> Callable[[Any], str]:
-    def convert(value: Any) -> str:
-        if not isinstance(value, str):
-            raise TransformError(f"not text: {value!r}")
-        return func(value)
-
-    return convert
-
-
-_SIMPLE: dict[str, Callable[[Any], Any]] = {
-    "trim": _text(str.strip),
-    "upper": _text(str.upper),
-    "lower": _text(str.lower),
-    "number": _number,
-    "integer": _integer,
-    "string": lambda value: value if isinstance(value, str) else orjson.dumps(value).decode(),
-}
-
-
-@functools.lru_cache(maxsize=256)
-def transform_for(name: str) -> Callable[[Any], Any]:
-    """The transform called `name`; raises ValueError for an unknown one (at load time)."""
-    if name in _SIMPLE:
-        return _SIMPLE[name]
-    kind, _, fmt = name.partition(":")
-    if kind in {"date", "datetime"} and fmt:
-        return _strptime(fmt, keep_time=kind == "datetime")
-    raise ValueError(f"unknown transform {name!r}")
-
-
-@functools.lru_cache(maxsize=1024)
-def path_getter(path: str) -> Callable[[InboundEvent], Any]:
-    """A compiled reader for `path` (parsed once: mappings are applied to every event)."""
-    head, _, rest = path.partition(".")
-    if head != "data":
-        return lambda event: _MISSING if (value := event.attribute(path)) is None else value
-    parts = tuple(rest.split(".")) if rest else ()
-
-    def get(event: InboundEvent) -> Any:
-        node: Any = event.data
-        for part in parts:
-            if not isinstance(node, Mapping):
-                return _MISSING
-            node = node.get(part, _MISSING)
-            if node is _MISSING:
-                return _MISSING
-        return node
-
-    return get
-
-
-def resolve(event: InboundEvent, path: str) -> Any:
-    """The value at `path`: `data.a.b` in the payload, else an envelope attribute; `_MISSING` if absent."""
-    return path_getter(path)(event)
-
-
-def to_version(value: Any) -> int | None:
-    """An ordering version: an integer as is, a datetime (or ISO text) as epoch microseconds."""
-    if value is _MISSING or value is None:
-        return None
-    if isinstance(value, bool):
-        raise TransformError(f"not a version: {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise TransformError(f"not a version: {value!r}") from exc
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return int(moment.timestamp() * 1_000_000)
-    raise TransformError(f"not a version: {value!r}")
-
-
 def _field_value(spec: FieldSpec, event: InboundEvent) -> Any:
     if spec.source is None:
         return spec.const
     value = resolve(event, spec.source)
-    if value is _MISSING:
+    if value is MISSING:
         if spec.required:
             raise TransformError(f"{spec.source} is missing")
-        return _MISSING
+        return MISSING
     if value is None:
         return None
     for name in spec.transforms:
@@ -282,7 +160,7 @@ def _field_value(spec: FieldSpec, event: InboundEvent) -> Any:
 
 def _external_id(mapping: EventMapping, event: InboundEvent) -> str | MappingFailure:
     raw = resolve(event, mapping.external_id_from)
-    if raw is _MISSING or raw is None or raw == "":
+    if raw is MISSING or raw is None or raw == "":
         return MappingFailure("missing_external_id", f"{mapping.external_id_from} is missing")
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         return MappingFailure("invalid_external_id", f"{mapping.external_id_from} is not text or an integer")
@@ -324,7 +202,7 @@ def apply_mapping(mapping: EventMapping, event: InboundEvent) -> MappedRecord | 
     try:
         for name, spec in specs.items():
             value = _field_value(spec, event)
-            if value is _MISSING:
+            if value is MISSING:
                 continue
             fields[name] = value
             if spec.parent is not None and value is not None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import ConfigError
-from bridge.processing.mapping import MappingFailure, Mappings, load_mappings, parse_mappings, to_version
+from bridge.processing.mapping import MappingFailure, Mappings, load_mappings, parse_mappings
 from bridge.processing.records import InboundEvent, MappedRecord
+from bridge.processing.transforms import to_version
 from bridge.types import Lane
 from tests.processing.conftest import customer, deal
 
