@@ -17,8 +17,9 @@ A mapping also says how a delete at the source is recognised: its whole event ty
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -29,7 +30,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bridge.errors import ConfigError
 from bridge.processing.records import InboundEvent, MappedRecord
-from bridge.processing.transforms import MISSING, TransformError, resolve, to_version, transform_for
+from bridge.processing.transforms import (
+    MISSING,
+    TransformError,
+    compile_field,
+    path_getter,
+    resolve,
+    to_version,
+    transform_for,
+)
 from bridge.types import Lane, Operation
 
 # Conservative on purpose: external IDs travel in URLs (`/sobjects/Account/External_Id__c/<id>`) and in
@@ -64,6 +73,14 @@ class FieldSpec(_Model):
         for name in self.transforms:
             transform_for(name)
         return self
+
+    @functools.cached_property
+    def read(self) -> Callable[[InboundEvent], Any]:
+        """This field's value in `event` (compiled once: a mapping is applied to every event)."""
+        parent_field = None if self.parent is None else self.parent.external_id_field
+        return compile_field(
+            self.source, self.const, self.transforms, required=self.required, parent_field=parent_field
+        )
 
 
 class DeleteAction(StrEnum):
@@ -141,23 +158,6 @@ class MappingFailure:
     detail: str
 
 
-def _field_value(spec: FieldSpec, event: InboundEvent) -> Any:
-    if spec.source is None:
-        return spec.const
-    value = resolve(event, spec.source)
-    if value is MISSING:
-        if spec.required:
-            raise TransformError(f"{spec.source} is missing")
-        return MISSING
-    if value is None:
-        return None
-    for name in spec.transforms:
-        value = transform_for(name)(value)
-    if spec.parent is not None:
-        return {spec.parent.external_id_field: value}
-    return value
-
-
 def _external_id(mapping: EventMapping, event: InboundEvent) -> str | MappingFailure:
     raw = resolve(event, mapping.external_id_from)
     if raw is MISSING or raw is None or raw == "":
@@ -201,13 +201,13 @@ def apply_mapping(mapping: EventMapping, event: InboundEvent) -> MappedRecord | 
     parents: dict[str, str] = {}
     try:
         for name, spec in specs.items():
-            value = _field_value(spec, event)
+            value = spec.read(event)
             if value is MISSING:
                 continue
             fields[name] = value
             if spec.parent is not None and value is not None:
                 parents[name] = f"{spec.parent.sobject}:{value[spec.parent.external_id_field]}"
-        version = to_version(resolve(event, mapping.version_from)) if mapping.version_from else None
+        version = to_version(path_getter(mapping.version_from)(event)) if mapping.version_from else None
     except TransformError as exc:
         return MappingFailure("transform_failed", str(exc))
     if operation is Operation.UPSERT:

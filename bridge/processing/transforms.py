@@ -138,3 +138,28 @@ def to_version(value: Any) -> int | None:
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return int(moment.timestamp() * 1_000_000)
     raise TransformError(f"not a version: {value!r}")
+
+
+def compile_field(
+    source: str | None, const: Any, transforms: tuple[str, ...], *, required: bool, parent_field: str | None
+) -> Callable[[InboundEvent], Any]:
+    """A reader of one target field's value, with its path and transforms looked up once: the value, `MISSING`
+    for an absent optional source, `{parent_field: value}` for a parent reference; raises `TransformError`."""
+    if source is None:
+        return lambda event: const
+    get = path_getter(source)
+    steps = tuple(transform_for(name) for name in transforms)
+
+    def read(event: InboundEvent) -> Any:
+        value = get(event)
+        if value is MISSING:
+            if required:
+                raise TransformError(f"{source} is missing")
+            return MISSING
+        if value is None:
+            return None
+        for step in steps:
+            value = step(value)
+        return value if parent_field is None else {parent_field: value}
+
+    return read
