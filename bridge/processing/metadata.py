@@ -50,16 +50,14 @@ class SObjectMeta:
     relationships: Mapping[str, FieldMeta] = field(default_factory=dict)
 
     required_fields: tuple[str, ...] = field(init=False, default=())
+    external_id_fields: frozenset[str] = field(init=False, default=frozenset())  # flagged `externalId` in describe
 
     def __post_init__(self) -> None:
-        # Computed once: every insert is checked against it.
+        # Computed once: every insert is checked against them, every parent reference against the external IDs.
         required = tuple(sorted(name for name, meta in self.fields.items() if meta.required))
         object.__setattr__(self, "required_fields", required)
-
-    @property
-    def external_id_fields(self) -> frozenset[str]:
-        """Fields flagged `externalId` in describe."""
-        return frozenset(name for name, meta in self.fields.items() if meta.external_id)
+        external_ids = frozenset(name for name, meta in self.fields.items() if meta.external_id)
+        object.__setattr__(self, "external_id_fields", external_ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,9 @@ class ValidationResult:
         return not self.violations
 
 
+_NUMERIC_TYPES = NUMBER_TYPES | INTEGER_TYPES
+
+
 def _number_fits(meta: FieldMeta, value: Any) -> bool:
     if meta.precision <= 0:
         return True
@@ -115,7 +118,7 @@ def _constraint_error(meta: FieldMeta, value: Any) -> Violation | None:
         return Violation("STRING_TOO_LONG", message, "field", meta.name)
     if meta.type in {"picklist", "multipicklist"}:
         return _picklist_error(meta, value)
-    if meta.type in NUMBER_TYPES | INTEGER_TYPES and not _number_fits(meta, value):
+    if meta.type in _NUMERIC_TYPES and not _number_fits(meta, value):
         return Violation("NUMBER_OUTSIDE_VALID_RANGE", f"{meta.name}: number too large", "field", meta.name)
     if meta.type == "email" and not _EMAIL.fullmatch(value):
         return Violation("INVALID_EMAIL_ADDRESS", f"{meta.name}: invalid email address", "field", meta.name)
