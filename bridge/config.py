@@ -246,6 +246,8 @@ class ProcessorSettings(_Section):
     """Folder with `events/`, `mappings/` and `envelope.schema.json`; unset: the bundled `schemas/`."""
     max_batch_records: int = Field(default=1_000, ge=1)
     """Records the processor decides on per batch."""
+    max_fetch_bytes: int = Field(default=65_536, ge=1_024)
+    """Bytes fetched ahead per partition: a real-time event queues behind at most this much of each bulk one."""
     not_evaluable: Literal["pass_through", "reject"] = "pass_through"
     """A validation rule the local evaluator cannot decide: `pass_through` (the CRM decides) or `reject`."""
     recent_event_ids: int = Field(default=16, ge=1)

@@ -71,6 +71,8 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         # One consumer delivers every fetched record, in fetch order, to its agent's buffer and waits while that
         # buffer is full: a real-time event queues behind whatever was fetched before it, so keep it at one batch.
         "stream_buffer_maxsize": processor.max_batch_records,
+        # faust's default prefetches 1 MiB per partition: thousands of nightly events ahead of an edit.
+        "consumer_max_fetch_size": processor.max_fetch_bytes,
         "broker_commit_every": processor.max_batch_records,
         "broker_commit_interval": 1.0,
         "table_standby_replicas": 0,

@@ -28,54 +28,65 @@ def take_batches(
     return generator
 
 
+class _Batch:
+    """The open batch: events gathered by the stream's processor `add`, closed when full or urgent."""
+
+    def __init__(self, stream: Any, max_records: int, urgent: Callable[[Any], bool]) -> None:
+        self.stream, self.max_records, self.urgent = stream, max_records, urgent
+        self.events: list[Any] = []
+        self.full = asyncio.Event()  # the batch must close: it holds `max_records`, or an urgent event
+        self.consumed = asyncio.Event()
+        self.consuming: asyncio.Future[None] | None = None
+
+    async def add(self, value: Any) -> Any:
+        """The stream's processor: one event into the batch (waits while a handed-out batch is in use)."""
+        if self.consuming is not None:  # the batch is being handed out: wait until it is done with
+            try:
+                await self.consuming
+            finally:
+                self.consuming = None
+        event = self.stream.current_event
+        if event is None:
+            raise RuntimeError("take buffer found current_event is None")
+        self.events.append(event)
+        if len(self.events) >= self.max_records:
+            self.full.set()
+            self.consumed.clear()
+            await self.stream.wait(self.consumed)  # never more than `max_records` in one batch
+        elif self.urgent(event):
+            self.full.set()
+        return value
+
+    async def release(self) -> None:
+        """The consumer has finished with the handed-out batch: ack its events and open the next one."""
+        batch = list(self.events)
+        self.events.clear()
+        for event in batch:
+            await self.stream.ack(event)
+        if self.consuming is not None and not self.consuming.done():
+            self.consuming.set_result(None)
+        self.full.clear()
+        self.consumed.set()
+
+
 async def _take(
     stream: Any, max_records: int, within_s: float, urgent: Callable[[Any], bool]
 ) -> AsyncGenerator[list[Any], None]:
-    events: list[Any] = []
-    full = asyncio.Event()  # the batch must close: it holds `max_records`, or an urgent event
-    consumed = asyncio.Event()
-    consuming: asyncio.Future[None] | None = None
+    batch = _Batch(stream, max_records, urgent)
     enable_acks = stream.enable_acks
-
-    async def add(value: Any) -> Any:
-        nonlocal consuming
-        if consuming is not None:  # the batch is being handed out: wait until it is done with
-            try:
-                await consuming
-            finally:
-                consuming = None
-        event = stream.current_event
-        if event is None:
-            raise RuntimeError("take buffer found current_event is None")
-        events.append(event)
-        if len(events) >= max_records:
-            full.set()
-            consumed.clear()
-            await stream.wait(consumed)  # never more than `max_records` in one batch
-        elif urgent(event):
-            full.set()
-        return value
-
     stream.enable_acks = False  # acked here, once the consumer has finished with the batch
-    stream.add_processor(add)
+    stream.add_processor(batch.add)
     stream._enable_passive(aiter(stream.channel))
     try:
         while not stream.should_stop:
-            await stream.wait_for_stopped(full, timeout=within_s)
-            if not events:
+            await stream.wait_for_stopped(batch.full, timeout=within_s)
+            if not batch.events:
                 continue
-            consuming = asyncio.get_running_loop().create_future()
+            batch.consuming = asyncio.get_running_loop().create_future()
             try:
-                yield list(events)
+                yield list(batch.events)
             finally:
-                batch = list(events)
-                events.clear()
-                for event in batch:
-                    await stream.ack(event)
-                if not consuming.done():
-                    consuming.set_result(None)
-                full.clear()
-                consumed.set()
+                await batch.release()
     finally:
         stream.enable_acks = enable_acks
-        stream._processors.remove(add)
+        stream._processors.remove(batch.add)
