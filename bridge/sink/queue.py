@@ -27,18 +27,16 @@ many records are pending.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from bridge.config import SinkSettings
-from bridge.sink.items import BULK_JOB_CALLS, DELETE_MAX_IDS, Batch, WriteItem, WritePath, is_platform_event
+from bridge.sink.items import DELETE_MAX_IDS, Batch, WriteItem, WritePath
 from bridge.sink.parents import ParentBook, ParentRefusal
-from bridge.sink.sizing import BatchSizer, Budget
+from bridge.sink.sizing import BatchSizer, Budget, PathPolicy
 from bridge.types import Lane, Operation
 
-BULK_JOB_MAX_RECORDS = 100_000  # one job's CSV stays far below the 100 MB upload limit at this size
 BULK_LINGER_S = 5.0  # a job costs the same calls whatever its size: waiting a little for a bigger one pays
 LOOKAHEAD_MIN = 2_000  # records of a group examined per batch at least (see `_choose`)
 MAX_GENERATION = 2**62  # "every upstream generation is released": nothing to wait for upstream
@@ -70,6 +68,7 @@ class WriteQueue:
 
     settings: SinkSettings
     sizer: BatchSizer = field(init=False)
+    paths: PathPolicy = field(init=False)
     parents: ParentBook = field(default_factory=ParentBook)
     _groups: dict[_GroupKey, list[WriteItem]] = field(default_factory=dict)
     _pending_keys: Counter[str] = field(default_factory=Counter)
@@ -82,6 +81,7 @@ class WriteQueue:
 
     def __post_init__(self) -> None:
         self.sizer = BatchSizer(self.settings.batch_size)
+        self.paths = PathPolicy(self.settings, self.sizer)
 
     def __len__(self) -> int:
         return sum(len(items) for items in self._groups.values())
@@ -186,7 +186,7 @@ class WriteQueue:
         lane, sobject, _, operation = group_key
         now_s, flush, budget = round_.now_s, round_.flush, round_.budget
         visible = len(items) + (0 if flush else round_.backlog)
-        path, limit = self._path_and_limit(lane, sobject, visible, budget)
+        path, limit = self.paths.path_and_limit(lane, sobject, visible, budget)
         if operation is Operation.DELETE:
             path, limit = WritePath.DELETE, min(DELETE_MAX_IDS, self.settings.batch_size)
         if path is WritePath.BULK and not flush and round_.backlog >= self.settings.batch_size:
@@ -196,7 +196,7 @@ class WriteQueue:
         for kind, chosen in sorted(by_kind.items()):
             if self._ready((group_key, kind), path, len(chosen), limit, now_s, flush=flush, held_back=held_back):
                 self._partial_since_s.pop((group_key, kind), None)
-                return self._batch(group_key, path, chosen, self._min_job_records(visible, budget))
+                return self._batch(group_key, path, chosen, self.paths.min_job_records(visible, budget))
         return None
 
     def _batch(self, group_key: _GroupKey, path: WritePath, chosen: list[WriteItem], min_job: int) -> Batch:
@@ -209,31 +209,6 @@ class WriteQueue:
             self._busy_keys[item.record_key] += 1
             self._busy_parents.update(set(item.parent_keys))
         return Batch(lane, sobject, external_id_field, path, tuple(chosen))
-
-    def _min_job_records(self, pending: int, budget: Budget) -> int:
-        """The smallest Bulk API job worth its calls: the threshold, or when calls are scarce or too few for
-        Collections, as many records as the calls a job costs would carry on Collections."""
-        if budget.scarce or self._too_dear(pending, budget):
-            return min(self.settings.bulk_threshold_records, BULK_JOB_CALLS * self.settings.batch_size)
-        return self.settings.bulk_threshold_records
-
-    def _path_and_limit(self, lane: Lane, sobject: str, pending: int, budget: Budget) -> tuple[WritePath, int]:
-        if is_platform_event(sobject):
-            return WritePath.EVENTS, 1
-        size = self.sizer.size(sobject)
-        if lane is Lane.BULK and self.sizer.is_full(sobject) and self._job_pays(pending, budget):
-            return WritePath.BULK, BULK_JOB_MAX_RECORDS
-        return WritePath.COLLECTIONS, size
-
-    def _job_pays(self, pending: int, budget: Budget) -> bool:
-        """A Bulk API job for `pending` records: they reach the threshold; or calls are scarce (the group waits to
-        grow into a job, and goes by Collections if it has not grown enough when the wait is over); or the budget
-        would not carry them on Collections while one job would."""
-        return pending >= self.settings.bulk_threshold_records or budget.scarce or self._too_dear(pending, budget)
-
-    def _too_dear(self, pending: int, budget: Budget) -> bool:
-        collections_calls = math.ceil(pending / self.settings.batch_size)
-        return collections_calls > budget.allowance_calls and pending >= BULK_JOB_CALLS * self.settings.batch_size
 
     def _ready(
         self,

@@ -2,6 +2,7 @@
 
 budget = Budget.of(governor, settings.sink.bulk_budget_share)   # scarce: backlogs go as Bulk API jobs
 sizer.shrink("Account", 200)                                    # a batch of 200 ran out of CPU time
+paths.path_and_limit(Lane.BULK, "Account", 9_000, budget)      # (WritePath.BULK, 100_000): a job pays
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from bridge.config import SinkSettings
 from bridge.governor import Governor
-from bridge.sink.items import BULK_JOB_CALLS
+from bridge.sink.items import BULK_JOB_CALLS, WritePath, is_platform_event
 from bridge.types import Lane
 
+BULK_JOB_MAX_RECORDS = 100_000  # one job's CSV stays far below the 100 MB upload limit at this size
 SCARCE_MIN_CALLS = 16 * BULK_JOB_CALLS  # however small the org's limit, this many calls left are scarce
 
 
@@ -59,3 +62,39 @@ class BatchSizer:
     def is_full(self, sobject: str) -> bool:
         """No recent CPU trouble: batches (and Bulk jobs) may be as large as they come."""
         return self.size(sobject) >= self.ceiling
+
+
+@dataclass(frozen=True, slots=True)
+class PathPolicy:
+    """Which API a group of pending records goes by, and how many records one batch of it may hold."""
+
+    settings: SinkSettings
+    sizer: BatchSizer
+
+    def path_and_limit(self, lane: Lane, sobject: str, pending: int, budget: Budget) -> tuple[WritePath, int]:
+        """Platform events go one publish call each; a bulk-lane group whose job pays goes as one Bulk API job;
+        everything else by Collections at the SObject's current batch size."""
+        if is_platform_event(sobject):
+            return WritePath.EVENTS, 1
+        size = self.sizer.size(sobject)
+        if lane is Lane.BULK and self.sizer.is_full(sobject) and self.job_pays(pending, budget):
+            return WritePath.BULK, BULK_JOB_MAX_RECORDS
+        return WritePath.COLLECTIONS, size
+
+    def min_job_records(self, pending: int, budget: Budget) -> int:
+        """The smallest Bulk API job worth its calls: the threshold, or when calls are scarce or too few for
+        Collections, as many records as the calls a job costs would carry on Collections."""
+        if budget.scarce or self.too_dear(pending, budget):
+            return min(self.settings.bulk_threshold_records, BULK_JOB_CALLS * self.settings.batch_size)
+        return self.settings.bulk_threshold_records
+
+    def job_pays(self, pending: int, budget: Budget) -> bool:
+        """A Bulk API job for `pending` records: they reach the threshold; or calls are scarce (the group waits to
+        grow into a job, and goes by Collections if it has not grown enough when the wait is over); or the budget
+        would not carry them on Collections while one job would."""
+        return pending >= self.settings.bulk_threshold_records or budget.scarce or self.too_dear(pending, budget)
+
+    def too_dear(self, pending: int, budget: Budget) -> bool:
+        """Collections would need more calls than the budget allows, and one job would carry the records."""
+        collections_calls = math.ceil(pending / self.settings.batch_size)
+        return collections_calls > budget.allowance_calls and pending >= BULK_JOB_CALLS * self.settings.batch_size
